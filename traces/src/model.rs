@@ -1,0 +1,367 @@
+//! The event model: what a trace says about a run.
+//!
+//! Times are integer nanoseconds since the trace's origin ([`Header::origin_unix_ns`]); sizes are
+//! bytes. Workers are referred to by their numeric [`WorkerId`], declared in the header or by a
+//! later [`EventKind::WorkerAdded`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::key::Key;
+
+/// The name every native trace header carries in its `format` field.
+pub const FORMAT_NAME: &str = "taskscope-trace";
+
+/// The format version this build writes. Readers accept any minor version of the same major.
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 0 };
+
+/// Index of a worker in the trace (not its address: that is [`WorkerSpec::name`]).
+pub type WorkerId = u32;
+
+/// Nanoseconds since the trace origin.
+pub type Nanos = u64;
+
+/// `MAJOR.MINOR`, written as a string (`"1.0"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FormatVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl fmt::Display for FormatVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::str::FromStr for FormatVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (major, minor) = s.split_once('.').unwrap_or((s, "0"));
+        let parse = |part: &str| {
+            part.parse::<u32>()
+                .map_err(|_| format!("invalid format version {s:?}: expected MAJOR.MINOR"))
+        };
+        Ok(FormatVersion {
+            major: parse(major)?,
+            minor: parse(minor)?,
+        })
+    }
+}
+
+impl Serialize for FormatVersion {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FormatVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Line 1 of every native trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: String,
+    pub version: FormatVersion,
+    /// What wrote the trace: `taskscope-engine 0.1.0`, `dask 2026.8.0`, an importer…
+    pub producer: String,
+    /// Wall-clock time of t = 0, in nanoseconds since the Unix epoch.
+    pub origin_unix_ns: i64,
+    pub cluster: Cluster,
+}
+
+impl Header {
+    /// A header for the current format version.
+    pub fn new(producer: impl Into<String>, origin_unix_ns: i64, cluster: Cluster) -> Header {
+        Header {
+            format: FORMAT_NAME.to_string(),
+            version: FORMAT_VERSION,
+            producer: producer.into(),
+            origin_unix_ns,
+            cluster,
+        }
+    }
+}
+
+/// The cluster as it was when the trace started.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    #[serde(default)]
+    pub workers: Vec<WorkerSpec>,
+    #[serde(default)]
+    pub memory: MemoryFractions,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerSpec {
+    pub id: WorkerId,
+    /// Address or name, e.g. `tcp://127.0.0.1:39245`.
+    pub name: String,
+    pub threads: u32,
+    /// Bytes; absent when the worker has no limit or it is unknown (Dask task streams).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<u64>,
+    /// Abstract resources the worker declares, e.g. `{"GPU": 1}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, f64>,
+}
+
+/// Dask's `distributed.worker.memory.*` fractions of the memory limit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryFractions {
+    pub target: f64,
+    pub spill: f64,
+    pub pause: f64,
+    pub terminate: f64,
+}
+
+impl Default for MemoryFractions {
+    /// Dask's defaults (`distributed.yaml`, see `shared/reference/dask.md`).
+    fn default() -> Self {
+        MemoryFractions {
+            target: 0.60,
+            spill: 0.70,
+            pause: 0.80,
+            terminate: 0.95,
+        }
+    }
+}
+
+/// Everything after the header.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    Task(TaskRecord),
+    Memory(MemorySample),
+    Event(Event),
+}
+
+/// One attempt at running one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub key: Key,
+    /// Dask's task prefix (`key_split` of the key). Derived from the key when absent in the file.
+    #[serde(default)]
+    pub group: String,
+    pub worker: WorkerId,
+    /// Index of the thread within its worker (0-based).
+    #[serde(default)]
+    pub thread: u32,
+    #[serde(default)]
+    pub status: TaskStatus,
+    /// Size of the result.
+    #[serde(default)]
+    pub nbytes: u64,
+    /// Size of the task's inline arguments: what `scatter` would have avoided sending.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inline_bytes: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<Key>,
+    /// 1 for the first attempt; a retry or a recomputation after a worker death counts up.
+    #[serde(default = "first_attempt", skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+    /// The error message when `status` is `error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub phases: Vec<Phase>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+fn is_first_attempt(v: &u32) -> bool {
+    *v == 1
+}
+
+impl TaskRecord {
+    /// Earliest phase start, if the task has phases.
+    pub fn start(&self) -> Option<Nanos> {
+        self.phases.iter().map(|p| p.start).min()
+    }
+
+    /// Latest phase stop, if the task has phases.
+    pub fn stop(&self) -> Option<Nanos> {
+        self.phases.iter().map(|p| p.stop).max()
+    }
+
+    /// Total time spent in phases of `action`.
+    pub fn time_in(&self, action: Action) -> Nanos {
+        self.phases
+            .iter()
+            .filter(|p| p.action == action)
+            .map(Phase::duration)
+            .sum()
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TaskStatus {
+    #[default]
+    Ok,
+    Error,
+    Cancelled,
+    /// The worker holding or running it died.
+    Lost,
+}
+
+impl TaskStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskStatus::Ok => "ok",
+            TaskStatus::Error => "error",
+            TaskStatus::Cancelled => "cancelled",
+            TaskStatus::Lost => "lost",
+        }
+    }
+}
+
+/// One stretch of a task's life.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Phase {
+    pub action: Action,
+    pub start: Nanos,
+    pub stop: Nanos,
+    /// Bytes moved: transferred, (de)serialized, written to or read from disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// For `transfer`: the worker the data came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<WorkerId>,
+}
+
+impl Phase {
+    pub fn duration(&self) -> Nanos {
+        self.stop.saturating_sub(self.start)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    /// Ready, waiting for a thread.
+    Queued,
+    /// Fetching an input from another worker.
+    Transfer,
+    /// Unpickling large inline arguments or received data.
+    Deserialize,
+    Compute,
+    /// Spilling to disk.
+    DiskWrite,
+    /// Reading a spilled value back.
+    DiskRead,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Queued,
+        Action::Transfer,
+        Action::Deserialize,
+        Action::Compute,
+        Action::DiskWrite,
+        Action::DiskRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Queued => "queued",
+            Action::Transfer => "transfer",
+            Action::Deserialize => "deserialize",
+            Action::Compute => "compute",
+            Action::DiskWrite => "disk-write",
+            Action::DiskRead => "disk-read",
+        }
+    }
+
+    /// Whether the phase occupies one of the worker's threads (Dask runs transfers on the event
+    /// loop, and a queued task has no thread yet).
+    pub fn occupies_thread(self) -> bool {
+        !matches!(self, Action::Queued | Action::Transfer)
+    }
+}
+
+/// Worker memory at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemorySample {
+    pub time: Nanos,
+    pub worker: WorkerId,
+    /// Results whose size is known (Dask's "managed").
+    pub managed: u64,
+    /// Process memory minus managed.
+    #[serde(default)]
+    pub unmanaged: u64,
+    /// On disk.
+    #[serde(default)]
+    pub spilled: u64,
+}
+
+/// Something that happened to the cluster rather than to one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub time: Nanos,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum EventKind {
+    WorkerAdded {
+        worker: WorkerSpec,
+    },
+    WorkerRemoved {
+        worker: WorkerId,
+    },
+    /// The worker died (memory over the terminate fraction, a crash…); its results are lost.
+    WorkerKilled {
+        worker: WorkerId,
+        reason: String,
+    },
+    WorkerPaused {
+        worker: WorkerId,
+    },
+    WorkerResumed {
+        worker: WorkerId,
+    },
+    TaskRetried {
+        key: Key,
+        attempt: u32,
+    },
+    /// The client submitted a graph: gaps between these tell client-bound idle time apart from
+    /// scheduler-bound idle time.
+    GraphSubmitted {
+        tasks: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+    },
+    Warning {
+        message: String,
+    },
+}
+
+impl EventKind {
+    /// The `type` tag as written in the file.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::WorkerAdded { .. } => "worker-added",
+            EventKind::WorkerRemoved { .. } => "worker-removed",
+            EventKind::WorkerKilled { .. } => "worker-killed",
+            EventKind::WorkerPaused { .. } => "worker-paused",
+            EventKind::WorkerResumed { .. } => "worker-resumed",
+            EventKind::TaskRetried { .. } => "task-retried",
+            EventKind::GraphSubmitted { .. } => "graph-submitted",
+            EventKind::Warning { .. } => "warning",
+        }
+    }
+}

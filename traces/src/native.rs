@@ -1,0 +1,401 @@
+//! The native trace format: newline-delimited JSON, the header on line 1, then one record per
+//! line with a `"kind"` field (`task`, `memory`, `event`). A `.zst` suffix means zstd.
+//!
+//! ```text
+//! {"kind":"header","format":"taskscope-trace","version":"1.0","producer":"…","origin_unix_ns":…,"cluster":{…}}
+//! {"kind":"task","key":["x-1f2e",0],"group":"x","worker":0,"thread":0,"status":"ok","nbytes":8000,"phases":[{"action":"compute","start":10,"stop":990}]}
+//! {"kind":"memory","time":1000,"worker":0,"managed":8000,"unmanaged":0,"spilled":0}
+//! {"kind":"event","time":1200,"type":"worker-paused","worker":0}
+//! ```
+
+use std::fs::File;
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{TraceError, describe_json_error};
+use crate::model::{
+    Event, FORMAT_NAME, FORMAT_VERSION, FormatVersion, Header, MemorySample, Record, TaskRecord,
+};
+
+/// How a line is tagged; only used to write (reading dispatches on the `kind` prefix).
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+enum Line<'a> {
+    Header(&'a Header),
+    Task(&'a TaskRecord),
+    Memory(&'a MemorySample),
+    Event(&'a Event),
+}
+
+/// Writes a native trace, record by record, so a run can be recorded while it goes on.
+///
+/// Dropping the writer without [`TraceWriter::finish`] still flushes what it can; a crash loses
+/// at most the unfinished last line (or, compressed, what was written since the last `flush`).
+pub struct TraceWriter<W: Write> {
+    sink: Option<Sink<W>>,
+    name: String,
+}
+
+enum Sink<W: Write> {
+    Plain(BufWriter<W>),
+    Zstd(zstd::Encoder<'static, BufWriter<W>>),
+}
+
+impl<W: Write> Sink<W> {
+    fn out(&mut self) -> &mut dyn Write {
+        match self {
+            Sink::Plain(w) => w,
+            Sink::Zstd(w) => w,
+        }
+    }
+}
+
+/// zstd level for traces: level 3 (zstd's default) compresses traces ~10× at several hundred
+/// MB/s, so recording stays cheap.
+const ZSTD_LEVEL: i32 = 3;
+
+impl TraceWriter<File> {
+    /// Creates `path` (zstd-compressed when it ends in `.zst`) and writes the header.
+    pub fn create(
+        path: impl AsRef<Path>,
+        header: &Header,
+    ) -> Result<TraceWriter<File>, TraceError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let file = File::create(path).map_err(|cause| TraceError::Write {
+            path: name.clone(),
+            cause,
+        })?;
+        let compress = path.extension().is_some_and(|ext| ext == "zst");
+        TraceWriter::new(file, &name, header, compress)
+    }
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// Writes the header to `out`; `name` is used in error messages.
+    pub fn new(out: W, name: &str, header: &Header, compress: bool) -> Result<Self, TraceError> {
+        let buffered = BufWriter::with_capacity(256 * 1024, out);
+        let sink = if compress {
+            let encoder =
+                zstd::Encoder::new(buffered, ZSTD_LEVEL).map_err(|cause| TraceError::Write {
+                    path: name.to_string(),
+                    cause,
+                })?;
+            Sink::Zstd(encoder)
+        } else {
+            Sink::Plain(buffered)
+        };
+        let mut writer = TraceWriter {
+            sink: Some(sink),
+            name: name.to_string(),
+        };
+        writer.write_line(&Line::Header(header))?;
+        Ok(writer)
+    }
+
+    pub fn write(&mut self, record: &Record) -> Result<(), TraceError> {
+        match record {
+            Record::Task(task) => self.write_task(task),
+            Record::Memory(sample) => self.write_line(&Line::Memory(sample)),
+            Record::Event(event) => self.write_line(&Line::Event(event)),
+        }
+    }
+
+    pub fn write_task(&mut self, task: &TaskRecord) -> Result<(), TraceError> {
+        if task.group.is_empty() {
+            // Files always carry the group so readers need not derive it.
+            let mut task = task.clone();
+            task.group = task.key.group();
+            return self.write_line(&Line::Task(&task));
+        }
+        self.write_line(&Line::Task(task))
+    }
+
+    fn write_line(&mut self, line: &Line) -> Result<(), TraceError> {
+        let out = self.sink.as_mut().expect("writer used after finish").out();
+        serde_json::to_writer(&mut *out, line)
+            .map_err(io::Error::from)
+            .and_then(|()| out.write_all(b"\n"))
+            .map_err(|cause| self.write_error(cause))
+    }
+
+    /// Pushes everything written so far to the underlying writer (for zstd, ends the current
+    /// block), so a reader of the file sees every record written before the call.
+    pub fn flush(&mut self) -> Result<(), TraceError> {
+        let result = match self.sink.as_mut().expect("writer used after finish") {
+            Sink::Plain(w) => w.flush(),
+            Sink::Zstd(w) => w.flush(),
+        };
+        result.map_err(|cause| self.write_error(cause))
+    }
+
+    /// Completes the file (for zstd, the frame) and returns the underlying writer.
+    pub fn finish(mut self) -> Result<W, TraceError> {
+        let sink = self.sink.take().expect("writer used after finish");
+        let buffered = match sink {
+            Sink::Plain(w) => w,
+            Sink::Zstd(w) => w.finish().map_err(|cause| self.write_error(cause))?,
+        };
+        buffered
+            .into_inner()
+            .map_err(|e| self.write_error(e.into_error()))
+    }
+
+    fn write_error(&self, cause: io::Error) -> TraceError {
+        TraceError::Write {
+            path: self.name.clone(),
+            cause,
+        }
+    }
+}
+
+impl<W: Write> Drop for TraceWriter<W> {
+    fn drop(&mut self) {
+        // Best effort: an explicit `finish` reports errors, a drop cannot.
+        match self.sink.take() {
+            Some(Sink::Plain(mut w)) => drop(w.flush()),
+            Some(Sink::Zstd(w)) => drop(w.finish().and_then(|mut w| w.flush())),
+            None => {}
+        }
+    }
+}
+
+/// Reads records one line at a time: memory holds one line, whatever the file's size.
+pub struct NativeReader<R> {
+    input: R,
+    path: String,
+    header: Header,
+    line_no: u64,
+    buf: Vec<u8>,
+    warnings: Vec<String>,
+    done: bool,
+}
+
+impl<R: BufRead> NativeReader<R> {
+    /// Reads and checks the header.
+    pub fn new(mut input: R, path: &str) -> Result<NativeReader<R>, TraceError> {
+        let mut buf = Vec::with_capacity(4096);
+        let mut line_no = 0;
+        let header_line = loop {
+            buf.clear();
+            let n = input
+                .read_until(b'\n', &mut buf)
+                .map_err(|cause| TraceError::Read {
+                    path: path.to_string(),
+                    line: line_no + 1,
+                    cause,
+                })?;
+            if n == 0 {
+                return Err(TraceError::Empty {
+                    path: path.to_string(),
+                });
+            }
+            line_no += 1;
+            if !trim_line(&buf).is_empty() {
+                break trim_line(&buf);
+            }
+        };
+        let header = parse_header(header_line, path, line_no)?;
+        Ok(NativeReader {
+            input,
+            path: path.to_string(),
+            header,
+            line_no,
+            buf,
+            warnings: Vec::new(),
+            done: false,
+        })
+    }
+
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Problems that did not stop the read (a truncated last line).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
+        loop {
+            self.buf.clear();
+            let read = self.input.read_until(b'\n', &mut self.buf);
+            let n = match read {
+                Ok(n) => n,
+                // A compressed stream cut short: what decoded so far is kept, as for a plain file.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || is_zstd_truncation(&e) => {
+                    self.warn_truncated(self.buf.len().max(1), "the compressed stream ends early");
+                    return Ok(None);
+                }
+                Err(cause) => {
+                    return Err(TraceError::Read {
+                        path: self.path.clone(),
+                        line: self.line_no + 1,
+                        cause,
+                    });
+                }
+            };
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let complete = self.buf.last() == Some(&b'\n');
+            let line = trim_line(&self.buf);
+            if line.is_empty() {
+                continue;
+            }
+            return match parse_record(line) {
+                Ok(record) => Ok(Some(record)),
+                // A recorder that crashed mid-line: keep everything before it.
+                Err(_) if !complete => {
+                    self.warn_truncated(n, "the last line is incomplete");
+                    Ok(None)
+                }
+                Err(message) => Err(TraceError::invalid(&self.path, self.line_no, message)),
+            };
+        }
+    }
+
+    fn warn_truncated(&mut self, bytes: usize, why: &str) {
+        self.warnings.push(format!(
+            "{}:{}: dropped {bytes} bytes at the end ({why}; was the recorder interrupted?)",
+            self.path,
+            self.line_no.max(1)
+        ));
+    }
+}
+
+impl<R: BufRead> Iterator for NativeReader<R> {
+    type Item = Result<Record, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let result = self.next_record().transpose();
+        if !matches!(result, Some(Ok(_))) {
+            self.done = true;
+        }
+        result
+    }
+}
+
+fn is_zstd_truncation(e: &io::Error) -> bool {
+    // zstd reports a frame cut short as an `Other` error with this text.
+    e.to_string().contains("incomplete frame")
+}
+
+fn trim_line(buf: &[u8]) -> &[u8] {
+    buf.trim_ascii()
+}
+
+fn parse_header(line: &[u8], path: &str, line_no: u64) -> Result<Header, TraceError> {
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        TraceError::invalid(
+            path,
+            line_no,
+            format!(
+                "not a taskscope trace header: {}",
+                describe_json_error(&e, ".")
+            ),
+        )
+    })?;
+    let kind = value.get("kind").and_then(|k| k.as_str());
+    let format = value.get("format").and_then(|f| f.as_str());
+    if kind != Some("header") || format != Some(FORMAT_NAME) {
+        return Err(TraceError::invalid(
+            path,
+            line_no,
+            format!(
+                "not a taskscope trace: line 1 must be the header \
+                 ({{\"kind\":\"header\",\"format\":\"{FORMAT_NAME}\",…}})"
+            ),
+        ));
+    }
+    // The version is checked before the rest, so a newer header with other fields still gets
+    // the version message rather than a confusing field error.
+    if let Some(found) = value.get("version").and_then(|v| v.as_str()) {
+        let version: FormatVersion = found.parse().map_err(|e: String| {
+            TraceError::invalid(path, line_no, format!("field \"version\": {e}"))
+        })?;
+        if version.major > FORMAT_VERSION.major {
+            return Err(TraceError::NewerVersion {
+                path: path.to_string(),
+                found: found.to_string(),
+                supported: FORMAT_VERSION.major,
+            });
+        }
+    }
+    from_value_with_path(value).map_err(|message| TraceError::invalid(path, line_no, message))
+}
+
+/// Parses one record line. The common case, a line the writer produced (`{"kind":"task",…`),
+/// goes straight to its type; other spellings go through a `Value` first.
+pub(crate) fn parse_record(line: &[u8]) -> Result<Record, String> {
+    if line.starts_with(br#"{"kind":"task","#) {
+        let mut task: TaskRecord = from_slice_with_path(line)?;
+        fill_group(&mut task);
+        return Ok(Record::Task(task));
+    }
+    if line.starts_with(br#"{"kind":"memory","#) {
+        return from_slice_with_path(line).map(Record::Memory);
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(line).map_err(|e| describe_json_error(&e, "."))?;
+    let Some(kind) = value.get("kind") else {
+        return Err("missing required field \"kind\"".to_string());
+    };
+    match kind.as_str() {
+        Some("task") => {
+            let mut task: TaskRecord = from_value_with_path(value)?;
+            fill_group(&mut task);
+            Ok(Record::Task(task))
+        }
+        Some("memory") => from_value_with_path(value).map(Record::Memory),
+        Some("event") => from_value_with_path(value).map(Record::Event),
+        Some("header") => Err("a second header (kind \"header\") after line 1".to_string()),
+        Some(other) => Err(format!(
+            "field \"kind\": unknown value \"{other}\", expected one of \"task\", \"memory\", \"event\""
+        )),
+        None => Err(format!(
+            "field \"kind\": expected string, found {}",
+            json_kind(kind)
+        )),
+    }
+}
+
+fn fill_group(task: &mut TaskRecord) {
+    if task.group.is_empty() {
+        task.group = task.key.group();
+    }
+}
+
+/// Fast typed parse; on failure, parse again tracking the path so the error names the field.
+fn from_slice_with_path<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(line).map_err(|first| {
+        let mut de = serde_json::Deserializer::from_slice(line);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => describe_json_error(e.inner(), &e.path().to_string()),
+            Ok(_) => describe_json_error(&first, "."),
+        }
+    })
+}
+
+fn from_value_with_path<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| describe_json_error(e.inner(), &e.path().to_string()))
+}
+
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::Object(_) => "object",
+    }
+}

@@ -1,0 +1,131 @@
+//! Human-readable durations, sizes and counts, shared by every front end.
+
+use crate::model::Nanos;
+
+/// `1.23 s`, `45.6 ms`, `789 µs`, `12 ns`: three significant digits.
+pub fn format_duration(ns: Nanos) -> String {
+    let ns_f = ns as f64;
+    let (value, unit) = if ns >= 60_000_000_000 {
+        let secs = ns / 1_000_000_000;
+        return format!("{}m{:02}s", secs / 60, secs % 60);
+    } else if ns >= 1_000_000_000 {
+        (ns_f / 1e9, "s")
+    } else if ns >= 1_000_000 {
+        (ns_f / 1e6, "ms")
+    } else if ns >= 1_000 {
+        (ns_f / 1e3, "µs")
+    } else {
+        return format!("{ns} ns");
+    };
+    format!("{} {unit}", three_digits(value))
+}
+
+/// `512 B`, `1.50 KiB`, `23.4 MiB`, `1.00 GiB` (binary units, as Dask prints them).
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", three_digits(value), UNITS[unit])
+}
+
+/// `1,234,567`.
+pub fn format_count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn three_digits(value: f64) -> String {
+    if value >= 100.0 {
+        format!("{value:.0}")
+    } else if value >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+/// Parses a size such as `2GiB`, `512 MB`, `1.5GB`, `4096` (bytes). Decimal (`kB`, `MB`, `GB`,
+/// `TB`) and binary (`KiB`, `MiB`, `GiB`, `TiB`) units, case-insensitive, as Dask's
+/// `parse_bytes` accepts them.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let invalid = || {
+        format!(
+            "invalid size {text:?}: expected a number with an optional unit \
+             (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GiB"
+        )
+    };
+    let value: f64 = number.parse().map_err(|_| invalid())?;
+    let multiplier: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(invalid()),
+    };
+    Ok((value * multiplier).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(12), "12 ns");
+        assert_eq!(format_duration(1_500), "1.50 µs");
+        assert_eq!(format_duration(45_600_000), "45.6 ms");
+        assert_eq!(format_duration(1_234_000_000), "1.23 s");
+        assert_eq!(format_duration(125_000_000_000), "2m05s");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(format_bytes(512), "512 B");
+        assert_eq!(format_bytes(1536), "1.50 KiB");
+        assert_eq!(format_bytes(24_087_052), "23.0 MiB");
+        assert_eq!(format_bytes(1 << 30), "1.00 GiB");
+        assert_eq!(format_count(1_234_567), "1,234,567");
+        assert_eq!(format_count(999), "999");
+    }
+
+    #[test]
+    fn parses_sizes() {
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("1.5 GB"), Ok(1_500_000_000));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert_eq!(parse_bytes("100mb"), Ok(100_000_000));
+        assert_eq!(
+            parse_bytes("2 gigs"),
+            Err(
+                "invalid size \"2 gigs\": expected a number with an optional unit \
+                 (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GiB"
+                    .to_string()
+            )
+        );
+        assert!(parse_bytes("GiB").is_err());
+    }
+}
