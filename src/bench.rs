@@ -24,7 +24,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
 fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
     let temp;
     let dir = match dir {
-        Some(dir) => dir.to_path_buf(),
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("{}: cannot create directory", dir.display()))?;
+            dir.to_path_buf()
+        }
         None => {
             temp = tempfile::tempdir().context("cannot create a temporary directory")?;
             temp.path().to_path_buf()
@@ -54,7 +58,6 @@ fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
                 format_bytes(peak_rss),
                 info_secs
             );
-            std::fs::remove_file(&path).ok();
         }
     }
     Ok(())
@@ -85,32 +88,38 @@ fn parse(path: &Path) -> Result<(u64, f64)> {
 fn info_in_child(path: &PathBuf) -> Result<(f64, u64)> {
     let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
     let started = Instant::now();
-    let child = Command::new(exe)
+    let output = Command::new(exe)
         .arg("info")
         .arg(path)
+        .arg("--report-peak-memory")
         .stdout(Stdio::null())
-        .spawn()
+        .output()
         .context("cannot start taskscope info")?;
-    let (status, max_rss_kib) = wait_with_rusage(child.id())?;
     let secs = started.elapsed().as_secs_f64();
-    if !status.success() {
-        bail!("taskscope info {} failed: {status}", path.display());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        bail!(
+            "taskscope info {} failed: {}",
+            path.display(),
+            stderr.trim()
+        );
     }
-    Ok((secs, max_rss_kib * 1024))
+    let peak = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("peak memory: "))
+        .and_then(|rest| rest.trim_end_matches(" bytes").parse().ok())
+        .context("taskscope info did not report its peak memory")?;
+    Ok((secs, peak))
 }
 
-/// Waits for `pid` and returns its exit status and peak resident set size (KiB).
-fn wait_with_rusage(pid: u32) -> Result<(std::process::ExitStatus, u64)> {
-    use std::os::unix::process::ExitStatusExt;
-    let mut status = 0;
-    // SAFETY: rusage is plain data that wait4 fills in; status is a valid out pointer.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    if rc < 0 {
-        bail!("wait4: {}", std::io::Error::last_os_error());
-    }
-    Ok((
-        std::process::ExitStatus::from_raw(status),
-        usage.ru_maxrss as u64,
-    ))
+/// This process's peak resident set (`VmHWM`). Read by the process itself because a child's
+/// `ru_maxrss` starts from its parent's when it is spawned with vfork.
+pub fn peak_rss_bytes() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("/proc/self/status has no VmHWM line")?;
+    Ok(kib * 1024)
 }

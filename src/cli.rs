@@ -33,6 +33,9 @@ pub struct InfoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Print this process's peak resident memory to stderr at the end (for `taskscope bench`).
+    #[arg(long, hide = true)]
+    pub report_peak_memory: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

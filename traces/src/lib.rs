@@ -40,6 +40,7 @@ mod key;
 mod model;
 mod native;
 mod open;
+mod readahead;
 mod summary;
 pub mod synthetic;
 pub mod units;

@@ -9,7 +9,7 @@
 //! ```
 
 use std::fs::File;
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufRead, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -32,16 +32,18 @@ enum Line<'a> {
 
 /// Writes a native trace, record by record, so a run can be recorded while it goes on.
 ///
-/// Dropping the writer without [`TraceWriter::finish`] still flushes what it can; a crash loses
-/// at most the unfinished last line (or, compressed, what was written since the last `flush`).
+/// Lines are gathered in a buffer and handed to the output (or the zstd encoder) in large
+/// chunks: the encoder's per-call cost would otherwise dominate. [`TraceWriter::flush`] pushes
+/// everything out; dropping the writer without [`TraceWriter::finish`] still does so, best effort.
 pub struct TraceWriter<W: Write> {
     sink: Option<Sink<W>>,
+    buf: Vec<u8>,
     name: String,
 }
 
 enum Sink<W: Write> {
-    Plain(BufWriter<W>),
-    Zstd(zstd::Encoder<'static, BufWriter<W>>),
+    Plain(W),
+    Zstd(zstd::Encoder<'static, W>),
 }
 
 impl<W: Write> Sink<W> {
@@ -56,6 +58,9 @@ impl<W: Write> Sink<W> {
 /// zstd level for traces: level 3 (zstd's default) compresses traces ~10× at several hundred
 /// MB/s, so recording stays cheap.
 const ZSTD_LEVEL: i32 = 3;
+
+/// Bytes gathered before a write to the output.
+const WRITE_CHUNK: usize = 128 * 1024;
 
 impl TraceWriter<File> {
     /// Creates `path` (zstd-compressed when it ends in `.zst`) and writes the header.
@@ -77,19 +82,19 @@ impl TraceWriter<File> {
 impl<W: Write> TraceWriter<W> {
     /// Writes the header to `out`; `name` is used in error messages.
     pub fn new(out: W, name: &str, header: &Header, compress: bool) -> Result<Self, TraceError> {
-        let buffered = BufWriter::with_capacity(256 * 1024, out);
         let sink = if compress {
             let encoder =
-                zstd::Encoder::new(buffered, ZSTD_LEVEL).map_err(|cause| TraceError::Write {
+                zstd::Encoder::new(out, ZSTD_LEVEL).map_err(|cause| TraceError::Write {
                     path: name.to_string(),
                     cause,
                 })?;
             Sink::Zstd(encoder)
         } else {
-            Sink::Plain(buffered)
+            Sink::Plain(out)
         };
         let mut writer = TraceWriter {
             sink: Some(sink),
+            buf: Vec::with_capacity(WRITE_CHUNK + 4096),
             name: name.to_string(),
         };
         writer.write_line(&Line::Header(header))?;
@@ -115,33 +120,39 @@ impl<W: Write> TraceWriter<W> {
     }
 
     fn write_line(&mut self, line: &Line) -> Result<(), TraceError> {
-        let out = self.sink.as_mut().expect("writer used after finish").out();
-        serde_json::to_writer(&mut *out, line)
-            .map_err(io::Error::from)
-            .and_then(|()| out.write_all(b"\n"))
-            .map_err(|cause| self.write_error(cause))
+        // Serializing our types into a Vec cannot fail.
+        serde_json::to_writer(&mut self.buf, line).expect("trace records serialize to JSON");
+        self.buf.push(b'\n');
+        if self.buf.len() >= WRITE_CHUNK {
+            self.write_buffer()?;
+        }
+        Ok(())
+    }
+
+    fn write_buffer(&mut self) -> Result<(), TraceError> {
+        let sink = self.sink.as_mut().expect("writer used after finish");
+        let result = sink.out().write_all(&self.buf);
+        self.buf.clear();
+        result.map_err(|cause| self.write_error(cause))
     }
 
     /// Pushes everything written so far to the underlying writer (for zstd, ends the current
     /// block), so a reader of the file sees every record written before the call.
     pub fn flush(&mut self) -> Result<(), TraceError> {
-        let result = match self.sink.as_mut().expect("writer used after finish") {
-            Sink::Plain(w) => w.flush(),
-            Sink::Zstd(w) => w.flush(),
-        };
-        result.map_err(|cause| self.write_error(cause))
+        self.write_buffer()?;
+        let sink = self.sink.as_mut().expect("writer used after finish");
+        sink.out().flush().map_err(|cause| self.write_error(cause))
     }
 
     /// Completes the file (for zstd, the frame) and returns the underlying writer.
     pub fn finish(mut self) -> Result<W, TraceError> {
-        let sink = self.sink.take().expect("writer used after finish");
-        let buffered = match sink {
+        self.write_buffer()?;
+        let mut out = match self.sink.take().expect("writer used after finish") {
             Sink::Plain(w) => w,
             Sink::Zstd(w) => w.finish().map_err(|cause| self.write_error(cause))?,
         };
-        buffered
-            .into_inner()
-            .map_err(|e| self.write_error(e.into_error()))
+        out.flush().map_err(|cause| self.write_error(cause))?;
+        Ok(out)
     }
 
     fn write_error(&self, cause: io::Error) -> TraceError {
@@ -155,10 +166,12 @@ impl<W: Write> TraceWriter<W> {
 impl<W: Write> Drop for TraceWriter<W> {
     fn drop(&mut self) {
         // Best effort: an explicit `finish` reports errors, a drop cannot.
-        match self.sink.take() {
-            Some(Sink::Plain(mut w)) => drop(w.flush()),
-            Some(Sink::Zstd(w)) => drop(w.finish().and_then(|mut w| w.flush())),
-            None => {}
+        if self.sink.is_some() && self.write_buffer().is_ok() {
+            match self.sink.take() {
+                Some(Sink::Plain(mut w)) => drop(w.flush()),
+                Some(Sink::Zstd(w)) => drop(w.finish().and_then(|mut w| w.flush())),
+                None => {}
+            }
         }
     }
 }
@@ -335,16 +348,19 @@ fn parse_header(line: &[u8], path: &str, line_no: u64) -> Result<Header, TraceEr
 /// Parses one record line. The common case, a line the writer produced (`{"kind":"task",…`),
 /// goes straight to its type; other spellings go through a `Value` first.
 pub(crate) fn parse_record(line: &[u8]) -> Result<Record, String> {
-    if line.starts_with(br#"{"kind":"task","#) {
-        let mut task: TaskRecord = from_slice_with_path(line)?;
+    // One validation of the whole line is cheaper than serde_json's check of every string.
+    let line = std::str::from_utf8(line)
+        .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
+    if line.starts_with(r#"{"kind":"task","#) {
+        let mut task: TaskRecord = from_str_with_path(line)?;
         fill_group(&mut task);
         return Ok(Record::Task(task));
     }
-    if line.starts_with(br#"{"kind":"memory","#) {
-        return from_slice_with_path(line).map(Record::Memory);
+    if line.starts_with(r#"{"kind":"memory","#) {
+        return from_str_with_path(line).map(Record::Memory);
     }
     let value: serde_json::Value =
-        serde_json::from_slice(line).map_err(|e| describe_json_error(&e, "."))?;
+        serde_json::from_str(line).map_err(|e| describe_json_error(&e, "."))?;
     let Some(kind) = value.get("kind") else {
         return Err("missing required field \"kind\"".to_string());
     };
@@ -374,9 +390,9 @@ fn fill_group(task: &mut TaskRecord) {
 }
 
 /// Fast typed parse; on failure, parse again tracking the path so the error names the field.
-fn from_slice_with_path<T: DeserializeOwned>(line: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(line).map_err(|first| {
-        let mut de = serde_json::Deserializer::from_slice(line);
+fn from_str_with_path<T: DeserializeOwned>(line: &str) -> Result<T, String> {
+    serde_json::from_str(line).map_err(|first| {
+        let mut de = serde_json::Deserializer::from_str(line);
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Err(e) => describe_json_error(e.inner(), &e.path().to_string()),
             Ok(_) => describe_json_error(&first, "."),

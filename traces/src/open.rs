@@ -8,6 +8,7 @@ use crate::dask_stream;
 use crate::error::TraceError;
 use crate::model::{Header, Record};
 use crate::native::NativeReader;
+use crate::readahead::ReadAhead;
 
 /// zstd frame magic number (RFC 8878 §3.1.1).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
@@ -83,9 +84,9 @@ impl TraceReader {
                 path: name.to_string(),
                 cause,
             })?;
-            Box::new(BufReader::with_capacity(READ_BUFFER, decoder))
+            Box::new(ReadAhead::new(decoder))
         } else {
-            Box::new(raw)
+            Box::new(ReadAhead::new(raw))
         };
         let first = peek(&mut input, name)?
             .iter()
