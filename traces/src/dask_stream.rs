@@ -61,7 +61,7 @@ pub fn import(bytes: &[u8], path: &str) -> Result<Imported, TraceError> {
         let (record, field) = split_index(&path_text);
         let detail = describe_json_error(e.inner(), field.unwrap_or("."));
         let message = match record {
-            Some(i) if !e.inner().is_syntax() => format!("task-stream record {i}: {detail}"),
+            Some(i) if e.inner().is_data() => format!("task-stream record {i}: {detail}"),
             _ => detail,
         };
         TraceError::invalid(path, line, message)

@@ -62,7 +62,10 @@ pub(crate) fn describe_json_error(err: &serde_json::Error, path: &str) -> String
         Some(i) => &full[..i],
         None => &full[..],
     };
-    if err.is_syntax() || err.is_eof() {
+    if err.is_eof() {
+        return format!("invalid JSON: {msg}");
+    }
+    if err.is_syntax() {
         return format!("invalid JSON: {msg} (column {})", err.column());
     }
     let path = if path == "." { "" } else { path };
