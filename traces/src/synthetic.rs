@@ -104,15 +104,15 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
             error: None,
             phases,
         });
-        let sample = (i % SAMPLE_EVERY == 0).then(|| {
-            Record::Memory(MemorySample {
+        let sample = i
+            .is_multiple_of(SAMPLE_EVERY)
+            .then_some(Record::Memory(MemorySample {
                 time: start,
                 worker,
                 managed: (i % 1_000) << 20,
                 unmanaged: 200 << 20,
                 spilled: (i / 5) << 10,
-            })
-        });
+            }));
         std::iter::once(task).chain(sample)
     })
 }

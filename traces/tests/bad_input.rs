@@ -101,7 +101,10 @@ fn wrong_type_in_a_field() {
     assert_eq!(
         read_error(
             "t.ndjson",
-            &lines(&[HEADER, r#"{"kind":"memory","time":1,"worker":0,"managed":true}"#])
+            &lines(&[
+                HEADER,
+                r#"{"kind":"memory","time":1,"worker":0,"managed":true}"#
+            ])
         ),
         "{path}:2: field \"managed\": expected non-negative integer, found boolean `true`"
     );
@@ -188,13 +191,8 @@ fn a_last_line_without_newline_is_kept() {
 
 #[test]
 fn truncated_zstd_stream_keeps_what_decodes() {
-    let mut writer = TraceWriter::new(
-        Vec::new(),
-        "t.ndjson.zst",
-        &synthetic::header(2, 1),
-        true,
-    )
-    .unwrap();
+    let mut writer =
+        TraceWriter::new(Vec::new(), "t.ndjson.zst", &synthetic::header(2, 1), true).unwrap();
     for record in synthetic::records(2_000, 2, 1) {
         writer.write(&record).unwrap();
     }

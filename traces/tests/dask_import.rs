@@ -8,7 +8,10 @@ use traces::{
     Action, Record, SourceFormat, TaskRecord, TaskStatus, TraceReader, TraceSummary, WorkerSpec,
 };
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dask_task_stream.json");
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/dask_task_stream.json"
+);
 
 fn tasks() -> (traces::Header, Vec<TaskRecord>) {
     let trace = TraceReader::open(FIXTURE).unwrap();
@@ -73,7 +76,10 @@ fn records_phases_and_bytes_match_python() {
     for task in &tasks {
         for phase in task.phases.iter().filter(|p| p.action == Action::Transfer) {
             *routes
-                .entry((phase.peer.expect("transfers carry their source"), task.worker))
+                .entry((
+                    phase.peer.expect("transfers carry their source"),
+                    task.worker,
+                ))
                 .or_default() += 1;
         }
     }

@@ -61,8 +61,16 @@ fn task() -> impl Strategy<Value = TaskRecord> {
     ]);
     (
         (key(), "\\PC{1,10}", any::<u32>(), any::<u32>(), status),
-        (any::<u64>(), any::<u64>(), prop::collection::vec(key(), 0..3)),
-        (any::<u32>(), any::<Option<String>>(), prop::collection::vec(phase(), 0..5)),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            prop::collection::vec(key(), 0..3),
+        ),
+        (
+            any::<u32>(),
+            any::<Option<String>>(),
+            prop::collection::vec(phase(), 0..5),
+        ),
     )
         .prop_map(
             |(
@@ -141,21 +149,23 @@ fn header() -> impl Strategy<Value = Header> {
         prop::collection::vec(worker_spec(), 0..4),
         (finite(), finite(), finite(), finite()),
     )
-        .prop_map(|(producer, origin, workers, (target, spill, pause, terminate))| {
-            Header::new(
-                producer,
-                origin,
-                Cluster {
-                    workers,
-                    memory: MemoryFractions {
-                        target,
-                        spill,
-                        pause,
-                        terminate,
+        .prop_map(
+            |(producer, origin, workers, (target, spill, pause, terminate))| {
+                Header::new(
+                    producer,
+                    origin,
+                    Cluster {
+                        workers,
+                        memory: MemoryFractions {
+                            target,
+                            spill,
+                            pause,
+                            terminate,
+                        },
                     },
-                },
-            )
-        })
+                )
+            },
+        )
 }
 
 fn write_and_read(header: &Header, records: &[Record], compress: bool) -> (Header, Vec<Record>) {
@@ -216,6 +226,9 @@ fn a_large_trace_streams_through_both_codecs() {
         let (read_header, read_records) = write_and_read(&header, &records, compress);
         assert_eq!(read_header, header);
         assert_eq!(read_records.len(), records.len());
-        assert!(read_records == records, "records differ after the round trip");
+        assert!(
+            read_records == records,
+            "records differ after the round trip"
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! Shared by the fuzz targets: read a whole trace, and check that what was read survives a
+//! write with `TraceWriter` and a second read unchanged.
+
+#![allow(dead_code)] // each target uses a different subset
+
+use std::io::Cursor;
+
+use traces::{Header, Record, SourceFormat, TraceReader, TraceWriter};
+
+/// A valid native header line. The native target prepends it to half of its inputs, so the
+/// fuzzer spends its time on records rather than on rediscovering the header.
+pub const HEADER_LINE: &str = concat!(
+    r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"fuzz","#,
+    r#""origin_unix_ns":1795613463000000000,"cluster":{"workers":["#,
+    r#"{"id":0,"name":"tcp://127.0.0.1:35717","threads":2,"memory_limit":4000000000},"#,
+    r#"{"id":1,"name":"tcp://127.0.0.1:40049","threads":1,"resources":{"GPU":1.0}}],"#,
+    r#""memory":{"target":0.6,"spill":0.7,"pause":0.8,"terminate":0.95}}}"#,
+    "\n"
+);
+
+/// What a complete read of an input produced.
+pub struct Read {
+    pub format: SourceFormat,
+    pub header: Header,
+    pub records: Vec<Record>,
+    pub warnings: Vec<String>,
+}
+
+/// Opens `data` with `TraceReader::from_reader` and iterates every record. `None` when opening
+/// fails or a record is an error (rejecting bad input is fine; panicking is not).
+pub fn read(data: Vec<u8>) -> Option<Read> {
+    let mut reader = TraceReader::from_reader(Cursor::new(data), "fuzz").ok()?;
+    let format = reader.format();
+    let mut records = Vec::new();
+    for record in &mut reader {
+        match record {
+            Ok(record) => records.push(record),
+            Err(_) => return None,
+        }
+    }
+    Some(Read {
+        format,
+        header: reader.header().clone(),
+        records,
+        warnings: reader.warnings().to_vec(),
+    })
+}
+
+/// Writes `header` and `records` as a native trace, reads it back and checks that the same
+/// header and records come out, with no warnings.
+pub fn check_round_trip(header: &Header, records: &[Record]) {
+    let mut writer =
+        TraceWriter::new(Vec::new(), "x", header, false).expect("writing a header to a Vec");
+    for record in records {
+        writer.write(record).expect("writing a record to a Vec");
+    }
+    let bytes = writer.finish().expect("finishing a trace in a Vec");
+    let text = String::from_utf8_lossy(&bytes);
+
+    let mut reader = TraceReader::from_reader(Cursor::new(bytes.clone()), "x")
+        .unwrap_or_else(|e| panic!("cannot reopen the trace just written: {e}\n{text}"));
+    assert_eq!(
+        reader.format(),
+        SourceFormat::Native { compressed: false },
+        "written trace detected as another format\n{text}"
+    );
+    let mut again = Vec::with_capacity(records.len());
+    for record in &mut reader {
+        match record {
+            Ok(record) => again.push(record),
+            Err(e) => panic!("cannot re-read the trace just written: {e}\n{text}"),
+        }
+    }
+    assert!(
+        reader.warnings().is_empty(),
+        "warnings re-reading the trace just written: {:?}\n{text}",
+        reader.warnings()
+    );
+    assert_eq!(reader.header(), header, "header changed by write + read\n{text}");
+    assert_eq!(again.len(), records.len(), "record count changed by write + read\n{text}");
+    for (i, (before, after)) in records.iter().zip(&again).enumerate() {
+        assert_eq!(
+            before,
+            after,
+            "record {i} changed by write + read (line {} of the written trace)\n{text}",
+            i + 2
+        );
+    }
+}

@@ -1,0 +1,273 @@
+//! End-to-end tests of the `taskscope` binary: output, exit codes and one-line errors.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use traces::{Record, TraceReader};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/traces/tests/data/dask_task_stream.json"
+);
+
+fn taskscope() -> Command {
+    let mut cmd = Command::cargo_bin("taskscope").unwrap();
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+fn read(path: &Path) -> (traces::Header, Vec<Record>) {
+    TraceReader::open(path).unwrap().read_all().unwrap()
+}
+
+#[test]
+fn version_and_help() {
+    taskscope()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(format!("taskscope {}\n", env!("CARGO_PKG_VERSION")));
+    for command in ["info", "convert", "bench"] {
+        taskscope()
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("Usage: taskscope"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    taskscope()
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("Usage: taskscope <COMMAND>"));
+    taskscope()
+        .args(["info", FIXTURE, "--format", "yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: invalid value 'yaml' for '--format <FORMAT>'",
+        ));
+    taskscope()
+        .args(["convert", FIXTURE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--output <OUTPUT>"));
+}
+
+#[test]
+fn info_summarizes_the_dask_fixture() {
+    let expected = "  wall time    208 ms from 2026-11-25T13:31:03.492Z
+  tasks        55 (55 ok) in 9 groups
+  workers      2 (4 threads)
+  transferred  16 transfers (sizes not recorded)
+  spilled      none
+
+workers
+   id  name                   threads      tasks    busy    peak mem
+    0  tcp://127.0.0.1:35717        2         30   26.3%           -
+    1  tcp://127.0.0.1:40049        2         25   20.5%           -
+
+groups (by total compute time)
+  group                            tasks       total      median         max      output
+  random_sample                       16      122 ms     4.70 ms     22.3 ms    22.9 MiB
+  mean_chunk                          16     66.9 ms     2.67 ms     14.0 ms    67.6 KiB
+  mean_agg-aggregate-sum               4     4.56 ms      395 µs     3.34 ms        32 B
+  inc                                  8      344 µs     36.5 µs     85.1 µs       224 B
+  sum-aggregate                        1      316 µs      316 µs      316 µs        32 B
+  add                                  4      159 µs     33.6 µs     51.0 µs       112 B
+  sum                                  4      112 µs     24.3 µs     36.5 µs        32 B
+  total                                1     66.3 µs     66.3 µs     66.3 µs        28 B
+  finalize-hlgfinalizecompute          1     29.1 µs     29.1 µs     29.1 µs        32 B
+";
+    let output = taskscope().args(["info", FIXTURE]).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let (first, rest) = stdout.split_once('\n').unwrap();
+    assert_eq!(
+        first,
+        format!("{FIXTURE}: Dask task stream (producer: imported by taskscope 0.1.0)")
+    );
+    assert_eq!(rest, expected);
+    assert!(output.stderr.is_empty());
+}
+
+#[test]
+fn info_json() {
+    let output = taskscope()
+        .args(["info", "--format", "json", FIXTURE])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["tasks"]["records"], 55);
+    assert_eq!(json["wall_ns"], 207_734_823);
+    assert_eq!(json["phases"]["transfer"]["count"], 16);
+    assert_eq!(json["groups"][0]["group"], "random_sample");
+    assert_eq!(json["workers"][1]["name"], "tcp://127.0.0.1:40049");
+}
+
+#[test]
+fn input_errors_are_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.ndjson");
+    taskscope()
+        .arg("info")
+        .arg(&missing)
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(format!(
+            "error: {}: cannot open: No such file or directory (os error 2)\n",
+            missing.display()
+        ));
+
+    let garbage = dir.path().join("garbage.ndjson");
+    std::fs::write(&garbage, "{\"kind\":\"header\"\n").unwrap();
+    taskscope()
+        .arg("info")
+        .arg(&garbage)
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: {}:1: not a taskscope trace header: invalid JSON: EOF while parsing an object\n",
+            garbage.display()
+        ));
+}
+
+#[test]
+fn convert_round_trips_through_native_and_zstd() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("run.ndjson");
+    let compressed = dir.path().join("run.ndjson.zst");
+    taskscope()
+        .arg("convert")
+        .arg(FIXTURE)
+        .arg("-o")
+        .arg(&native)
+        .assert()
+        .success()
+        .stderr(format!(
+            "wrote 55 records from {FIXTURE} (Dask task stream) to {}\n",
+            native.display()
+        ));
+    taskscope()
+        .arg("convert")
+        .arg(&native)
+        .arg("--output")
+        .arg(&compressed)
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&compressed).unwrap()[..4],
+        [0x28, 0xB5, 0x2F, 0xFD]
+    );
+    let imported = read(Path::new(FIXTURE));
+    assert_eq!(read(&native), imported);
+    assert_eq!(read(&compressed), imported);
+
+    // Every command reads every format: info agrees on all three.
+    let infos: Vec<serde_json::Value> = [PathBuf::from(FIXTURE), native, compressed]
+        .iter()
+        .map(|path| {
+            let out = taskscope()
+                .args(["info", "--format", "json"])
+                .arg(path)
+                .output()
+                .unwrap();
+            let mut json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            json.as_object_mut().unwrap().remove("format");
+            json
+        })
+        .collect();
+    assert_eq!(infos[0], infos[1]);
+    assert_eq!(infos[0], infos[2]);
+}
+
+#[test]
+fn failed_convert_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.ndjson");
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"t","origin_unix_ns":0,"cluster":{}}"#;
+    std::fs::write(
+        &bad,
+        format!("{header}\n{{\"kind\":\"memory\",\"time\":\"soon\",\"worker\":0,\"managed\":1}}\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out.ndjson");
+    taskscope()
+        .arg("convert")
+        .arg(&bad)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: {}:2: field \"time\": expected non-negative integer, found string \"soon\"\n",
+            bad.display()
+        ));
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+
+    taskscope()
+        .arg("convert")
+        .arg(&bad)
+        .arg("-o")
+        .arg(&bad)
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: {}: output is the input file; choose another -o path\n",
+            bad.display()
+        ));
+}
+
+#[test]
+fn truncated_trace_is_read_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let native = dir.path().join("run.ndjson");
+    taskscope()
+        .arg("convert")
+        .arg(FIXTURE)
+        .arg("-o")
+        .arg(&native)
+        .assert()
+        .success();
+    let mut bytes = std::fs::read(&native).unwrap();
+    bytes.truncate(bytes.len() - 30);
+    std::fs::write(&native, &bytes).unwrap();
+    let last_line = bytes.iter().filter(|&&b| b == b'\n').count() + 1;
+    let dropped = bytes.len() - bytes.iter().rposition(|&b| b == b'\n').unwrap() - 1;
+    taskscope()
+        .args(["info", "--format", "json"])
+        .arg(&native)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"records\": 54"))
+        .stderr(format!(
+            "warning: {}:{last_line}: dropped {dropped} bytes at the end (the last line is \
+             incomplete; was the recorder interrupted?)\n",
+            native.display()
+        ));
+}
+
+#[test]
+fn the_readme_format_example_is_a_valid_trace() {
+    let readme = include_str!("../README.md");
+    let section = readme
+        .split("## The native trace format")
+        .nth(1)
+        .expect("README has a format section");
+    let example = section
+        .split("```text\n")
+        .nth(1)
+        .and_then(|block| block.split("```").next())
+        .expect("the format section has a text block");
+    let trace = TraceReader::from_reader(std::io::Cursor::new(example.to_owned()), "README.md")
+        .unwrap();
+    let (header, records) = trace.read_all().unwrap();
+    assert_eq!(header.cluster.workers[0].threads, 2);
+    assert_eq!(records.len(), 3);
+}
