@@ -265,8 +265,8 @@ fn the_readme_format_example_is_a_valid_trace() {
         .nth(1)
         .and_then(|block| block.split("```").next())
         .expect("the format section has a text block");
-    let trace = TraceReader::from_reader(std::io::Cursor::new(example.to_owned()), "README.md")
-        .unwrap();
+    let trace =
+        TraceReader::from_reader(std::io::Cursor::new(example.to_owned()), "README.md").unwrap();
     let (header, records) = trace.read_all().unwrap();
     assert_eq!(header.cluster.workers[0].threads, 2);
     assert_eq!(records.len(), 3);

@@ -1,0 +1,63 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use traces::MemoryFractions;
+
+/// How a cluster is set up.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub workers: u32,
+    pub threads: u32,
+    /// Per worker, in bytes; `None`: no limit (no spilling, pausing or killing).
+    pub memory_limit: Option<u64>,
+    /// Dask's `distributed.worker.memory.*` fractions.
+    pub memory: MemoryFractions,
+    pub network: Network,
+    /// Resources each worker declares, by worker index; workers past the end declare none.
+    pub worker_resources: Vec<BTreeMap<String, f64>>,
+    /// Dask's `distributed.scheduler.allowed-failures`: a task that was running on this many
+    /// workers when they died fails with `KilledWorker`.
+    pub allowed_failures: u32,
+    /// Where spill directories go (default: a temporary directory removed at shutdown).
+    pub spill_root: Option<PathBuf>,
+    /// Write the native trace here while the cluster runs.
+    pub record_to: Option<PathBuf>,
+    /// Memory sample period, in nanoseconds (also sampled on every threshold crossing).
+    pub sample_every_ns: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            workers: 2,
+            threads: 1,
+            memory_limit: None,
+            memory: MemoryFractions::default(),
+            network: Network::default(),
+            worker_resources: Vec::new(),
+            allowed_failures: 3,
+            spill_root: None,
+            record_to: None,
+            sample_every_ns: 100_000_000,
+        }
+    }
+}
+
+/// A model of the network between workers, so a laptop can imitate a cluster: each transfer
+/// takes `latency + bytes / bandwidth` (on top of the real copy).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Network {
+    /// Bytes per second; `None`: as fast as memory copies.
+    pub bandwidth: Option<u64>,
+    pub latency_ns: u64,
+}
+
+impl Network {
+    pub fn delay_ns(&self, bytes: u64) -> u64 {
+        let wire = match self.bandwidth {
+            Some(bw) if bw > 0 => (bytes as u128 * 1_000_000_000 / bw as u128) as u64,
+            _ => 0,
+        };
+        self.latency_ns + wire
+    }
+}

@@ -1,0 +1,243 @@
+//! Recording every task's timeline at near-zero cost to the workers.
+//!
+//! A worker thread appends one fixed-size [`TaskEvent`] per finished task attempt to its own
+//! buffer (no lock, no allocation: the buffer's capacity is reserved up front) and hands the
+//! full buffer to the writer thread every [`BATCH`] tasks. The writer thread, at low priority,
+//! turns events into [`traces::TaskRecord`]s (keys, groups, dependencies come from the shared
+//! immutable graph) and writes the native trace.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+use traces::{
+    Action, Event, Header, MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceError,
+    TraceWriter, WorkerId,
+};
+
+use crate::graph::Graph;
+use crate::store::TaskId;
+
+/// Task events per hand-over to the writer thread.
+pub(crate) const BATCH: usize = 1024;
+
+/// Phases one attempt can carry: queued, deserialize, compute, disk-write, plus inputs.
+pub(crate) const MAX_PHASES: usize = 8;
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RawPhase {
+    pub action: Action,
+    pub start: u64,
+    pub stop: u64,
+    pub bytes: Option<u64>,
+    pub peer: Option<WorkerId>,
+}
+
+impl RawPhase {
+    pub const EMPTY: RawPhase = RawPhase {
+        action: Action::Compute,
+        start: 0,
+        stop: 0,
+        bytes: None,
+        peer: None,
+    };
+}
+
+/// One finished task attempt, as the worker thread saw it.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskEvent {
+    pub task: TaskId,
+    pub worker: WorkerId,
+    pub thread: u32,
+    pub status: TaskStatus,
+    pub attempt: u32,
+    pub nbytes: u64,
+    pub error: Option<std::sync::Arc<str>>,
+    pub n_phases: u8,
+    pub phases: [RawPhase; MAX_PHASES],
+}
+
+impl TaskEvent {
+    /// Adds a phase; past [`MAX_PHASES`], transfers and disk reads of further inputs are merged
+    /// into the last phase of the same action.
+    pub fn push(&mut self, phase: RawPhase) {
+        let n = self.n_phases as usize;
+        if n < MAX_PHASES {
+            self.phases[n] = phase;
+            self.n_phases += 1;
+        } else if let Some(last) = self.phases[..n]
+            .iter_mut()
+            .rev()
+            .find(|p| p.action == phase.action)
+        {
+            last.stop = last.stop.max(phase.stop);
+            last.bytes = Some(last.bytes.unwrap_or(0) + phase.bytes.unwrap_or(0));
+        }
+    }
+}
+
+pub(crate) enum Message {
+    /// Sent before any task of the graph can finish.
+    Graph(u32, Graph),
+    Tasks(Vec<TaskEvent>),
+    Memory(MemorySample),
+    Event(Event),
+}
+
+/// The writer thread and the channel to it.
+pub(crate) struct Recorder {
+    tx: Sender<Message>,
+    thread: JoinHandle<Result<u64, TraceError>>,
+}
+
+impl Recorder {
+    pub fn start(path: PathBuf, header: Header) -> Result<Recorder, TraceError> {
+        let writer = TraceWriter::create(&path, &header)?;
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("trace-writer".into())
+            .spawn(move || {
+                lower_priority();
+                write_loop(writer, rx)
+            })
+            .map_err(|cause| TraceError::Write {
+                path: path.display().to_string(),
+                cause,
+            })?;
+        Ok(Recorder { tx, thread })
+    }
+
+    pub fn sender(&self) -> Sender<Message> {
+        self.tx.clone()
+    }
+
+    /// Waits for every record to be written; returns the number of task records.
+    pub fn finish(self) -> Result<u64, TraceError> {
+        drop(self.tx);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| panic!("the trace writer thread panicked"))
+    }
+}
+
+/// The writer competes with workers for the CPU; it may lag and catch up at the end.
+fn lower_priority() {
+    // SAFETY: plain syscalls on the current thread.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+    }
+}
+
+fn write_loop(
+    mut writer: TraceWriter<std::fs::File>,
+    rx: Receiver<Message>,
+) -> Result<u64, TraceError> {
+    let mut graphs: HashMap<u32, Graph> = HashMap::new();
+    let mut tasks = 0u64;
+    let mut since_flush = 0usize;
+    // The channel closes when the cluster and every worker thread are gone.
+    for message in rx {
+        match message {
+            Message::Graph(id, graph) => {
+                graphs.insert(id, graph);
+            }
+            Message::Tasks(events) => {
+                for event in &events {
+                    let Some(graph) = graphs.get(&event.task.graph) else {
+                        continue;
+                    };
+                    writer.write_task(&task_record(graph, event))?;
+                    tasks += 1;
+                }
+                since_flush += events.len();
+            }
+            Message::Memory(sample) => writer.write(&Record::Memory(sample))?,
+            Message::Event(event) => writer.write(&Record::Event(event))?,
+        }
+        // Keep the file readable while the run goes on (a crash loses little).
+        if since_flush >= 16 * BATCH {
+            writer.flush()?;
+            since_flush = 0;
+        }
+    }
+    writer.finish()?;
+    Ok(tasks)
+}
+
+fn task_record(graph: &Graph, event: &TaskEvent) -> TaskRecord {
+    let spec = graph.task(event.task.index);
+    let mut deps: Vec<traces::Key> = graph
+        .dependencies(event.task.index)
+        .map(|d| graph.task(d).key.clone())
+        .collect();
+    if let Some(extra) = spec.work.extra() {
+        deps.extend(extra.external_deps.iter().cloned());
+    }
+    TaskRecord {
+        key: spec.key.clone(),
+        group: spec.group.to_string(),
+        worker: event.worker,
+        thread: event.thread,
+        status: event.status,
+        nbytes: event.nbytes,
+        inline_bytes: spec.work.inline_bytes(),
+        deps,
+        attempt: event.attempt,
+        error: event.error.as_deref().map(str::to_string),
+        phases: event.phases[..event.n_phases as usize]
+            .iter()
+            .map(|p| Phase {
+                action: p.action,
+                start: p.start,
+                stop: p.stop,
+                bytes: p.bytes,
+                peer: p.peer,
+            })
+            .collect(),
+    }
+}
+
+/// A worker thread's buffer of finished tasks.
+pub(crate) struct ThreadRecorder {
+    tx: Option<Sender<Message>>,
+    buf: Vec<TaskEvent>,
+}
+
+impl ThreadRecorder {
+    pub fn new(tx: Option<Sender<Message>>) -> ThreadRecorder {
+        let buf = if tx.is_some() {
+            Vec::with_capacity(BATCH)
+        } else {
+            Vec::new()
+        };
+        ThreadRecorder { tx, buf }
+    }
+
+    pub fn record(&mut self, event: TaskEvent) {
+        if self.tx.is_none() {
+            return;
+        }
+        self.buf.push(event);
+        if self.buf.len() == BATCH {
+            self.flush();
+        }
+    }
+
+    pub fn flush(&mut self) {
+        if let Some(tx) = &self.tx
+            && !self.buf.is_empty()
+        {
+            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+            // The writer is gone only after the cluster shut down: nothing to record then.
+            let _ = tx.send(Message::Tasks(full));
+        }
+    }
+}
+
+impl Drop for ThreadRecorder {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

@@ -1,0 +1,202 @@
+//! A worker's results: in memory, or spilled to files in the worker's spill directory, with
+//! least-recently-used order for choosing what to spill (as Dask's `zict` buffer does).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+/// A task across all graphs of a cluster: (graph number, index in the graph).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct TaskId {
+    pub graph: u32,
+    pub index: u32,
+}
+
+pub(crate) enum Entry {
+    Memory(Bytes),
+    /// Being written to disk by a worker thread; still readable from memory meanwhile.
+    Spilling(Bytes),
+    Spilled(PathBuf),
+}
+
+struct Slot {
+    entry: Entry,
+    len: u64,
+    tick: u64,
+}
+
+/// Where a value can be read from.
+pub(crate) enum Located {
+    Memory(Bytes),
+    Disk(PathBuf),
+}
+
+pub(crate) struct Store {
+    slots: HashMap<TaskId, Slot>,
+    /// In-memory, non-empty values by last use.
+    lru: BTreeMap<u64, TaskId>,
+    dir: PathBuf,
+    /// Bytes of results in memory (Dask's managed memory).
+    pub managed: u64,
+    /// Bytes on disk.
+    pub spilled: u64,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Store {
+        Store {
+            slots: HashMap::new(),
+            lru: BTreeMap::new(),
+            dir,
+            managed: 0,
+            spilled: 0,
+        }
+    }
+
+    pub fn contains(&self, task: TaskId) -> bool {
+        self.slots.contains_key(&task)
+    }
+
+    pub fn insert(&mut self, task: TaskId, value: Bytes, tick: u64) {
+        let len = value.len() as u64;
+        if let Some(old) = self.slots.remove(&task) {
+            self.forget(task, old);
+        }
+        if len > 0 {
+            self.lru.insert(tick, task);
+        }
+        self.managed += len;
+        self.slots.insert(
+            task,
+            Slot {
+                entry: Entry::Memory(value),
+                len,
+                tick,
+            },
+        );
+    }
+
+    /// Finds a value and marks it used.
+    pub fn get(&mut self, task: TaskId, tick: u64) -> Option<Located> {
+        let slot = self.slots.get_mut(&task)?;
+        match &slot.entry {
+            Entry::Memory(bytes) => {
+                let bytes = bytes.clone();
+                if slot.len > 0 {
+                    self.lru.remove(&slot.tick);
+                    self.lru.insert(tick, task);
+                }
+                slot.tick = tick;
+                Some(Located::Memory(bytes))
+            }
+            Entry::Spilling(bytes) => Some(Located::Memory(bytes.clone())),
+            Entry::Spilled(path) => Some(Located::Disk(path.clone())),
+        }
+    }
+
+    /// A value read back from disk is in memory again (Dask "unspills" on access).
+    pub fn unspill(&mut self, task: TaskId, value: Bytes, tick: u64) {
+        if let Some(slot) = self.slots.get_mut(&task)
+            && let Entry::Spilled(path) = &slot.entry
+        {
+            let _ = std::fs::remove_file(path);
+            self.spilled -= slot.len;
+            self.managed += slot.len;
+            slot.entry = Entry::Memory(value);
+            slot.tick = tick;
+            self.lru.insert(tick, task);
+        }
+    }
+
+    pub fn remove(&mut self, task: TaskId) {
+        if let Some(slot) = self.slots.remove(&task) {
+            self.forget(task, slot);
+        }
+    }
+
+    fn forget(&mut self, task: TaskId, slot: Slot) {
+        match slot.entry {
+            Entry::Memory(_) => {
+                self.managed -= slot.len;
+                if slot.len > 0 && self.lru.get(&slot.tick) == Some(&task) {
+                    self.lru.remove(&slot.tick);
+                }
+            }
+            Entry::Spilling(_) => self.spilled -= slot.len,
+            Entry::Spilled(path) => {
+                self.spilled -= slot.len;
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    /// Takes least-recently-used values out of memory until at least `bytes` are freed; the
+    /// caller writes them with [`spill_file`] and then calls [`Store::spilled`].
+    pub fn pick_victims(&mut self, bytes: u64) -> Vec<(TaskId, Bytes, PathBuf)> {
+        let mut victims = Vec::new();
+        let mut freed = 0;
+        while freed < bytes {
+            let Some((_, task)) = self.lru.pop_first() else {
+                break;
+            };
+            let slot = self
+                .slots
+                .get_mut(&task)
+                .expect("lru entries are in the store");
+            let Entry::Memory(value) = &slot.entry else {
+                continue;
+            };
+            let value = value.clone();
+            slot.entry = Entry::Spilling(value.clone());
+            freed += slot.len;
+            self.managed -= slot.len;
+            self.spilled += slot.len;
+            victims.push((task, value, self.path_for(task)));
+        }
+        victims
+    }
+
+    /// A value written by [`spill_file`] is now only on disk.
+    pub fn spilled_to(&mut self, task: TaskId, path: PathBuf) {
+        match self.slots.get_mut(&task) {
+            Some(slot) if matches!(slot.entry, Entry::Spilling(_)) => {
+                slot.entry = Entry::Spilled(path);
+            }
+            // Released while it was being written.
+            _ => {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+
+    fn path_for(&self, task: TaskId) -> PathBuf {
+        self.dir.join(format!("{}-{}.bin", task.graph, task.index))
+    }
+
+    pub fn tasks(&self) -> impl Iterator<Item = TaskId> + '_ {
+        self.slots.keys().copied()
+    }
+
+    /// Drops everything (the worker died): memory freed, files deleted.
+    pub fn clear(&mut self) {
+        for (_, slot) in self.slots.drain() {
+            if let Entry::Spilled(path) = slot.entry {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        self.lru.clear();
+        self.managed = 0;
+        self.spilled = 0;
+    }
+}
+
+/// Writes a spilled value to its file (outside the scheduler lock).
+pub(crate) fn spill_file(path: &Path, value: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, value)
+}
+
+/// Reads a spilled value back.
+pub(crate) fn read_spilled(path: &Path) -> std::io::Result<Bytes> {
+    std::fs::read(path).map(Bytes::from)
+}
