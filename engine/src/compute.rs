@@ -113,7 +113,7 @@ mod tests {
         assert_eq!(a, b);
         let other = run(&Key::from("x-2"), &Work::new(0, 1000), &[], 1).unwrap();
         assert_ne!(a, other);
-        let with_input = run(&key, &Work::new(0, 1000), &[a.clone()], 1).unwrap();
+        let with_input = run(&key, &Work::new(0, 1000), std::slice::from_ref(&a), 1).unwrap();
         assert_ne!(a, with_input);
     }
 
