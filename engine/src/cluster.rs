@@ -146,7 +146,8 @@ pub(crate) struct Shared {
     pub client_cv: Condvar,
     pub origin: Instant,
     pub config: ClusterConfig,
-    pub recorder: Option<Sender<Message>>,
+    /// Taken at shutdown so the writer sees the end of its channel, whoever still holds a client.
+    pub recorder: Mutex<Option<Sender<Message>>>,
     pub spill_root: PathBuf,
     pub threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -161,26 +162,36 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn event(&self, kind: EventKind) {
-        if let Some(tx) = &self.recorder {
-            let _ = tx.send(Message::Event(Event {
-                time: self.now(),
-                kind,
-            }));
+    pub fn record(&self, message: Message) {
+        if let Some(tx) = &*self.recorder.lock().unwrap_or_else(|e| e.into_inner()) {
+            // The writer only goes away after shutdown.
+            let _ = tx.send(message);
         }
     }
 
+    pub fn recording(&self) -> bool {
+        self.recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    pub fn event(&self, kind: EventKind) {
+        self.record(Message::Event(Event {
+            time: self.now(),
+            kind,
+        }));
+    }
+
     pub fn sample(&self, st: &State, slot: usize) {
-        if let Some(tx) = &self.recorder {
-            let w = &st.workers[slot];
-            let _ = tx.send(Message::Memory(MemorySample {
-                time: self.now(),
-                worker: w.id,
-                managed: w.store.managed,
-                unmanaged: w.unmanaged,
-                spilled: w.store.spilled,
-            }));
-        }
+        let w = &st.workers[slot];
+        self.record(Message::Memory(MemorySample {
+            time: self.now(),
+            worker: w.id,
+            managed: w.store.managed,
+            unmanaged: w.unmanaged,
+            spilled: w.store.spilled,
+        }));
     }
 
     fn limit(&self, fraction: f64) -> Option<u64> {
@@ -256,7 +267,7 @@ impl Cluster {
             work_cv: Condvar::new(),
             client_cv: Condvar::new(),
             origin,
-            recorder: recorder.as_ref().map(Recorder::sender),
+            recorder: Mutex::new(recorder.as_ref().map(Recorder::sender)),
             spill_root,
             threads: Mutex::new(Vec::new()),
             config,
@@ -264,7 +275,7 @@ impl Cluster {
         for slot in 0..shared.config.workers as usize {
             spawn_worker_threads(&shared, slot)?;
         }
-        let sampler = if shared.recorder.is_some() && shared.config.memory_limit.is_some() {
+        let sampler = if shared.recording() && shared.config.memory_limit.is_some() {
             Some(spawn_sampler(&shared)?)
         } else {
             None
@@ -319,38 +330,16 @@ impl Cluster {
                 let _ = handle.join();
             }
         }
-        // The worker threads flushed their buffers on exit; only our own sender is left.
+        // The worker threads flushed their buffers on exit; the shared sender is the last one.
+        self.shared
+            .recorder
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let recorded = match self.recorder.take() {
-            Some(recorder) => {
-                // The shared sender must go before the writer can see the end of the channel.
-                let shared = std::mem::replace(
-                    &mut self.shared,
-                    Arc::new(Shared {
-                        state: Mutex::new(State {
-                            graphs: Vec::new(),
-                            workers: Vec::new(),
-                            live: HashMap::new(),
-                            next_worker_id: 0,
-                            tick: 0,
-                            idle_threads: 0,
-                            shutdown: true,
-                            progress: Progress::default(),
-                            to_spawn: Vec::new(),
-                        }),
-                        work_cv: Condvar::new(),
-                        client_cv: Condvar::new(),
-                        origin: Instant::now(),
-                        config: ClusterConfig::default(),
-                        recorder: None,
-                        spill_root: PathBuf::new(),
-                        threads: Mutex::new(Vec::new()),
-                    }),
-                );
-                drop(shared);
-                recorder
-                    .finish()
-                    .map_err(|e| EngineError::Spawn(format!("trace: {e}")))?
-            }
+            Some(recorder) => recorder
+                .finish()
+                .map_err(|e| EngineError::Spawn(format!("trace: {e}")))?,
             None => 0,
         };
         Ok(recorded)
@@ -575,9 +564,7 @@ impl State {
             });
         }
         let remaining = tasks.iter().filter(|t| t.wanted).count();
-        if let Some(tx) = &shared.recorder {
-            let _ = tx.send(Message::Graph(g, graph.clone()));
-        }
+        shared.record(Message::Graph(g, graph.clone()));
         shared.event(EventKind::GraphSubmitted {
             tasks: graph.len() as u64,
             client: None,
@@ -667,9 +654,7 @@ impl State {
         broadcast: bool,
     ) -> u32 {
         let g = self.graphs.len() as u32;
-        if let Some(tx) = &shared.recorder {
-            let _ = tx.send(Message::Graph(g, graph.clone()));
-        }
+        shared.record(Message::Graph(g, graph.clone()));
         let tasks = values
             .iter()
             .map(|v| TaskState {
@@ -1126,43 +1111,44 @@ impl State {
     }
 
     /// Checks `slot`'s memory against the thresholds after it changed. Returns values to spill.
+    ///
+    /// Spilling comes first: results on disk leave the process, so only memory that cannot be
+    /// spilled (running tasks' working memory) can push a worker over pause or terminate.
     pub fn check_memory(&mut self, shared: &Shared, slot: usize) -> Vec<(TaskId, Bytes, PathBuf)> {
         let Some(limit) = shared.config.memory_limit else {
             return Vec::new();
         };
         let fractions = shared.config.memory;
+        let target = shared.limit(fractions.target).unwrap_or(u64::MAX);
+        let spill_line = shared.limit(fractions.spill).unwrap_or(u64::MAX);
         let w = &self.workers[slot];
-        let process = w.process_memory();
+        // Spill by managed memory over target, or by process memory over the spill line.
+        let excess = w.store.managed.saturating_sub(target).max(
+            w.process_memory()
+                .saturating_sub(spill_line)
+                .min(w.store.managed),
+        );
+        let victims = if excess > 0 {
+            self.workers[slot].store.pick_victims(excess)
+        } else {
+            Vec::new()
+        };
+        if !victims.is_empty() {
+            self.progress.spills += victims.len() as u64;
+            self.progress.spilled_bytes += victims.iter().map(|v| v.1.len() as u64).sum::<u64>();
+            shared.sample(self, slot);
+        }
+        let process = self.workers[slot].process_memory();
         if process as f64 > limit as f64 * fractions.terminate {
             let reason = format!(
                 "memory {} over the terminate threshold ({:.0}% of {})",
-                process,
+                traces::units::format_bytes(process),
                 fractions.terminate * 100.0,
-                limit
+                traces::units::format_bytes(limit)
             );
             self.kill_worker(shared, slot, reason);
             return Vec::new();
         }
-        let target = shared.limit(fractions.target).unwrap_or(u64::MAX);
-        let spill_line = shared.limit(fractions.spill).unwrap_or(u64::MAX);
-        // Spill by managed memory over target, or by process memory over the spill line.
-        let excess = w
-            .store
-            .managed
-            .saturating_sub(target)
-            .max(process.saturating_sub(spill_line).min(w.store.managed));
-        let victims = if excess > 0 {
-            let victims = self.workers[slot].store.pick_victims(excess);
-            if !victims.is_empty() {
-                self.progress.spills += victims.len() as u64;
-                self.progress.spilled_bytes +=
-                    victims.iter().map(|v| v.1.len() as u64).sum::<u64>();
-                shared.sample(self, slot);
-            }
-            victims
-        } else {
-            Vec::new()
-        };
         self.update_pause(shared, slot);
         victims
     }

@@ -61,7 +61,7 @@ pub fn generate_output(seed: u64, len: usize) -> Bytes {
 pub(crate) fn run(key: &Key, work: &Work, inputs: &[Bytes], attempt: u32) -> Result<Bytes, String> {
     let extra = work.extra();
     // Working memory is really allocated and touched, so it is really used.
-    let working = extra.map_or(0, |e| e.working_bytes) as usize;
+    let working = work.working_bytes_at(attempt) as usize;
     let scratch = if working > 0 {
         vec![1u8; working]
     } else {

@@ -28,6 +28,8 @@ pub struct Work {
 pub struct WorkExtra {
     /// Memory the task allocates while it runs (Dask's unmanaged memory), in bytes.
     pub working_bytes: u64,
+    /// A transient spike: this much more working memory during the first `.1` attempts.
+    pub spike: Option<(u64, u32)>,
     /// An argument embedded in the task itself (what `scatter` avoids): it travels with the
     /// task and is deserialized (copied) before compute.
     pub inline: Option<bytes::Bytes>,
@@ -61,6 +63,23 @@ impl Work {
     pub fn working_bytes(mut self, bytes: u64) -> Work {
         self.extra_mut().working_bytes = bytes;
         self
+    }
+
+    /// Allocate `bytes` more working memory during the first `attempts` attempts.
+    pub fn spike(mut self, bytes: u64, attempts: u32) -> Work {
+        self.extra_mut().spike = Some((bytes, attempts));
+        self
+    }
+
+    /// Working memory of attempt number `attempt` (from 1).
+    pub(crate) fn working_bytes_at(&self, attempt: u32) -> u64 {
+        self.extra().map_or(0, |e| {
+            let spike = match e.spike {
+                Some((bytes, attempts)) if attempt <= attempts => bytes,
+                _ => 0,
+            };
+            e.working_bytes + spike
+        })
     }
 
     pub fn inline(mut self, data: bytes::Bytes) -> Work {
@@ -225,10 +244,16 @@ impl Graph {
         self.inner.node_weights()
     }
 
+    /// In the order they were added (the order a task's function receives its inputs).
     pub fn dependencies(&self, index: u32) -> impl Iterator<Item = u32> + '_ {
-        self.inner
+        // petgraph lists the newest edge first.
+        let mut deps: Vec<u32> = self
+            .inner
             .neighbors_directed(NodeIndex::new(index as usize), Direction::Incoming)
             .map(|n| n.index() as u32)
+            .collect();
+        deps.reverse();
+        deps.into_iter()
     }
 
     pub fn dependents(&self, index: u32) -> impl Iterator<Item = u32> + '_ {

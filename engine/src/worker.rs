@@ -25,15 +25,26 @@ struct Claimed {
 }
 
 pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32) {
-    let mut recorder = ThreadRecorder::new(shared.recorder.clone());
-    while let Some(job) = claim(&shared, slot, generation) {
+    let sender = shared
+        .recorder
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let mut recorder = ThreadRecorder::new(sender);
+    while let Some(job) = claim(&shared, slot, generation, thread, &mut recorder) {
         execute(&shared, slot, generation, thread, job, &mut recorder);
     }
     recorder.flush();
 }
 
 /// Waits for a task this thread may run; `None` when the worker is gone or the cluster stops.
-fn claim(shared: &Arc<Shared>, slot: usize, generation: u32) -> Option<Claimed> {
+fn claim(
+    shared: &Arc<Shared>,
+    slot: usize,
+    generation: u32,
+    thread: u32,
+    recorder: &mut ThreadRecorder,
+) -> Option<Claimed> {
     let mut st = shared.lock();
     loop {
         if st.shutdown || st.workers[slot].generation != generation {
@@ -43,12 +54,8 @@ fn claim(shared: &Arc<Shared>, slot: usize, generation: u32) -> Option<Claimed> 
             match st.locate_inputs(t, slot) {
                 Ok(inputs) => {
                     let graph = st.graph(t.graph).graph.clone();
-                    let working = graph
-                        .task(t.index)
-                        .work
-                        .extra()
-                        .map_or(0, |e| e.working_bytes);
                     let ts = st.task(t);
+                    let working = graph.task(t.index).work.working_bytes_at(ts.attempt);
                     let claimed = Claimed {
                         task: t,
                         attempt: ts.attempt,
@@ -63,9 +70,22 @@ fn claim(shared: &Arc<Shared>, slot: usize, generation: u32) -> Option<Claimed> 
                         // Over terminate, this kills the worker before the task runs.
                         let victims = st.check_memory(shared, slot);
                         if st.workers[slot].generation != generation {
+                            // Its allocation killed the worker: the attempt is lost.
                             let spawn = std::mem::take(&mut st.to_spawn);
                             drop(st);
                             spawn_all(shared, spawn);
+                            let now = shared.now();
+                            let mut event = new_event(&claimed, thread);
+                            event.status = TaskStatus::Lost;
+                            event.push(phase(
+                                Action::Queued,
+                                claimed.ready_at.min(now),
+                                now,
+                                None,
+                                None,
+                            ));
+                            event.push(phase(Action::Compute, now, now, None, None));
+                            recorder.record(event);
                             return None;
                         }
                         if !victims.is_empty() {
@@ -110,17 +130,7 @@ fn execute(
     recorder: &mut ThreadRecorder,
 ) {
     let start = shared.now();
-    let mut event = TaskEvent {
-        task: job.task,
-        worker: job.worker,
-        thread,
-        status: TaskStatus::Ok,
-        attempt: job.attempt,
-        nbytes: 0,
-        error: None,
-        n_phases: 0,
-        phases: [RawPhase::EMPTY; MAX_PHASES],
-    };
+    let mut event = new_event(&job, thread);
     event.push(phase(
         Action::Queued,
         job.ready_at.min(start),
@@ -292,6 +302,20 @@ fn write_spills(
         st.workers[slot].store.spilled_to(task, path);
     }
     bytes
+}
+
+fn new_event(job: &Claimed, thread: u32) -> TaskEvent {
+    TaskEvent {
+        task: job.task,
+        worker: job.worker,
+        thread,
+        status: TaskStatus::Ok,
+        attempt: job.attempt,
+        nbytes: 0,
+        error: None,
+        n_phases: 0,
+        phases: [RawPhase::EMPTY; MAX_PHASES],
+    }
 }
 
 fn phase(
