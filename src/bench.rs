@@ -18,6 +18,7 @@ const THREADS: u32 = 2;
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.target {
         BenchTarget::Info { tasks, dir } => bench_info(*tasks, dir.as_deref()),
+        BenchTarget::Engine { tasks } => bench_engine(*tasks),
     }
 }
 
@@ -115,11 +116,79 @@ fn info_in_child(path: &PathBuf) -> Result<(f64, u64)> {
 /// This process's peak resident set (`VmHWM`). Read by the process itself because a child's
 /// `ru_maxrss` starts from its parent's when it is spawned with vfork.
 pub fn peak_rss_bytes() -> Result<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+/// Scheduling overhead of the built-in engine: no-op graphs end to end (submit to results).
+fn bench_engine(tasks: u64) -> Result<()> {
+    use engine::workloads::{map_graph, tree_graph};
+    use engine::{Cluster, ClusterConfig};
+
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    println!("taskscope bench engine: no-op tasks on 2 workers x 1 thread, submit to results");
+    println!(
+        "{:<6}  {:>10}  {:<9}  {:>10}  {:>9}  {:>12}  {:>13}",
+        "shape", "tasks", "recording", "total", "us/task", "graph build", "peak B/task"
+    );
+    let mut baseline = std::collections::HashMap::new();
+    for shape in ["map", "tree"] {
+        for record in [false, true] {
+            reset_peak_rss();
+            let before = rss_bytes()?;
+            let built = Instant::now();
+            let graph = match shape {
+                "map" => map_graph(tasks)?,
+                _ => tree_graph(tasks)?,
+            };
+            let build_secs = built.elapsed().as_secs_f64();
+            let trace = dir.path().join(format!("{shape}.ndjson.zst"));
+            let cluster = Cluster::start(ClusterConfig {
+                record_to: record.then(|| trace.clone()),
+                ..ClusterConfig::default()
+            })?;
+            let started = Instant::now();
+            cluster.client().compute(&graph)?;
+            let secs = started.elapsed().as_secs_f64();
+            let peak = peak_rss_bytes()?.saturating_sub(before);
+            cluster.shutdown()?;
+            let n = graph.len() as f64;
+            let per_task = secs / n * 1e6;
+            let overhead = match baseline.get(shape) {
+                Some(off) => format!("  ({:+.1}% vs off)", (per_task / off - 1.0) * 100.0),
+                None => {
+                    baseline.insert(shape, per_task);
+                    String::new()
+                }
+            };
+            println!(
+                "{:<6}  {:>10}  {:<9}  {:>8.3} s  {:>9.3}  {:>10.3} s  {:>13.0}{overhead}",
+                shape,
+                format_count(graph.len() as u64),
+                if record { "on" } else { "off" },
+                secs,
+                per_task,
+                build_secs,
+                peak as f64 / n,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Resets this process's peak RSS (`VmHWM`) to the current RSS (Linux `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn rss_bytes() -> Result<u64> {
+    proc_status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+fn proc_status_kib(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status").context("/proc/self/status")?;
-    let kib: u64 = status
+    status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("/proc/self/status has no VmHWM line")?;
-    Ok(kib * 1024)
+        .with_context(|| format!("/proc/self/status has no {field} line"))
 }

@@ -22,8 +22,90 @@ pub enum Command {
     Info(InfoArgs),
     /// Convert any readable trace to the native format (zstd-compressed when OUT ends in .zst).
     Convert(ConvertArgs),
+    /// Run a workload on the built-in engine and record its trace.
+    Run(RunArgs),
+    /// Run the demo: a workload with a known problem on the built-in engine, then its summary.
+    Demo(DemoArgs),
     /// Measure taskscope's own speed and memory on generated data.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Workload to run (see --list).
+    #[arg(required_unless_present = "list", value_parser = workload_name)]
+    pub workload: Option<String>,
+    /// List the workloads with a sentence each.
+    #[arg(long)]
+    pub list: bool,
+    /// Trace file to write (.zst compresses) [default: WORKLOAD.ndjson.zst].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Run the workload's corrected variant (scatter, persist, repartition…).
+    #[arg(long)]
+    pub fix: bool,
+    /// Multiply the workload's task counts.
+    #[arg(long, default_value_t = 1.0)]
+    pub scale: f64,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Trace file to write.
+    #[arg(short, long, default_value = "taskscope-demo.ndjson.zst")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Number of workers.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Threads per worker.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+    /// Memory limit per worker, e.g. 2GiB or 512MB (spill at 60%, pause at 80%, kill at 95%).
+    #[arg(long, value_parser = size)]
+    pub memory_limit: Option<u64>,
+    /// Network bandwidth between workers, e.g. 1GB/s (transfers are delayed to match).
+    #[arg(long, value_parser = bandwidth)]
+    pub bandwidth: Option<u64>,
+    /// Network latency per transfer, e.g. 1ms.
+    #[arg(long, value_parser = duration_ns)]
+    pub latency: Option<u64>,
+}
+
+fn workload_name(name: &str) -> Result<String, String> {
+    match engine::workloads::find(name) {
+        Some(w) => Ok(w.name.to_string()),
+        None => Err(format!(
+            "unknown workload; valid workloads: {}",
+            engine::workloads::all()
+                .iter()
+                .map(|w| w.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+fn size(text: &str) -> Result<u64, String> {
+    traces::units::parse_bytes(text)
+}
+
+fn bandwidth(text: &str) -> Result<u64, String> {
+    let per_second = text.strip_suffix("/s").ok_or_else(|| {
+        format!("invalid bandwidth {text:?}: expected a size per second, e.g. 1GB/s")
+    })?;
+    size(per_second)
+}
+
+fn duration_ns(text: &str) -> Result<u64, String> {
+    humantime::parse_duration(text)
+        .map(|d| d.as_nanos() as u64)
+        .map_err(|e| format!("invalid duration {text:?}: {e} (e.g. 1ms, 250us)"))
 }
 
 #[derive(Debug, Args)]
@@ -63,6 +145,13 @@ pub struct BenchArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
+    /// Engine scheduling overhead: no-op tasks as a map and as a tree reduction, on 2 workers x
+    /// 1 thread, with recording off and on.
+    Engine {
+        /// Tasks per graph.
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: u64,
+    },
     /// Trace reading: records/s parsed and `taskscope info`'s peak memory, on generated native
     /// traces of a tenth of TASKS and of TASKS tasks (2-4 phases each), plain and zstd.
     Info {

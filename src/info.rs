@@ -29,7 +29,7 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     Ok(())
 }
 
-fn render_text(name: &str, s: &TraceSummary) -> String {
+pub fn render_text(name: &str, s: &TraceSummary) -> String {
     let mut out = String::new();
     let t = &s.tasks;
     let _ = writeln!(out, "{name}: {} (producer: {})", s.format, s.producer);

@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod convert;
 mod info;
+mod run;
 
 use std::process::ExitCode;
 
@@ -17,6 +18,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => info::run(&args),
         Command::Convert(args) => convert::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Demo(args) => run::demo(&args),
         Command::Bench(args) => bench::run(&args),
     };
     match result {

@@ -271,3 +271,93 @@ fn the_readme_format_example_is_a_valid_trace() {
     assert_eq!(header.cluster.workers[0].threads, 2);
     assert_eq!(records.len(), 3);
 }
+
+#[test]
+fn run_lists_workloads() {
+    let output = taskscope().args(["run", "--list"]).output().unwrap();
+    assert!(output.status.success());
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with(' '))
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "healthy",
+            "skewed-groupby",
+            "tiny-partitions",
+            "large-argument",
+            "compute-in-loop",
+            "memory-pressure",
+            "shuffle",
+            "recompute"
+        ]
+    );
+}
+
+#[test]
+fn run_rejects_unknown_workloads_and_bad_sizes() {
+    taskscope()
+        .args(["run", "sort"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: invalid value 'sort' for '[WORKLOAD]': unknown workload; valid workloads: \
+             healthy, skewed-groupby, tiny-partitions, large-argument, compute-in-loop, \
+             memory-pressure, shuffle, recompute",
+        ));
+    taskscope()
+        .args(["run", "healthy", "--memory-limit", "2 gigs"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with(
+            "error: invalid value '2 gigs' for '--memory-limit <MEMORY_LIMIT>': invalid size \
+             \"2 gigs\": expected a number with an optional unit (B, kB, MB, GB, TB, KiB, MiB, \
+             GiB, TiB), e.g. 2GiB",
+        ));
+    taskscope()
+        .args(["run", "shuffle", "--bandwidth", "1GB"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid bandwidth \"1GB\": expected a size per second, e.g. 1GB/s",
+        ));
+    taskscope()
+        .args(["run", "shuffle", "--workers", "0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--workers"));
+}
+
+#[test]
+fn run_records_a_trace_and_prints_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("skew.ndjson.zst");
+    let output = taskscope()
+        .args(["run", "skewed-groupby", "--scale", "0.25", "--workers", "3"])
+        .args([
+            "--memory-limit",
+            "1GiB",
+            "--bandwidth",
+            "2GB/s",
+            "--latency",
+            "500us",
+        ])
+        .arg("-o")
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("groupby-chunk"), "{stdout}");
+    assert!(stdout.contains("workers      3 (3 threads)"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.starts_with("ran skewed-groupby in "), "{stderr}");
+    let (header, records) = read(&trace);
+    assert_eq!(header.cluster.workers.len(), 3);
+    assert_eq!(header.cluster.workers[0].memory_limit, Some(1 << 30));
+    assert!(header.producer.starts_with("taskscope-engine"));
+    assert!(records.iter().any(|r| matches!(r, Record::Memory(_))));
+}

@@ -275,7 +275,7 @@ impl Cluster {
         for slot in 0..shared.config.workers as usize {
             spawn_worker_threads(&shared, slot)?;
         }
-        let sampler = if shared.recording() && shared.config.memory_limit.is_some() {
+        let sampler = if shared.recording() {
             Some(spawn_sampler(&shared)?)
         } else {
             None

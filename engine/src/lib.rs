@@ -38,3 +38,4 @@ pub use compute::{checksum, generate_output, output_seed};
 pub use config::{ClusterConfig, Network};
 pub use error::EngineError;
 pub use graph::{Graph, GraphBuilder, TaskRef, TaskSpec, Work, WorkExtra};
+pub mod workloads;

@@ -22,8 +22,12 @@ use crate::store::TaskId;
 /// Task events per hand-over to the writer thread.
 pub(crate) const BATCH: usize = 1024;
 
-/// Phases one attempt can carry: queued, deserialize, compute, disk-write, plus inputs.
-pub(crate) const MAX_PHASES: usize = 8;
+/// Phases one attempt can carry: queued, deserialize, compute, up to two disk-writes, and up to
+/// [`MAX_INPUT_PHASES`] transfers / disk-reads.
+pub(crate) const MAX_PHASES: usize = 10;
+
+/// Transfers and disk reads beyond this many merge into the last one of their action.
+const MAX_INPUT_PHASES: usize = MAX_PHASES - 5;
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RawPhase {
@@ -59,20 +63,27 @@ pub(crate) struct TaskEvent {
 }
 
 impl TaskEvent {
-    /// Adds a phase; past [`MAX_PHASES`], transfers and disk reads of further inputs are merged
-    /// into the last phase of the same action.
+    /// Adds a phase. Like Dask, inputs fetched from one worker make one transfer phase, and
+    /// disk reads make one phase; past [`MAX_INPUT_PHASES`] inputs merge into the last one.
     pub fn push(&mut self, phase: RawPhase) {
         let n = self.n_phases as usize;
+        if matches!(phase.action, Action::Transfer | Action::DiskRead) {
+            let inputs = self.phases[..n]
+                .iter()
+                .filter(|p| matches!(p.action, Action::Transfer | Action::DiskRead))
+                .count();
+            let merge_into = self.phases[..n].iter_mut().rev().find(|p| {
+                p.action == phase.action && (p.peer == phase.peer || inputs >= MAX_INPUT_PHASES)
+            });
+            if let Some(last) = merge_into {
+                last.stop = last.stop.max(phase.stop);
+                last.bytes = Some(last.bytes.unwrap_or(0) + phase.bytes.unwrap_or(0));
+                return;
+            }
+        }
         if n < MAX_PHASES {
             self.phases[n] = phase;
             self.n_phases += 1;
-        } else if let Some(last) = self.phases[..n]
-            .iter_mut()
-            .rev()
-            .find(|p| p.action == phase.action)
-        {
-            last.stop = last.stop.max(phase.stop);
-            last.bytes = Some(last.bytes.unwrap_or(0) + phase.bytes.unwrap_or(0));
         }
     }
 }

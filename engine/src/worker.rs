@@ -22,6 +22,8 @@ struct Claimed {
     ready_at: u64,
     worker: WorkerId,
     working: u64,
+    /// Results spilled to make room for this task's working memory.
+    spill: Option<RawPhase>,
 }
 
 pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32) {
@@ -64,6 +66,7 @@ fn claim(
                         graph,
                         inputs,
                         working,
+                        spill: None,
                     };
                     if working > 0 {
                         st.workers[slot].unmanaged += working;
@@ -90,7 +93,14 @@ fn claim(
                         }
                         if !victims.is_empty() {
                             drop(st);
-                            write_spills(shared, slot, victims);
+                            let t0 = shared.now();
+                            let bytes = write_spills(shared, slot, victims);
+                            let spill =
+                                phase(Action::DiskWrite, t0, shared.now(), Some(bytes), None);
+                            return Some(Claimed {
+                                spill: Some(spill),
+                                ..claimed
+                            });
                         }
                     }
                     return Some(claimed);
@@ -131,19 +141,29 @@ fn execute(
 ) {
     let start = shared.now();
     let mut event = new_event(&job, thread);
+    let queued_until = job.spill.map_or(start, |p| p.start);
     event.push(phase(
         Action::Queued,
-        job.ready_at.min(start),
-        start,
+        job.ready_at.min(queued_until),
+        queued_until,
         None,
         None,
     ));
+    if let Some(spill) = job.spill {
+        event.push(spill);
+    }
 
-    let mut values = Vec::with_capacity(job.inputs.len());
+    // Local inputs first, then each peer's in turn (one transfer phase per peer, as Dask
+    // gathers); the task still receives them in dependency order.
+    let mut order: Vec<usize> = (0..job.inputs.len()).collect();
+    order.sort_by_key(|&i| job.inputs[i].from.map(|(slot, _)| slot));
+    let mut inputs: Vec<Option<Input>> = job.inputs.into_iter().map(Some).collect();
+    let mut values: Vec<Bytes> = vec![Bytes::new(); inputs.len()];
     let mut fetched: Vec<(TaskId, Bytes)> = Vec::new();
     let mut unspilled: Vec<(TaskId, Bytes)> = Vec::new();
     let mut failure: Option<String> = None;
-    for input in job.inputs {
+    for position in order {
+        let input = inputs[position].take().expect("each input is fetched once");
         let t0 = shared.now();
         let (value, from_disk) = match input.found {
             Located::Memory(bytes) => (bytes, false),
@@ -162,7 +182,7 @@ fn execute(
                     event.push(phase(Action::DiskRead, t0, shared.now(), bytes, None));
                     unspilled.push((input.task, value.clone()));
                 }
-                values.push(value);
+                values[position] = value;
             }
             Some((_, peer)) => {
                 // A real copy of the bytes, plus the modelled wire time.
@@ -174,7 +194,7 @@ fn execute(
                 let bytes = Some(copy.len() as u64);
                 event.push(phase(Action::Transfer, t0, shared.now(), bytes, Some(peer)));
                 fetched.push((input.task, copy.clone()));
-                values.push(copy);
+                values[position] = copy;
             }
         }
     }

@@ -505,10 +505,10 @@ fn transfers_move_real_bytes_between_workers() {
         .iter()
         .filter(|p| p.action == Action::Transfer)
         .collect();
-    assert!(!transfers.is_empty(), "both workers loaded parts");
-    for t in transfers {
-        assert_eq!(t.bytes, Some(MB));
-        assert_ne!(t.peer, Some(combine.worker));
-    }
+    // One transfer phase for the parts on the other worker, as Dask gathers per worker.
+    assert_eq!(transfers.len(), 1, "{combine:?}");
+    let moved = transfers[0].bytes.unwrap();
+    assert!(moved % MB == 0 && moved > 0, "{moved}");
+    assert_ne!(transfers[0].peer, Some(combine.worker));
     assert_eq!(combine.deps.len(), 8);
 }

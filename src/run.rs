@@ -1,0 +1,152 @@
+//! `taskscope run` and `taskscope demo`: a workload on the built-in engine, recorded.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use engine::workloads::{self, Explicit, Options, Workload};
+use engine::{Cluster, ClusterConfig, Network, Progress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use traces::units::{format_bytes, format_count};
+use traces::{TraceReader, TraceSummary};
+
+use crate::cli::{ClusterArgs, DemoArgs, RunArgs};
+
+/// The demo's workload: a job that runs out of memory, spills, pauses, loses a worker, and
+/// recovers — something worth looking at.
+const DEMO_WORKLOAD: &str = "memory-pressure";
+
+pub fn run(args: &RunArgs) -> Result<()> {
+    if args.list {
+        print_list();
+        return Ok(());
+    }
+    let name = args.workload.as_deref().expect("clap requires a workload");
+    let workload = workloads::find(name).expect("clap checked the name");
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{name}.ndjson.zst")));
+    let options = Options {
+        fix: args.fix,
+        scale: args.scale,
+    };
+    run_workload(workload, &options, &args.cluster, &output)
+}
+
+pub fn demo(args: &DemoArgs) -> Result<()> {
+    let workload = workloads::find(DEMO_WORKLOAD).expect("the demo workload exists");
+    let cluster = ClusterArgs {
+        workers: 2,
+        threads: 1,
+        memory_limit: None,
+        bandwidth: None,
+        latency: None,
+    };
+    eprintln!("taskscope demo: `{}` on the built-in engine", workload.name);
+    eprintln!("  {}", workload.about);
+    run_workload(workload, &Options::default(), &cluster, &args.output)
+}
+
+fn print_list() {
+    let width = workloads::all()
+        .iter()
+        .map(|w| w.name.len())
+        .max()
+        .unwrap_or(0);
+    for w in workloads::all() {
+        println!("{:<width$}  {}", w.name, w.about);
+        if let Some(fix) = w.fix {
+            println!("{:<width$}  --fix: {fix}", "");
+        }
+    }
+}
+
+fn run_workload(
+    workload: &Workload,
+    options: &Options,
+    args: &ClusterArgs,
+    output: &Path,
+) -> Result<()> {
+    let mut config = ClusterConfig {
+        workers: args.workers,
+        threads: args.threads,
+        memory_limit: args.memory_limit,
+        network: Network {
+            bandwidth: args.bandwidth,
+            latency_ns: args.latency.unwrap_or(0),
+        },
+        record_to: Some(output.to_path_buf()),
+        ..ClusterConfig::default()
+    };
+    let explicit = Explicit {
+        memory_limit: args.memory_limit.is_some(),
+        network: args.bandwidth.is_some() || args.latency.is_some(),
+    };
+    (workload.configure)(&mut config, &explicit);
+    let cluster = Cluster::start(config).with_context(|| format!("{}", output.display()))?;
+    let started = Instant::now();
+    let result = with_progress(&cluster, || (workload.run)(&cluster.client(), options));
+    let elapsed = started.elapsed();
+    let progress = cluster.progress();
+    let records = cluster.shutdown()?;
+    result.with_context(|| format!("workload {} failed", workload.name))?;
+
+    eprintln!(
+        "ran {}{} in {:.2} s: {} tasks, {} spilled ({} values), {} workers killed, wrote {} task records to {}",
+        workload.name,
+        if options.fix { " --fix" } else { "" },
+        elapsed.as_secs_f64(),
+        format_count(progress.tasks_done),
+        format_bytes(progress.spilled_bytes),
+        format_count(progress.spills),
+        progress.kills,
+        format_count(records),
+        output.display()
+    );
+    let summary = TraceSummary::build(TraceReader::open(output)?)?;
+    crate::print_warnings(&summary.warnings);
+    print!(
+        "{}",
+        crate::info::render_text(&output.display().to_string(), &summary)
+    );
+    Ok(())
+}
+
+/// Runs `work` while a progress bar on stderr shows tasks done / submitted, spills and kills.
+fn with_progress<T>(cluster: &Cluster, work: impl FnOnce() -> T) -> T {
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} tasks {msg}",
+        )
+        .expect("the progress template is valid"),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                update(&bar, cluster.progress());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            update(&bar, cluster.progress());
+            bar.finish_and_clear();
+        });
+        let result = work();
+        done.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+fn update(bar: &ProgressBar, p: Progress) {
+    bar.set_length(p.tasks_submitted);
+    bar.set_position(p.tasks_done + p.tasks_erred);
+    bar.set_message(format!(
+        "| {} spilled | {} paused | {} killed",
+        format_bytes(p.spilled_bytes),
+        p.pauses,
+        p.kills
+    ));
+}
