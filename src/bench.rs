@@ -18,7 +18,11 @@ const THREADS: u32 = 2;
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.target {
         BenchTarget::Info { tasks, dir } => bench_info(*tasks, dir.as_deref()),
-        BenchTarget::Engine { tasks } => bench_engine(*tasks),
+        BenchTarget::Engine { tasks, case: None } => bench_engine(*tasks),
+        BenchTarget::Engine {
+            tasks,
+            case: Some(case),
+        } => engine_case(*tasks, case),
     }
 }
 
@@ -119,65 +123,112 @@ pub fn peak_rss_bytes() -> Result<u64> {
     proc_status_kib("VmHWM:").map(|kib| kib * 1024)
 }
 
-/// Scheduling overhead of the built-in engine: no-op graphs end to end (submit to results).
+/// Scheduling overhead of the built-in engine: no-op graphs end to end (submit to results),
+/// each case in a fresh process.
 fn bench_engine(tasks: u64) -> Result<()> {
-    use engine::workloads::{map_graph, tree_graph};
-    use engine::{Cluster, ClusterConfig};
-
-    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
     println!("taskscope bench engine: no-op tasks on 2 workers x 1 thread, submit to results");
     println!(
-        "{:<6}  {:>10}  {:<9}  {:>10}  {:>9}  {:>12}  {:>13}",
-        "shape", "tasks", "recording", "total", "us/task", "graph build", "peak B/task"
+        "{:<6}  {:>10}  {:<9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>11}",
+        "shape",
+        "tasks",
+        "recording",
+        "compute",
+        "us/task",
+        "trace done",
+        "graph build",
+        "peak B/task"
     );
-    let mut baseline = std::collections::HashMap::new();
+    let mut off = std::collections::HashMap::new();
     for shape in ["map", "tree"] {
-        for record in [false, true] {
-            reset_peak_rss();
-            let before = rss_bytes()?;
-            let built = Instant::now();
-            let graph = match shape {
-                "map" => map_graph(tasks)?,
-                _ => tree_graph(tasks)?,
-            };
-            let build_secs = built.elapsed().as_secs_f64();
-            let trace = dir.path().join(format!("{shape}.ndjson.zst"));
-            let cluster = Cluster::start(ClusterConfig {
-                record_to: record.then(|| trace.clone()),
-                ..ClusterConfig::default()
-            })?;
-            let started = Instant::now();
-            cluster.client().compute(&graph)?;
-            let secs = started.elapsed().as_secs_f64();
-            let peak = peak_rss_bytes()?.saturating_sub(before);
-            cluster.shutdown()?;
-            let n = graph.len() as f64;
-            let per_task = secs / n * 1e6;
-            let overhead = match baseline.get(shape) {
-                Some(off) => format!("  ({:+.1}% vs off)", (per_task / off - 1.0) * 100.0),
+        for record in ["off", "on"] {
+            let output = Command::new(&exe)
+                .args(["bench", "engine", "--tasks", &tasks.to_string()])
+                .args(["--case", &format!("{shape}-{record}")])
+                .output()
+                .context("cannot start the benchmark process")?;
+            if !output.status.success() {
+                bail!(
+                    "bench case {shape}-{record} failed: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            let case: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+            let us = case["us_per_task"].as_f64().unwrap_or(0.0);
+            let versus = match off.get(shape) {
+                Some(base) => format!("  ({:+.1}% vs off)", (us / base - 1.0) * 100.0),
                 None => {
-                    baseline.insert(shape, per_task);
+                    off.insert(shape, us);
                     String::new()
                 }
             };
             println!(
-                "{:<6}  {:>10}  {:<9}  {:>8.3} s  {:>9.3}  {:>10.3} s  {:>13.0}{overhead}",
+                "{:<6}  {:>10}  {:<9}  {:>7.3} s  {:>9.3}  {:>10.3} s  {:>10.3} s  {:>11.0}{versus}",
                 shape,
-                format_count(graph.len() as u64),
-                if record { "on" } else { "off" },
-                secs,
-                per_task,
-                build_secs,
-                peak as f64 / n,
+                format_count(case["tasks"].as_u64().unwrap_or(0)),
+                record,
+                case["compute_seconds"].as_f64().unwrap_or(0.0),
+                us,
+                case["shutdown_seconds"].as_f64().unwrap_or(0.0),
+                case["build_seconds"].as_f64().unwrap_or(0.0),
+                case["peak_bytes_per_task"].as_f64().unwrap_or(0.0),
             );
         }
     }
+    println!(
+        "compute: submit to results in the client; trace done: until the trace file is complete \
+         (the writer runs on idle CPU and catches up after); peak B/task: peak RSS growth over \
+         the run (graph, scheduler state, results, buffered records) per task"
+    );
     Ok(())
 }
 
-/// Resets this process's peak RSS (`VmHWM`) to the current RSS (Linux `clear_refs`).
-fn reset_peak_rss() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+/// One benchmark case, printed as a JSON object.
+fn engine_case(tasks: u64, case: &str) -> Result<()> {
+    use engine::workloads::{map_graph, tree_graph};
+    use engine::{Cluster, ClusterConfig};
+
+    let (shape, record) = match case {
+        "map-off" => ("map", false),
+        "map-on" => ("map", true),
+        "tree-off" => ("tree", false),
+        "tree-on" => ("tree", true),
+        other => bail!("unknown bench case {other:?}: expected map-off, map-on, tree-off, tree-on"),
+    };
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let before = rss_bytes()?;
+    let built = Instant::now();
+    let graph = match shape {
+        "map" => map_graph(tasks)?,
+        _ => tree_graph(tasks)?,
+    };
+    let build_seconds = built.elapsed().as_secs_f64();
+    let cluster = Cluster::start(ClusterConfig {
+        record_to: record.then(|| dir.path().join("bench.ndjson.zst")),
+        ..ClusterConfig::default()
+    })?;
+    let started = Instant::now();
+    let outputs = cluster.client().compute(&graph)?;
+    let compute_seconds = started.elapsed().as_secs_f64();
+    drop(outputs);
+    cluster.shutdown()?;
+    let shutdown_seconds = started.elapsed().as_secs_f64();
+    let peak = peak_rss_bytes()?.saturating_sub(before);
+    let n = graph.len() as f64;
+    println!(
+        "{}",
+        serde_json::json!({
+            "shape": shape,
+            "recording": record,
+            "tasks": graph.len(),
+            "build_seconds": build_seconds,
+            "compute_seconds": compute_seconds,
+            "shutdown_seconds": shutdown_seconds,
+            "us_per_task": compute_seconds / n * 1e6,
+            "peak_bytes_per_task": peak as f64 / n,
+        })
+    );
+    Ok(())
 }
 
 fn rss_bytes() -> Result<u64> {

@@ -151,6 +151,10 @@ pub enum BenchTarget {
         /// Tasks per graph.
         #[arg(long, default_value_t = 1_000_000)]
         tasks: u64,
+        /// Run one case (`map-off`, `tree-on`, …) in this process and print it as JSON; the
+        /// table runs each case in a fresh process so peak memory is its own.
+        #[arg(long, hide = true)]
+        case: Option<String>,
     },
     /// Trace reading: records/s parsed and `taskscope info`'s peak memory, on generated native
     /// traces of a tenth of TASKS and of TASKS tasks (2-4 phases each), plain and zstd.

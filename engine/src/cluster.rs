@@ -706,6 +706,13 @@ impl State {
 
     /// A task's inputs are all in memory: queue it on the best worker.
     pub fn make_ready(&mut self, shared: &Shared, t: TaskId) {
+        self.enqueue(shared, t, false);
+    }
+
+    /// Queues `t`; with `first`, ahead of the worker's queue. Tasks freed by a finishing input
+    /// go first (depth first, like Dask's graph ordering): their inputs are consumed and
+    /// released soon, instead of every partition's result waiting for the last leaf.
+    fn enqueue(&mut self, shared: &Shared, t: TaskId, first: bool) {
         let needs = self
             .graph(t.graph)
             .graph
@@ -728,7 +735,11 @@ impl State {
         let ts = self.task_mut(t);
         ts.status = Status::Queued(slot as u16);
         ts.ready_at = now;
-        self.workers[slot].queue.push_back(t);
+        if first {
+            self.workers[slot].queue.push_front(t);
+        } else {
+            self.workers[slot].queue.push_back(t);
+        }
         if self.idle_threads > 0 {
             shared.work_cv.notify_all();
         }
@@ -875,7 +886,7 @@ impl State {
             if d.status == Status::Waiting {
                 d.waiting_on -= 1;
                 if d.waiting_on == 0 {
-                    self.make_ready(shared, dependent);
+                    self.enqueue(shared, dependent, true);
                 }
             }
         }

@@ -88,10 +88,53 @@ impl TaskEvent {
     }
 }
 
+/// A finished attempt as buffered for the writer (its phases follow in the batch's arena).
+struct StoredEvent {
+    task: TaskId,
+    worker: WorkerId,
+    thread: u32,
+    attempt: u32,
+    nbytes: u64,
+    status: TaskStatus,
+    n_phases: u8,
+}
+
+/// A phase as buffered for the writer: 32 bytes, `NONE` for absent values.
+#[derive(Clone, Copy)]
+struct StoredPhase {
+    start: u64,
+    stop: u64,
+    bytes: u64,
+    peer: u32,
+    action: Action,
+}
+
+const NONE: u64 = u64::MAX;
+const NO_PEER: u32 = u32::MAX;
+
+/// [`BATCH`] attempts from one worker thread: events, their phases back to back, and the rare
+/// error messages by event index.
+pub(crate) struct TaskBatch {
+    events: Vec<StoredEvent>,
+    phases: Vec<StoredPhase>,
+    errors: Vec<(usize, std::sync::Arc<str>)>,
+}
+
+impl TaskBatch {
+    fn with_capacity(events: usize) -> TaskBatch {
+        TaskBatch {
+            events: Vec::with_capacity(events),
+            // Most attempts have 2-3 phases; growing past this is rare and amortized.
+            phases: Vec::with_capacity(events * 3),
+            errors: Vec::new(),
+        }
+    }
+}
+
 pub(crate) enum Message {
     /// Sent before any task of the graph can finish.
     Graph(u32, Graph),
-    Tasks(Vec<TaskEvent>),
+    Tasks(TaskBatch),
     Memory(MemorySample),
     Event(Event),
 }
@@ -132,12 +175,13 @@ impl Recorder {
     }
 }
 
-/// The writer competes with workers for the CPU; it may lag and catch up at the end.
+/// The writer runs only on CPU time the workers leave idle (`SCHED_IDLE`): it may lag during
+/// a busy run and catches up at the end, so recording never slows the workers down.
 fn lower_priority() {
-    // SAFETY: plain syscalls on the current thread.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscall on the calling thread (pid 0) with a valid parameter.
     unsafe {
-        let tid = libc::gettid();
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
+        libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
     }
 }
 
@@ -154,15 +198,31 @@ fn write_loop(
             Message::Graph(id, graph) => {
                 graphs.insert(id, graph);
             }
-            Message::Tasks(events) => {
-                for event in &events {
+            Message::Tasks(batch) => {
+                let mut errors = batch.errors.into_iter().peekable();
+                let mut phases = batch.phases.iter();
+                for (i, event) in batch.events.iter().enumerate() {
+                    let event_phases: Vec<Phase> = phases
+                        .by_ref()
+                        .take(event.n_phases as usize)
+                        .map(|p| Phase {
+                            action: p.action,
+                            start: p.start,
+                            stop: p.stop,
+                            bytes: (p.bytes != NONE).then_some(p.bytes),
+                            peer: (p.peer != NO_PEER).then_some(p.peer),
+                        })
+                        .collect();
+                    let error = errors
+                        .next_if(|(at, _)| *at == i)
+                        .map(|(_, e)| e.to_string());
                     let Some(graph) = graphs.get(&event.task.graph) else {
                         continue;
                     };
-                    writer.write_task(&task_record(graph, event))?;
+                    writer.write_task(&task_record(graph, event, event_phases, error))?;
                     tasks += 1;
                 }
-                since_flush += events.len();
+                since_flush += batch.events.len();
             }
             Message::Memory(sample) => writer.write(&Record::Memory(sample))?,
             Message::Event(event) => writer.write(&Record::Event(event))?,
@@ -177,7 +237,12 @@ fn write_loop(
     Ok(tasks)
 }
 
-fn task_record(graph: &Graph, event: &TaskEvent) -> TaskRecord {
+fn task_record(
+    graph: &Graph,
+    event: &StoredEvent,
+    phases: Vec<Phase>,
+    error: Option<String>,
+) -> TaskRecord {
     let spec = graph.task(event.task.index);
     let mut deps: Vec<traces::Key> = graph
         .dependencies(event.task.index)
@@ -196,51 +261,65 @@ fn task_record(graph: &Graph, event: &TaskEvent) -> TaskRecord {
         inline_bytes: spec.work.inline_bytes(),
         deps,
         attempt: event.attempt,
-        error: event.error.as_deref().map(str::to_string),
-        phases: event.phases[..event.n_phases as usize]
-            .iter()
-            .map(|p| Phase {
-                action: p.action,
-                start: p.start,
-                stop: p.stop,
-                bytes: p.bytes,
-                peer: p.peer,
-            })
-            .collect(),
+        error,
+        phases,
     }
 }
 
-/// A worker thread's buffer of finished tasks.
+/// A worker thread's buffer of finished attempts. Recording one copies it into vectors whose
+/// capacity was reserved: no lock, no allocation.
 pub(crate) struct ThreadRecorder {
     tx: Option<Sender<Message>>,
-    buf: Vec<TaskEvent>,
+    batch: TaskBatch,
 }
 
 impl ThreadRecorder {
     pub fn new(tx: Option<Sender<Message>>) -> ThreadRecorder {
-        let buf = if tx.is_some() {
-            Vec::with_capacity(BATCH)
-        } else {
-            Vec::new()
-        };
-        ThreadRecorder { tx, buf }
+        let capacity = if tx.is_some() { BATCH } else { 0 };
+        ThreadRecorder {
+            tx,
+            batch: TaskBatch::with_capacity(capacity),
+        }
     }
 
     pub fn record(&mut self, event: TaskEvent) {
         if self.tx.is_none() {
             return;
         }
-        self.buf.push(event);
-        if self.buf.len() == BATCH {
+        let batch = &mut self.batch;
+        if let Some(error) = event.error {
+            batch.errors.push((batch.events.len(), error));
+        }
+        batch.events.push(StoredEvent {
+            task: event.task,
+            worker: event.worker,
+            thread: event.thread,
+            attempt: event.attempt,
+            nbytes: event.nbytes,
+            status: event.status,
+            n_phases: event.n_phases,
+        });
+        batch.phases.extend(
+            event.phases[..event.n_phases as usize]
+                .iter()
+                .map(|p| StoredPhase {
+                    start: p.start,
+                    stop: p.stop,
+                    bytes: p.bytes.unwrap_or(NONE),
+                    peer: p.peer.unwrap_or(NO_PEER),
+                    action: p.action,
+                }),
+        );
+        if batch.events.len() == BATCH {
             self.flush();
         }
     }
 
     pub fn flush(&mut self) {
         if let Some(tx) = &self.tx
-            && !self.buf.is_empty()
+            && !self.batch.events.is_empty()
         {
-            let full = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
+            let full = std::mem::replace(&mut self.batch, TaskBatch::with_capacity(BATCH));
             // The writer is gone only after the cluster shut down: nothing to record then.
             let _ = tx.send(Message::Tasks(full));
         }

@@ -1,7 +1,9 @@
 //! A worker's results: in memory, or spilled to files in the worker's spill directory, with
 //! least-recently-used order for choosing what to spill (as Dask's `zict` buffer does).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -33,7 +35,8 @@ pub(crate) enum Located {
 }
 
 pub(crate) struct Store {
-    slots: HashMap<TaskId, Slot>,
+    /// Fx hashing: task ids are small integers, SipHash's DoS resistance buys nothing here.
+    slots: FxHashMap<TaskId, Slot>,
     /// In-memory, non-empty values by last use.
     lru: BTreeMap<u64, TaskId>,
     dir: PathBuf,
@@ -46,7 +49,7 @@ pub(crate) struct Store {
 impl Store {
     pub fn new(dir: PathBuf) -> Store {
         Store {
-            slots: HashMap::new(),
+            slots: FxHashMap::default(),
             lru: BTreeMap::new(),
             dir,
             managed: 0,

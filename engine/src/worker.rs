@@ -7,6 +7,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use traces::{Action, TaskStatus, WorkerId};
 
+use std::sync::MutexGuard;
+
 use crate::cluster::{Input, Shared, State, Status, spawn_worker_threads};
 use crate::compute;
 use crate::graph::Graph;
@@ -33,8 +35,11 @@ pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut recorder = ThreadRecorder::new(sender);
-    while let Some(job) = claim(&shared, slot, generation, thread, &mut recorder) {
-        execute(&shared, slot, generation, thread, job, &mut recorder);
+    let mut next = claim(&shared, slot, generation, thread, &mut recorder);
+    while let Some(job) = next {
+        // Finishing a task usually claims the next one under the same lock.
+        next = execute(&shared, slot, generation, thread, job, &mut recorder)
+            .or_else(|| claim(&shared, slot, generation, thread, &mut recorder));
     }
     recorder.flush();
 }
@@ -47,7 +52,27 @@ fn claim(
     thread: u32,
     recorder: &mut ThreadRecorder,
 ) -> Option<Claimed> {
-    let mut st = shared.lock();
+    claim_locked(
+        shared,
+        shared.lock(),
+        slot,
+        generation,
+        thread,
+        recorder,
+        true,
+    )
+}
+
+/// [`claim`] with the lock held; with `wait` false, returns `None` instead of waiting.
+fn claim_locked(
+    shared: &Arc<Shared>,
+    mut st: MutexGuard<'_, State>,
+    slot: usize,
+    generation: u32,
+    thread: u32,
+    recorder: &mut ThreadRecorder,
+    wait: bool,
+) -> Option<Claimed> {
     loop {
         if st.shutdown || st.workers[slot].generation != generation {
             return None;
@@ -118,6 +143,9 @@ fn claim(
                 }
             }
         }
+        if !wait {
+            return None;
+        }
         st.idle_threads += 1;
         st = shared.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());
         st.idle_threads -= 1;
@@ -138,7 +166,7 @@ fn execute(
     thread: u32,
     job: Claimed,
     recorder: &mut ThreadRecorder,
-) {
+) -> Option<Claimed> {
     let start = shared.now();
     let mut event = new_event(&job, thread);
     let queued_until = job.spill.map_or(start, |p| p.start);
@@ -230,7 +258,7 @@ fn execute(
         event.status = TaskStatus::Lost;
         drop(st);
         recorder.record(event);
-        return;
+        return None;
     }
     st.workers[slot].unmanaged = st.workers[slot].unmanaged.saturating_sub(job.working);
     st.release_slot(slot, job.task);
@@ -244,7 +272,7 @@ fn execute(
         event.status = TaskStatus::Cancelled;
         drop(st);
         recorder.record(event);
-        return;
+        return None;
     }
     keep_inputs(&mut st, slot, fetched, unspilled);
     match result {
@@ -260,6 +288,10 @@ fn execute(
     }
     let victims = st.check_memory(shared, slot);
     let spawn = std::mem::take(&mut st.to_spawn);
+    if victims.is_empty() && spawn.is_empty() {
+        recorder.record(event);
+        return claim_locked(shared, st, slot, generation, thread, recorder, false);
+    }
     drop(st);
     spawn_all(shared, spawn);
     if !victims.is_empty() {
@@ -274,6 +306,7 @@ fn execute(
         ));
     }
     recorder.record(event);
+    None
 }
 
 /// Fetched inputs stay on this worker (a replica, as in Dask); read-back ones are in memory again.

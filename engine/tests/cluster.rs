@@ -58,7 +58,7 @@ impl Run {
 }
 
 fn key(name: &str, i: i64) -> Key {
-    Key::Tuple(vec![KeyPart::Str(name.to_string()), KeyPart::Int(i)])
+    Key::Tuple(vec![KeyPart::Str(name.into()), KeyPart::Int(i)])
 }
 
 /// What a task with no inputs produces.

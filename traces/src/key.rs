@@ -2,22 +2,26 @@
 //! their group, derived exactly like `dask.utils.key_split`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
 /// A task key. Tuples are stored in JSON as arrays: `["x-1f2e…", 3, 0]`.
+///
+/// Strings are `Arc<str>`: the tasks of one collection share their name
+/// (`("read-parquet-9f3a…", i)`), so a million keys do not hold a million copies of it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Key {
-    Str(String),
+    Str(Arc<str>),
     Tuple(Vec<KeyPart>),
 }
 
 /// An element of a tuple key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyPart {
-    Str(String),
+    Str(Arc<str>),
     Int(i64),
     /// Floats are rare in keys but legal; kept as their bit pattern so keys stay `Eq + Hash`.
     Float(FloatBits),
@@ -67,7 +71,7 @@ impl KeyPart {
 
 impl From<&str> for Key {
     fn from(s: &str) -> Key {
-        Key::Str(s.to_string())
+        Key::Str(Arc::from(s))
     }
 }
 
@@ -191,10 +195,7 @@ impl<'de> Deserialize<'de> for Key {
                 f.write_str("a string or an array (a tuple key)")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key::Str(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Key, E> {
-                Ok(Key::Str(v))
+                Ok(Key::Str(Arc::from(v)))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
                 Ok(Key::Tuple(PartsVisitor.visit_seq(seq)?))
@@ -229,7 +230,7 @@ impl<'de> Deserialize<'de> for KeyPart {
                 f.write_str("a string, a number or an array")
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<KeyPart, E> {
-                Ok(KeyPart::Str(v.to_string()))
+                Ok(KeyPart::Str(Arc::from(v)))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<KeyPart, E> {
                 Ok(KeyPart::Int(v))

@@ -89,10 +89,7 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
         }
         let group = GROUPS[(i % GROUPS.len() as u64) as usize];
         let task = Record::Task(TaskRecord {
-            key: Key::Tuple(vec![
-                KeyPart::Str(group.to_string()),
-                KeyPart::Int(i as i64),
-            ]),
+            key: Key::Tuple(vec![KeyPart::Str(group.into()), KeyPart::Int(i as i64)]),
             group: key_split(group),
             worker,
             thread,

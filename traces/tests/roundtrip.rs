@@ -14,7 +14,7 @@ fn finite() -> impl Strategy<Value = f64> {
 
 fn key_part() -> impl Strategy<Value = KeyPart> {
     let leaf = prop_oneof![
-        "\\PC{0,12}".prop_map(KeyPart::Str),
+        "\\PC{0,12}".prop_map(|s: String| KeyPart::Str(s.into())),
         any::<i64>().prop_map(KeyPart::Int),
         finite().prop_map(|f| KeyPart::Float(FloatBits::new(f))),
     ];
@@ -25,8 +25,8 @@ fn key_part() -> impl Strategy<Value = KeyPart> {
 
 fn key() -> impl Strategy<Value = Key> {
     prop_oneof![
-        "[a-z_]{1,8}(-[0-9a-f]{8,32})?".prop_map(Key::Str),
-        "\\PC{0,20}".prop_map(Key::Str),
+        "[a-z_]{1,8}(-[0-9a-f]{8,32})?".prop_map(|s: String| Key::Str(s.into())),
+        "\\PC{0,20}".prop_map(|s: String| Key::Str(s.into())),
         prop::collection::vec(key_part(), 0..4).prop_map(Key::Tuple),
     ]
 }

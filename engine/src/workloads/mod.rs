@@ -112,13 +112,13 @@ pub fn token(name: &str) -> String {
 
 /// Names a collection's tasks the way Dask does: `("name-<token>", i)`.
 pub struct KeyFamily {
-    name: String,
+    name: std::sync::Arc<str>,
 }
 
 impl KeyFamily {
     pub fn new(prefix: &str) -> KeyFamily {
         KeyFamily {
-            name: format!("{prefix}-{}", token(prefix)),
+            name: format!("{prefix}-{}", token(prefix)).into(),
         }
     }
 
