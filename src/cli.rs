@@ -32,7 +32,7 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Workload to run (see --list).
+    /// Workload to run (see --list), or a graph described in a .toml / .json file.
     #[arg(required_unless_present = "list", value_parser = workload_name)]
     pub workload: Option<String>,
     /// List the workloads with a sentence each.
@@ -78,10 +78,13 @@ pub struct ClusterArgs {
 }
 
 fn workload_name(name: &str) -> Result<String, String> {
+    if name.ends_with(".toml") || name.ends_with(".json") {
+        return Ok(name.to_string());
+    }
     match engine::workloads::find(name) {
         Some(w) => Ok(w.name.to_string()),
         None => Err(format!(
-            "unknown workload; valid workloads: {}",
+            "unknown workload; valid workloads: {} (or a .toml / .json graph file)",
             engine::workloads::all()
                 .iter()
                 .map(|w| w.name)

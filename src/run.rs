@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use engine::workloads::{self, Explicit, Options, Workload};
-use engine::{Cluster, ClusterConfig, Network, Progress};
+use engine::{Client, Cluster, ClusterConfig, Network, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use traces::units::{format_bytes, format_count};
 use traces::{TraceReader, TraceSummary};
@@ -24,16 +24,29 @@ pub fn run(args: &RunArgs) -> Result<()> {
         return Ok(());
     }
     let name = args.workload.as_deref().expect("clap requires a workload");
-    let workload = workloads::find(name).expect("clap checked the name");
+    if let Some(workload) = workloads::find(name) {
+        let output = args
+            .output
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("{name}.ndjson.zst")));
+        let options = Options {
+            fix: args.fix,
+            scale: args.scale,
+        };
+        return run_workload(workload, &options, &args.cluster, &output);
+    }
+    // A graph file: clap let through names ending in .toml / .json.
+    let path = Path::new(name);
+    let graph = workloads::file::load(path).map_err(anyhow::Error::msg)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("graph");
     let output = args
         .output
         .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("{name}.ndjson.zst")));
-    let options = Options {
-        fix: args.fix,
-        scale: args.scale,
-    };
-    run_workload(workload, &options, &args.cluster, &output)
+        .unwrap_or_else(|| PathBuf::from(format!("{stem}.ndjson.zst")));
+    let config = cluster_config(&args.cluster, &output);
+    execute(name, false, config, &output, |client| {
+        client.compute(&graph).map(drop)
+    })
 }
 
 pub fn demo(args: &DemoArgs) -> Result<()> {
@@ -64,13 +77,8 @@ fn print_list() {
     }
 }
 
-fn run_workload(
-    workload: &Workload,
-    options: &Options,
-    args: &ClusterArgs,
-    output: &Path,
-) -> Result<()> {
-    let mut config = ClusterConfig {
+fn cluster_config(args: &ClusterArgs, output: &Path) -> ClusterConfig {
+    ClusterConfig {
         workers: args.workers,
         threads: args.threads,
         memory_limit: args.memory_limit,
@@ -80,24 +88,45 @@ fn run_workload(
         },
         record_to: Some(output.to_path_buf()),
         ..ClusterConfig::default()
-    };
+    }
+}
+
+fn run_workload(
+    workload: &Workload,
+    options: &Options,
+    args: &ClusterArgs,
+    output: &Path,
+) -> Result<()> {
+    let mut config = cluster_config(args, output);
     let explicit = Explicit {
         memory_limit: args.memory_limit.is_some(),
         network: args.bandwidth.is_some() || args.latency.is_some(),
     };
     (workload.configure)(&mut config, &explicit);
+    execute(workload.name, options.fix, config, output, |client| {
+        (workload.run)(client, options)
+    })
+}
+
+/// Starts the cluster, runs `work` under a progress bar, then prints what the trace shows.
+fn execute(
+    name: &str,
+    fix: bool,
+    config: ClusterConfig,
+    output: &Path,
+    work: impl FnOnce(&Client) -> Result<(), engine::EngineError>,
+) -> Result<()> {
     let cluster = Cluster::start(config).with_context(|| format!("{}", output.display()))?;
     let started = Instant::now();
-    let result = with_progress(&cluster, || (workload.run)(&cluster.client(), options));
+    let result = with_progress(&cluster, || work(&cluster.client()));
     let elapsed = started.elapsed();
     let progress = cluster.progress();
     let records = cluster.shutdown()?;
-    result.with_context(|| format!("workload {} failed", workload.name))?;
+    result.with_context(|| format!("workload {name} failed"))?;
 
     eprintln!(
-        "ran {}{} in {:.2} s: {} tasks, {} spilled ({} values), {} workers killed, wrote {} task records to {}",
-        workload.name,
-        if options.fix { " --fix" } else { "" },
+        "ran {name}{} in {:.2} s: {} tasks, {} spilled ({} values), {} workers killed, wrote {} task records to {}",
+        if fix { " --fix" } else { "" },
         elapsed.as_secs_f64(),
         format_count(progress.tasks_done),
         format_bytes(progress.spilled_bytes),

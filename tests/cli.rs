@@ -306,7 +306,7 @@ fn run_rejects_unknown_workloads_and_bad_sizes() {
         .stderr(predicate::str::starts_with(
             "error: invalid value 'sort' for '[WORKLOAD]': unknown workload; valid workloads: \
              healthy, skewed-groupby, tiny-partitions, large-argument, compute-in-loop, \
-             memory-pressure, shuffle, recompute",
+             memory-pressure, shuffle, recompute (or a .toml / .json graph file)",
         ));
     taskscope()
         .args(["run", "healthy", "--memory-limit", "2 gigs"])
@@ -360,4 +360,34 @@ fn run_records_a_trace_and_prints_its_summary() {
     assert_eq!(header.cluster.workers[0].memory_limit, Some(1 << 30));
     assert!(header.producer.starts_with("taskscope-engine"));
     assert!(records.iter().any(|r| matches!(r, Record::Memory(_))));
+}
+
+#[test]
+fn run_executes_a_graph_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("etl.ndjson");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/etl.toml");
+    taskscope()
+        .args(["run", example, "-o"])
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("read-parquet"));
+    let (_, records) = read(&trace);
+    let tasks = records
+        .iter()
+        .filter(|r| matches!(r, Record::Task(_)))
+        .count();
+    assert_eq!(tasks, 24 + 24 + 6 + 1 + 1);
+
+    let missing = dir.path().join("missing.toml");
+    taskscope()
+        .arg("run")
+        .arg(&missing)
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: {}: cannot read: No such file or directory (os error 2)\n",
+            missing.display()
+        ));
 }

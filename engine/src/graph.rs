@@ -227,6 +227,17 @@ pub struct Graph {
     inner: Arc<DiGraph<TaskSpec, ()>>,
 }
 
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Graph {{ {} tasks, {} dependencies }}",
+            self.inner.node_count(),
+            self.inner.edge_count()
+        )
+    }
+}
+
 impl Graph {
     pub fn len(&self) -> usize {
         self.inner.node_count()

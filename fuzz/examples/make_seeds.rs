@@ -3,8 +3,9 @@
 //!
 //!     cargo run --manifest-path fuzz/Cargo.toml --example make_seeds
 //!
-//! Native seeds start with the mode byte `native_reader` consumes (0: as is, 1: the harness
-//! prepends its header line).
+//! Native seeds start with the mode byte `native_reader` consumes (see
+//! `common::native_input`: 0 as is, 1 the harness prepends its header line, 0bxxxxxx11 also
+//! pads up to just before the read-ahead chunk boundary).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -39,6 +40,9 @@ fn main() {
     seed(&native, "records-only.ndjson", 1, body);
     seed(&native, "truncated.ndjson", 0, truncated);
     seed(&native, "reordered.ndjson", 1, REORDERED.as_bytes());
+    // Mode 0b101_11: header, blank lines, then the records from 20 bytes before the read-ahead
+    // thread's first chunk boundary, so the first record line is split across two chunks.
+    seed(&native, "records-at-chunk-boundary.ndjson", 0b101_11, body);
 
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../traces/tests/data/dask_task_stream.json");
@@ -51,10 +55,7 @@ fn main() {
             let path = entry.unwrap().path();
             let mut data = fs::read(&path).unwrap();
             if dir == &native {
-                let mode = data.remove(0);
-                if mode & 1 == 1 {
-                    data.splice(0..0, common::HEADER_LINE.bytes());
-                }
+                data = common::native_input(&data).unwrap();
             }
             let read = common::read(data).unwrap_or_else(|| panic!("{}: does not read", path.display()));
             common::check_round_trip(&read.header, &read.records);

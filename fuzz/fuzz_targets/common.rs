@@ -18,6 +18,30 @@ pub const HEADER_LINE: &str = concat!(
     "\n"
 );
 
+/// The read-ahead thread hands the parser 256 KiB chunks (`traces::readahead::CHUNK`, private);
+/// padded native inputs put the fuzzed bytes just before a chunk boundary.
+pub const READ_AHEAD_CHUNK: usize = 256 * 1024;
+
+/// Turns a `native_reader` fuzz input into the trace given to the reader. The first byte is a
+/// mode, the rest is the trace:
+///   * bit 0 set: `HEADER_LINE` is prepended;
+///   * bits 0 and 1 set: after the header, blank lines so that the rest starts
+///     `4 * (mode >> 2)` bytes (0..=252) before the first read-ahead chunk boundary, so records
+///     straddle it (small inputs never reach a boundary otherwise).
+pub fn native_input(data: &[u8]) -> Option<Vec<u8>> {
+    let (&mode, rest) = data.split_first()?;
+    let mut input = Vec::new();
+    if mode & 1 == 1 {
+        input.extend_from_slice(HEADER_LINE.as_bytes());
+        if mode & 2 == 2 {
+            let start = READ_AHEAD_CHUNK - 4 * usize::from(mode >> 2);
+            input.resize(start, b'\n');
+        }
+    }
+    input.extend_from_slice(rest);
+    Some(input)
+}
+
 /// What a complete read of an input produced.
 pub struct Read {
     pub format: SourceFormat,

@@ -12,6 +12,7 @@ use crate::error::EngineError;
 use crate::graph::{GraphBuilder, TaskRef, Work};
 
 mod compute_in_loop;
+pub mod file;
 mod healthy;
 mod large_argument;
 mod memory_pressure;
