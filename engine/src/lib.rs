@@ -38,4 +38,6 @@ pub use compute::{checksum, generate_output, output_seed};
 pub use config::{ClusterConfig, Network};
 pub use error::EngineError;
 pub use graph::{Graph, GraphBuilder, TaskRef, TaskSpec, Work, WorkExtra};
+#[doc(hidden)]
+pub use recorder::recording_cost_ns;
 pub mod workloads;

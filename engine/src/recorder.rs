@@ -331,3 +331,44 @@ impl Drop for ThreadRecorder {
         self.flush();
     }
 }
+
+/// The hot-path cost of recording, in nanoseconds per task attempt: a worker thread building
+/// a typical event (queued + compute) and recording it, with a writer thread draining batches.
+#[doc(hidden)]
+pub fn recording_cost_ns(events: u64) -> f64 {
+    let (tx, rx) = channel::<Message>();
+    let drain = std::thread::spawn(move || rx.into_iter().count());
+    let mut recorder = ThreadRecorder::new(Some(tx));
+    let origin = std::time::Instant::now();
+    for i in 0..events {
+        let now = origin.elapsed().as_nanos() as u64;
+        let mut event = TaskEvent {
+            task: TaskId {
+                graph: 0,
+                index: i as u32,
+            },
+            worker: 0,
+            thread: 0,
+            status: TaskStatus::Ok,
+            attempt: 1,
+            nbytes: 8,
+            error: None,
+            n_phases: 0,
+            phases: [RawPhase::EMPTY; MAX_PHASES],
+        };
+        for action in [Action::Queued, Action::Compute] {
+            event.push(RawPhase {
+                action,
+                start: now,
+                stop: now,
+                bytes: None,
+                peer: None,
+            });
+        }
+        recorder.record(event);
+    }
+    let elapsed = origin.elapsed().as_nanos() as f64;
+    drop(recorder);
+    let _ = drain.join();
+    elapsed / events as f64
+}

@@ -512,3 +512,76 @@ fn transfers_move_real_bytes_between_workers() {
     assert_ne!(transfers[0].peer, Some(combine.worker));
     assert_eq!(combine.deps.len(), 8);
 }
+
+#[test]
+fn idle_workers_steal_queued_work() {
+    let run = Run::new();
+    let cluster = Cluster::start(run.config(2, 1)).unwrap();
+    let client = cluster.client();
+    // One input on one worker: locality queues every reader there.
+    let input = client
+        .scatter(
+            vec![(Key::from("table"), Bytes::from(vec![1u8; 1 << 20]))],
+            false,
+        )
+        .unwrap();
+    let home = client.who_has(&input[0])[0];
+    let mut graph = GraphBuilder::new();
+    for i in 0..20 {
+        graph.add(
+            key("lookup", i),
+            Work::new(5_000_000, 8).external(input[0].clone()),
+        );
+    }
+    client.compute(&graph.build().unwrap()).unwrap();
+    cluster.shutdown().unwrap();
+    let tasks = run.tasks();
+    let stolen: Vec<&TaskRecord> = tasks.iter().filter(|t| t.worker != home).collect();
+    assert!(!stolen.is_empty(), "the idle worker stole nothing");
+    assert!(stolen.len() < 20);
+    // A thief fetches the input once, then holds a replica.
+    let fetched = stolen
+        .iter()
+        .filter(|t| t.phases.iter().any(|p| p.action == Action::Transfer))
+        .count();
+    assert_eq!(fetched, 1);
+}
+
+#[test]
+fn cancel_and_restart() {
+    let cluster = Cluster::start(ClusterConfig::default()).unwrap();
+    let client = cluster.client();
+    let slow = client
+        .submit(Key::from("slow"), Work::new(200_000_000, 8), &[])
+        .unwrap();
+    let after = client
+        .submit(Key::from("after"), Work::new(0, 8), &[slow.clone()])
+        .unwrap();
+    client.cancel(&[slow.clone()]);
+    assert_eq!(
+        client.gather(&[after]).unwrap_err(),
+        EngineError::Cancelled {
+            key: "after".into()
+        }
+    );
+
+    let kept = client
+        .scatter(vec![(Key::from("kept"), Bytes::from_static(b"data"))], true)
+        .unwrap();
+    let before = client.workers();
+    client.restart();
+    let after = client.workers();
+    assert_eq!(after.len(), before.len());
+    assert!(
+        after.iter().all(|w| !before.contains(w)),
+        "{before:?} {after:?}"
+    );
+    // Data is gone; the cluster still works.
+    assert!(client.gather(&kept).is_err());
+    let mut graph = GraphBuilder::new();
+    graph.add(Key::from("fresh"), Work::new(0, 4));
+    assert_eq!(
+        client.compute(&graph.build().unwrap()).unwrap()[0].1.len(),
+        4
+    );
+}
