@@ -555,9 +555,13 @@ fn cancel_and_restart() {
         .submit(Key::from("slow"), Work::new(200_000_000, 8), &[])
         .unwrap();
     let after = client
-        .submit(Key::from("after"), Work::new(0, 8), &[slow.clone()])
+        .submit(
+            Key::from("after"),
+            Work::new(0, 8),
+            std::slice::from_ref(&slow),
+        )
         .unwrap();
-    client.cancel(&[slow.clone()]);
+    client.cancel(std::slice::from_ref(&slow));
     assert_eq!(
         client.gather(&[after]).unwrap_err(),
         EngineError::Cancelled {
