@@ -123,3 +123,4 @@ for shape in shapes:
         f"{dask_us / off:>13.0f}x  {dask_us / on:>17.0f}x"
     )
 PY
+echo "load average $(cut -d' ' -f1-3 /proc/loadavg) (after the run; above $(nproc) means other processes shared the CPUs)"

@@ -20,6 +20,10 @@ pub enum Command {
     /// JSON (`json.dump(client.get_task_stream(), f)`, without the pickled `type` field); the
     /// format is told from the content.
     Info(InfoArgs),
+    /// Find what makes a run slow or fragile, ranked by the time each fix would save.
+    ///
+    /// Exit codes: 0 ok, 1 bad input, 2 usage, 3 a finding at or above --fail-on.
+    Analyze(AnalyzeArgs),
     /// Convert any readable trace to the native format (zstd-compressed when OUT ends in .zst).
     Convert(ConvertArgs),
     /// Run a workload on the built-in engine and record its trace.
@@ -129,6 +133,32 @@ pub enum OutputFormat {
     Text,
     /// For programs: the summary as one JSON object.
     Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Trace file (native or Dask task stream).
+    pub trace: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Exit with code 3 when any finding is at or above this severity (a CI gate).
+    #[arg(long, value_parser = severity)]
+    pub fail_on: Option<analyzer::Severity>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// One screen for people (colour unless NO_COLOR or not a terminal).
+    Text,
+    /// The stable schema: summary, findings sorted by impact, critical path.
+    Json,
+    /// A table for a pull request or an issue.
+    Markdown,
+}
+
+fn severity(text: &str) -> Result<analyzer::Severity, String> {
+    text.parse()
 }
 
 #[derive(Debug, Args)]

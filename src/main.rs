@@ -1,6 +1,7 @@
 //! The `taskscope` binary: a CLI that wires the crates together and picks exit codes
 //! (0 ok, 1 bad input or failure, 2 usage error).
 
+mod analyze;
 mod bench;
 mod cli;
 mod convert;
@@ -16,14 +17,15 @@ use crate::cli::{Cli, Command};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Info(args) => info::run(&args),
-        Command::Convert(args) => convert::run(&args),
-        Command::Run(args) => run::run(&args),
-        Command::Demo(args) => run::demo(&args),
-        Command::Bench(args) => bench::run(&args),
+        Command::Info(args) => info::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Analyze(args) => analyze::run(&args),
+        Command::Convert(args) => convert::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Run(args) => run::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             // One line, the whole context chain, no backtrace.
             eprintln!("error: {err:#}");

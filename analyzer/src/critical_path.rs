@@ -1,0 +1,67 @@
+//! The chain of tasks the job's end waited on: from the last task to finish, back through the
+//! input that arrived last, with its time split into compute, transfer and waiting.
+
+use serde::Serialize;
+
+use crate::index::TraceIndex;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CriticalPath {
+    /// Tasks on the path.
+    pub tasks: u64,
+    pub length_seconds: f64,
+    pub compute_seconds: f64,
+    pub transfer_seconds: f64,
+    /// Time between an input being ready and its dependent starting to work on it.
+    pub wait_seconds: f64,
+    /// Tasks on the path per group, from the first to the last.
+    pub groups: Vec<(String, u64)>,
+}
+
+/// `None` when the trace has no dependencies (Dask task streams do not record them).
+pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
+    if !index.has_dependencies {
+        return None;
+    }
+    let (_, mut node) = index.nodes.iter().max_by_key(|(_, n)| (n.stop, n.start))?;
+    let end = node.stop;
+    let (mut compute, mut transfer, mut tasks) = (0, 0, 0u64);
+    let mut chain: Vec<u32> = Vec::new();
+    let mut guard = index.nodes.len();
+    loop {
+        tasks += 1;
+        compute += node.compute;
+        transfer += node.transfer;
+        chain.push(node.group);
+        let deps = &index.dep_hashes[node.deps.0 as usize..node.deps.1 as usize];
+        let previous = deps
+            .iter()
+            .filter_map(|h| index.nodes.get(h))
+            .filter(|d| d.stop <= node.stop)
+            .max_by_key(|d| d.stop);
+        guard -= 1;
+        match previous {
+            Some(p) if guard > 0 => node = p,
+            _ => break,
+        }
+    }
+    let start = node.start;
+    let length = end.saturating_sub(start);
+    let wait = length.saturating_sub(compute + transfer);
+    let mut groups: Vec<(String, u64)> = Vec::new();
+    for &g in chain.iter().rev() {
+        let name = &index.group_names[g as usize];
+        match groups.last_mut() {
+            Some((last, n)) if last == name => *n += 1,
+            _ => groups.push((name.clone(), 1)),
+        }
+    }
+    Some(CriticalPath {
+        tasks,
+        length_seconds: length as f64 / 1e9,
+        compute_seconds: compute as f64 / 1e9,
+        transfer_seconds: transfer as f64 / 1e9,
+        wait_seconds: wait as f64 / 1e9,
+        groups,
+    })
+}

@@ -1,0 +1,136 @@
+//! What a rule reports.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Dr. Elephant's scale (`shared/reference/thresholds.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    None,
+    Low,
+    Moderate,
+    Severe,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::None,
+        Severity::Low,
+        Severity::Moderate,
+        Severity::Severe,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::None => "none",
+            Severity::Low => "low",
+            Severity::Moderate => "moderate",
+            Severity::Severe => "severe",
+            Severity::Critical => "critical",
+        }
+    }
+
+    /// The severity whose threshold `value` reaches; `limits` are the low / moderate / severe /
+    /// critical thresholds, increasing.
+    pub fn grade(value: f64, limits: [f64; 4]) -> Severity {
+        let reached = limits.iter().filter(|&&limit| value >= limit).count();
+        Severity::ALL[reached]
+    }
+
+    /// Severity needs both a large ratio and a large absolute impact: a 2-second job never
+    /// gets `critical`, and a tiny ratio on a long job stays low.
+    pub fn both(ratio: Severity, impact_seconds: f64) -> Severity {
+        ratio.min(Severity::grade(impact_seconds, IMPACT_SECONDS))
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                format!("invalid severity {s:?}: expected none, low, moderate, severe or critical")
+            })
+    }
+}
+
+/// Wall-clock seconds a fix would save for each severity (low, moderate, severe, critical).
+/// Ours: a finding worth under 50 ms is noise on any job; one worth 10 s is worth a meeting.
+pub const IMPACT_SECONDS: [f64; 4] = [0.05, 0.25, 1.0, 10.0];
+
+/// Where a finding applies.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Scope {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Seconds since the trace origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_range: Option<(f64, f64)>,
+    /// Example task keys.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
+}
+
+/// One problem, with its numbers and its fix.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Finding {
+    /// Rule id: `skew`, `tiny-partitions`, …
+    pub rule: &'static str,
+    pub severity: Severity,
+    /// Estimated wall-clock seconds the fix would save; findings are ranked by it.
+    pub impact_seconds: f64,
+    /// One sentence: what is wrong, with the measured numbers.
+    pub title: String,
+    pub scope: Scope,
+    /// Named numbers behind the finding (a JSON object, in this order).
+    #[serde(serialize_with = "evidence_as_object")]
+    pub evidence: Vec<(String, f64)>,
+    /// The fix, in Dask's vocabulary, with concrete parameters.
+    pub advice: String,
+}
+
+impl Finding {
+    pub fn evidence(&self, name: &str) -> Option<f64> {
+        self.evidence
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+    }
+}
+
+/// Rounds for reports: 3 significant digits.
+pub(crate) fn round3(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let digits = 3 - v.abs().log10().ceil() as i32;
+    let scale = 10f64.powi(digits);
+    (v * scale).round() / scale
+}
+
+fn evidence_as_object<S: serde::Serializer>(
+    evidence: &[(String, f64)],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = s.serialize_map(Some(evidence.len()))?;
+    for (name, value) in evidence {
+        map.serialize_entry(name, &round3(*value))?;
+    }
+    map.end()
+}

@@ -1,0 +1,78 @@
+use std::fmt::Write as _;
+
+use crate::Report;
+use crate::finding::Severity;
+
+/// One screen for people. `color` adds ANSI colours per severity.
+pub fn to_text(report: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let s = &report.summary;
+    let _ = writeln!(
+        out,
+        "{} tasks in {} groups on {} workers ({} threads), wall {:.2} s; ideal {:.2} s \
+         (task time / threads): {:.0}% efficient",
+        s.tasks,
+        s.groups,
+        s.workers,
+        s.threads,
+        s.wall_seconds,
+        s.ideal_seconds,
+        s.efficiency * 100.0
+    );
+    if let Some(path) = &report.critical_path {
+        let groups: Vec<String> = path
+            .groups
+            .iter()
+            .map(|(g, n)| {
+                if *n > 1 {
+                    format!("{g} x{n}")
+                } else {
+                    g.clone()
+                }
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "critical path: {} tasks, {:.2} s = {:.2} s compute + {:.2} s transfer + {:.2} s \
+             waiting ({})",
+            path.tasks,
+            path.length_seconds,
+            path.compute_seconds,
+            path.transfer_seconds,
+            path.wait_seconds,
+            groups.join(" -> ")
+        );
+    }
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "\nno findings: nothing here costs measurable time");
+        return out;
+    }
+    let _ = writeln!(out, "\nfindings, by time the fix would save:");
+    for (i, f) in report.findings.iter().enumerate() {
+        let severity = paint(f.severity, color);
+        let _ = writeln!(
+            out,
+            "\n{}. [{severity}] {} (~{:.2} s): {}",
+            i + 1,
+            f.rule,
+            f.impact_seconds,
+            f.title
+        );
+        let _ = writeln!(out, "   fix: {}", f.advice);
+    }
+    out
+}
+
+fn paint(severity: Severity, color: bool) -> String {
+    if !color {
+        return severity.to_string();
+    }
+    let code = match severity {
+        Severity::None => "2",
+        Severity::Low => "36",
+        Severity::Moderate => "33",
+        Severity::Severe => "31",
+        Severity::Critical => "1;41;97",
+    };
+    format!("\x1b[{code}m{severity}\x1b[0m")
+}
