@@ -141,6 +141,12 @@ fn execute(
         "{}",
         crate::info::render_text(&output.display().to_string(), &summary)
     );
+    let report = analyzer::analyze(TraceReader::open(output)?)?;
+    println!("\nanalysis");
+    print!(
+        "{}",
+        analyzer::report::to_text(&report, crate::analyze::use_color())
+    );
     Ok(())
 }
 

@@ -391,3 +391,94 @@ fn run_executes_a_graph_file() {
             missing.display()
         ));
 }
+
+#[test]
+fn analyze_reports_and_gates() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("skew.ndjson.zst");
+    taskscope()
+        .args(["run", "skewed-groupby", "-o"])
+        .arg(&trace)
+        .assert()
+        .success();
+
+    let output = taskscope()
+        .args(["analyze", "--format", "json"])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let top = &json["findings"][0];
+    assert_eq!(top["rule"], "skew");
+    for field in [
+        "severity",
+        "impact_seconds",
+        "title",
+        "scope",
+        "evidence",
+        "advice",
+    ] {
+        assert!(!top[field].is_null(), "missing {field}: {top}");
+    }
+    assert_eq!(top["scope"]["group"], "groupby-chunk");
+    assert!(top["evidence"]["duration_ratio"].as_f64().unwrap() > 10.0);
+    assert!(json["summary"]["wall_seconds"].as_f64().unwrap() > 0.5);
+    assert!(json["critical_path"]["tasks"].as_u64().unwrap() >= 3);
+    let impacts: Vec<f64> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["impact_seconds"].as_f64().unwrap())
+        .collect();
+    assert!(impacts.windows(2).all(|w| w[0] >= w[1]), "{impacts:?}");
+
+    // The CI gate: 3 at or above the threshold, 0 below it.
+    taskscope()
+        .args(["analyze", "--fail-on", "low"])
+        .arg(&trace)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("skew"));
+    taskscope()
+        .args(["analyze", "--fail-on", "critical"])
+        .arg(&trace)
+        .assert()
+        .success();
+    taskscope()
+        .args(["analyze", "--fail-on", "bad"])
+        .arg(&trace)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "invalid severity \"bad\": expected none, low, moderate, severe or critical",
+        ));
+    taskscope()
+        .args(["analyze", "--format", "markdown"])
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| 1 | moderate | `skew` |"));
+    // Text has no colour codes when stdout is not a terminal.
+    taskscope()
+        .arg("analyze")
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\x1b[").not());
+}
+
+#[test]
+fn analyze_reads_dask_task_streams() {
+    let output = taskscope()
+        .args(["analyze", "--format", "json", FIXTURE])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["summary"]["tasks"], 55);
+    assert!(
+        json["critical_path"].is_null(),
+        "task streams carry no dependencies"
+    );
+}

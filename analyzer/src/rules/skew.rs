@@ -76,13 +76,24 @@ impl Rule for Skew {
                     ("median_output_bytes".into(), median_size as f64),
                     ("size_ratio".into(), size_ratio),
                 ],
-                advice: format!(
-                    "Split the hot partition: repartition so no partition exceeds ~{} \
-                     (`df.repartition(partition_size=\"{}\")`), or salt the hot key so its rows \
-                     spread over ~{pieces} partitions before the groupby.",
-                    format_bytes(median_size),
-                    format_bytes(median_size.max(1 << 20)).replace(' ', ""),
-                ),
+                advice: if size_ratio >= SIZE_RATIO {
+                    format!(
+                        "Split the hot partition: repartition so no partition exceeds ~{} \
+                         (`df.repartition(partition_size=\"{}\")`), or salt the hot key so its \
+                         rows spread over ~{pieces} partitions before the groupby.",
+                        format_bytes(median_size),
+                        format_bytes(median_size.max(1 << 20)).replace(' ', ""),
+                    )
+                } else {
+                    format!(
+                        "The slow task is not larger than the others ({} against a median {}): \
+                         its data is costlier to process (a hot key, a pathological record) or \
+                         its worker was slow. Salt or split that key over ~{pieces} partitions, \
+                         or repartition to spread its rows.",
+                        format_bytes(group.output_max),
+                        format_bytes(median_size),
+                    )
+                },
             });
         }
         findings
