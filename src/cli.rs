@@ -24,6 +24,10 @@ pub enum Command {
     ///
     /// Exit codes: 0 ok, 1 bad input, 2 usage, 3 a finding at or above --fail-on.
     Analyze(AnalyzeArgs),
+    /// Draw where the time went as a flamegraph (SVG), or print folded stacks.
+    Flamegraph(FlamegraphArgs),
+    /// Export a trace for another tool.
+    Export(ExportArgs),
     /// Convert any readable trace to the native format (zstd-compressed when OUT ends in .zst).
     Convert(ConvertArgs),
     /// Run a workload on the built-in engine and record its trace.
@@ -159,6 +163,52 @@ pub enum ReportFormat {
 
 fn severity(text: &str) -> Result<analyzer::Severity, String> {
     text.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct FlamegraphArgs {
+    /// Trace file (native or Dask task stream).
+    #[arg(required_unless_present = "diff", conflicts_with = "diff")]
+    pub trace: Option<PathBuf>,
+    /// Differential flamegraph of two traces: AFTER's shape, red where it grew, blue where it
+    /// shrank.
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"])]
+    pub diff: Option<Vec<PathBuf>>,
+    /// Output file [default: stdout].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Print folded stacks (`group;action microseconds`) instead of an SVG.
+    #[arg(long)]
+    pub folded: bool,
+    /// Root stacks at the task group or at the worker.
+    #[arg(long, value_enum, default_value_t = StackRoot::Group)]
+    pub by: StackRoot,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StackRoot {
+    /// `group;action`
+    Group,
+    /// `worker;group;action`
+    Worker,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportFormat {
+    /// Chrome trace / Perfetto JSON (open in ui.perfetto.dev or chrome://tracing).
+    Chrome {
+        /// Trace file (native or Dask task stream).
+        trace: PathBuf,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod analyze;
 mod bench;
 mod cli;
 mod convert;
+mod export;
 mod info;
 mod run;
 
@@ -20,6 +21,8 @@ fn main() -> ExitCode {
         Command::Info(args) => info::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(args) => analyze::run(&args),
         Command::Convert(args) => convert::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Flamegraph(args) => export::flamegraph(&args).map(|()| ExitCode::SUCCESS),
+        Command::Export(args) => export::export(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),

@@ -482,3 +482,116 @@ fn analyze_reads_dask_task_streams() {
         "task streams carry no dependencies"
     );
 }
+
+/// A recorded run of `workload` in `dir`.
+fn recorded(dir: &Path, workload: &str, fix: bool) -> PathBuf {
+    let trace = dir.join(format!("{workload}-{fix}.ndjson.zst"));
+    let mut cmd = taskscope();
+    cmd.args(["run", workload, "-o"]).arg(&trace);
+    if fix {
+        cmd.arg("--fix");
+    }
+    cmd.assert().success();
+    trace
+}
+
+#[test]
+fn flamegraphs_are_svg_with_the_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = recorded(dir.path(), "skewed-groupby", false);
+    let after = recorded(dir.path(), "skewed-groupby", true);
+
+    let folded = taskscope()
+        .args(["flamegraph", "--folded"])
+        .arg(&before)
+        .output()
+        .unwrap();
+    assert!(folded.status.success());
+    let text = String::from_utf8(folded.stdout).unwrap();
+    let stacks: Vec<(&str, u64)> = text
+        .lines()
+        .map(|l| {
+            let (stack, weight) = l.rsplit_once(' ').unwrap();
+            (stack, weight.parse().unwrap())
+        })
+        .collect();
+    let chunk = stacks
+        .iter()
+        .find(|(s, _)| *s == "groupby-chunk;compute")
+        .unwrap();
+    // 23 partitions of 40 ms and one of 800 ms, in microseconds.
+    assert!((1_500_000..2_500_000).contains(&chunk.1), "{chunk:?}");
+
+    let by_worker = taskscope()
+        .args(["flamegraph", "--folded", "--by", "worker"])
+        .arg(&before)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(by_worker.stdout).unwrap();
+    assert!(
+        text.lines().all(|l| l.starts_with("inproc://worker-")),
+        "{text}"
+    );
+
+    for args in [
+        vec![before.clone()],
+        vec!["--diff".into(), before.clone(), after.clone()],
+    ] {
+        let svg = dir.path().join("out.svg");
+        taskscope()
+            .arg("flamegraph")
+            .args(&args)
+            .arg("-o")
+            .arg(&svg)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&svg).unwrap();
+        let options = roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..roxmltree::ParsingOptions::default()
+        };
+        let doc = roxmltree::Document::parse_with_options(&text, options).expect("well-formed SVG");
+        assert_eq!(doc.root_element().tag_name().name(), "svg");
+        for group in ["groupby-chunk", "read-csv", "groupby-agg"] {
+            assert!(text.contains(group), "{group} missing from {args:?}");
+        }
+    }
+}
+
+#[test]
+fn chrome_export_has_every_event_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = recorded(dir.path(), "shuffle", false);
+    let out = dir.path().join("trace.json");
+    taskscope()
+        .args(["export", "chrome"])
+        .arg(&trace)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::starts_with("wrote "));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let events = json["traceEvents"].as_array().unwrap();
+    let phases: std::collections::BTreeSet<&str> =
+        events.iter().map(|e| e["ph"].as_str().unwrap()).collect();
+    for ph in ["M", "X", "C", "s", "f", "i"] {
+        assert!(phases.contains(ph), "no {ph} event: {phases:?}");
+    }
+    let names: Vec<&str> = events
+        .iter()
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+        .map(|e| e["args"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"thread 0"));
+    let transfer = events
+        .iter()
+        .find(|e| e["ph"] == "X" && e["cat"] == "transfer")
+        .unwrap();
+    assert!(transfer["dur"].as_f64().unwrap() > 0.0);
+    assert!(transfer["args"]["bytes"].as_u64().unwrap() > 0);
+    // Flows pair up.
+    let starts = events.iter().filter(|e| e["ph"] == "s").count();
+    let ends = events.iter().filter(|e| e["ph"] == "f").count();
+    assert_eq!(starts, ends);
+}

@@ -12,6 +12,7 @@
 
 mod critical_path;
 mod finding;
+pub mod flamegraph;
 mod index;
 pub mod report;
 pub mod rules;

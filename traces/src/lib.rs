@@ -36,6 +36,7 @@
 
 mod dask_stream;
 mod error;
+pub mod export;
 mod key;
 mod model;
 mod native;

@@ -109,11 +109,26 @@ def small_task(i, j):
     return i * 10 + j
 
 
-def expensive_block(b):
-    """~100+ ms of CPU per 1000x1000 block: a few matrix products."""
-    for _ in range(3):
-        b = np.tanh(b @ b.T / b.shape[0])
-    return b
+def load_block(i):
+    """A 1000x1000 block of random floats (~10 ms)."""
+    return np.random.default_rng(i).random((1000, 1000))
+
+
+def expensive(b):
+    """~70 ms of CPU per 1000x1000 block: a matrix product and a tanh."""
+    return np.tanh(b @ b.T / b.shape[0])
+
+
+def block_sum(b):
+    return float(b.sum())
+
+
+def block_max(b):
+    return float(b.max())
+
+
+def maximum(a, b):
+    return max(a, b)
 
 
 # --------------------------------------------------------------------------
@@ -139,7 +154,7 @@ def scenario_skewed(client):
 
 
 def scenario_tiny(client):
-    b = db.from_sequence(range(3000), partition_size=1).map(tiny_f)
+    b = db.from_sequence(range(1500), partition_size=1).map(tiny_f)
     return f"result={b.sum().compute()}"
 
 
@@ -193,10 +208,15 @@ def scenario_rechunk(client):
 
 
 def scenario_recompute(client):
-    x = da.random.default_rng(0).random((4000, 4000), chunks=(1000, 1000))
-    y = x.map_blocks(expensive_block, dtype=float)  # the expensive intermediate
-    a = y.sum().compute()   # first compute of y's keys
-    b = y.max().compute()   # y not persisted -> recomputed from scratch
+    # The expensive intermediate: 16 blocks, load -> expensive.  dask.delayed
+    # graphs are not fused, so the intermediate keys are identical in both
+    # computes (dask.array would fuse them into differently named tasks).
+    y = [dask.delayed(expensive, pure=True)(dask.delayed(load_block, pure=True)(i))
+         for i in range(16)]
+    total = tree_reduce([dask.delayed(block_sum, pure=True)(b) for b in y], add)
+    peak = tree_reduce([dask.delayed(block_max, pure=True)(b) for b in y], maximum)
+    a = total.compute()  # first compute of y's keys
+    b = peak.compute()   # y was not persisted -> recomputed from scratch
     return f"sum={a:.3f}, max={b:.6f}"
 
 

@@ -1,0 +1,94 @@
+//! Where the time went, as a flamegraph: stacks `group;action` (or `worker;group;action`)
+//! weighted by microseconds, drawn by inferno; two traces side by side as a differential
+//! flamegraph.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use traces::{Record, TraceError, TraceReader};
+
+/// How stacks are rooted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StackBy {
+    /// `group;action`
+    Group,
+    /// `worker;group;action`
+    Worker,
+}
+
+/// Folded stacks (`frame;frame;frame weight`), sorted, weights in microseconds.
+pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError> {
+    let mut names: BTreeMap<u32, String> = trace
+        .header()
+        .cluster
+        .workers
+        .iter()
+        .map(|w| (w.id, frame(&w.name)))
+        .collect();
+    let mut weights: BTreeMap<String, u64> = BTreeMap::new();
+    for record in trace {
+        let task = match record? {
+            Record::Task(task) => task,
+            Record::Event(event) => {
+                if let traces::EventKind::WorkerAdded { worker } = event.kind {
+                    names.insert(worker.id, frame(&worker.name));
+                }
+                continue;
+            }
+            Record::Memory(_) => continue,
+        };
+        let group = frame(&task.group);
+        for phase in &task.phases {
+            let micros = phase.duration() / 1_000;
+            if micros == 0 {
+                continue;
+            }
+            let stack = match by {
+                StackBy::Group => format!("{group};{}", phase.action.as_str()),
+                StackBy::Worker => {
+                    let worker = names
+                        .get(&task.worker)
+                        .cloned()
+                        .unwrap_or_else(|| format!("worker-{}", task.worker));
+                    format!("{worker};{group};{}", phase.action.as_str())
+                }
+            };
+            *weights.entry(stack).or_default() += micros;
+        }
+    }
+    Ok(weights
+        .into_iter()
+        .map(|(stack, weight)| format!("{stack} {weight}"))
+        .collect())
+}
+
+/// A frame name without the folded format's separators.
+fn frame(name: &str) -> String {
+    name.replace([';', ' '], "_")
+}
+
+/// Draws folded stacks as an SVG flamegraph.
+pub fn svg(lines: &[String], title: &str) -> io::Result<Vec<u8>> {
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = title.to_string();
+    options.count_name = "µs".to_string();
+    let mut out = Vec::new();
+    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), &mut out)
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(out)
+}
+
+/// A differential flamegraph: `after`'s shape, coloured by the change from `before` (red
+/// grew, blue shrank).
+pub fn diff_svg(before: &[String], after: &[String], title: &str) -> io::Result<Vec<u8>> {
+    let mut folded = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options::default(),
+        before.join("\n").as_bytes(),
+        after.join("\n").as_bytes(),
+        &mut folded,
+    )?;
+    let text = String::from_utf8(folded).map_err(io::Error::other)?;
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    svg(&lines, title)
+}
