@@ -18,6 +18,7 @@ const THREADS: u32 = 2;
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.target {
         BenchTarget::Info { tasks, dir } => bench_info(*tasks, dir.as_deref()),
+        BenchTarget::Analyze { tasks } => bench_analyze(*tasks),
         BenchTarget::Engine { tasks, case: None } => bench_engine(*tasks),
         BenchTarget::Engine {
             tasks,
@@ -91,30 +92,60 @@ fn parse(path: &Path) -> Result<(u64, f64)> {
 
 /// Runs `taskscope info` on `path` in a child process; returns its wall time and peak RSS.
 fn info_in_child(path: &PathBuf) -> Result<(f64, u64)> {
+    let path = path.display().to_string();
+    in_child(&["info", &path])
+}
+
+/// Runs `taskscope ARGS` in a child process (output discarded); returns its wall time and its
+/// own peak RSS.
+fn in_child(args: &[&str]) -> Result<(f64, u64)> {
     let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
     let started = Instant::now();
     let output = Command::new(exe)
-        .arg("info")
-        .arg(path)
+        .args(args)
         .arg("--report-peak-memory")
         .stdout(Stdio::null())
         .output()
-        .context("cannot start taskscope info")?;
+        .context("cannot start taskscope")?;
     let secs = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        bail!(
-            "taskscope info {} failed: {}",
-            path.display(),
-            stderr.trim()
-        );
+        bail!("taskscope {} failed: {}", args.join(" "), stderr.trim());
     }
     let peak = stderr
         .lines()
         .find_map(|line| line.strip_prefix("peak memory: "))
         .and_then(|rest| rest.trim_end_matches(" bytes").parse().ok())
-        .context("taskscope info did not report its peak memory")?;
+        .context("taskscope did not report its peak memory")?;
     Ok((secs, peak))
+}
+
+/// `analyze` and `flamegraph` on a generated trace, each in its own process.
+fn bench_analyze(tasks: u64) -> Result<()> {
+    let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let path = dir.path().join("synthetic.ndjson.zst");
+    generate(&path, tasks)?;
+    let trace = path.display().to_string();
+    let svg = dir.path().join("out.svg").display().to_string();
+    println!(
+        "taskscope bench analyze: synthetic trace of {} tasks with dependencies ({}), {WORKERS} workers x {THREADS} threads",
+        format_count(tasks),
+        format_bytes(std::fs::metadata(&path)?.len())
+    );
+    for (label, args) in [
+        ("info", vec!["info", &trace]),
+        ("analyze", vec!["analyze", "--format", "json", &trace]),
+        ("flamegraph", vec!["flamegraph", &trace, "-o", &svg]),
+    ] {
+        let (secs, peak) = in_child(&args)?;
+        println!(
+            "{label:<11} {secs:>6.2} s  {:>10} records/s  peak RSS {:>10} ({:.0} B/task)",
+            format_count((tasks as f64 / secs) as u64),
+            format_bytes(peak),
+            peak as f64 / tasks as f64
+        );
+    }
+    Ok(())
 }
 
 /// This process's peak resident set (`VmHWM`). Read by the process itself because a child's

@@ -10,6 +10,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print this process's peak resident memory to stderr at the end (for `taskscope bench`).
+    #[arg(long, global = true, hide = true)]
+    pub report_peak_memory: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,9 +129,6 @@ pub struct InfoArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-    /// Print this process's peak resident memory to stderr at the end (for `taskscope bench`).
-    #[arg(long, hide = true)]
-    pub report_peak_memory: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -238,6 +238,13 @@ pub enum BenchTarget {
         /// table runs each case in a fresh process so peak memory is its own.
         #[arg(long, hide = true)]
         case: Option<String>,
+    },
+    /// Analysis: `analyze` records/s and peak memory, and `flamegraph` time, on a generated
+    /// trace of TASKS tasks with dependencies.
+    Analyze {
+        /// Number of task records.
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: u64,
     },
     /// Trace reading: records/s parsed and `taskscope info`'s peak memory, on generated native
     /// traces of a tenth of TASKS and of TASKS tasks (2-4 phases each), plain and zstd.

@@ -23,9 +23,6 @@ pub fn run(args: &InfoArgs) -> Result<()> {
             render_text(&args.trace.display().to_string(), &summary)
         ),
     }
-    if args.report_peak_memory {
-        eprintln!("peak memory: {} bytes", crate::bench::peak_rss_bytes()?);
-    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let report_peak_memory = cli.report_peak_memory;
     let result = match cli.command {
         Command::Info(args) => info::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(args) => analyze::run(&args),
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
+    if report_peak_memory && let Ok(peak) = bench::peak_rss_bytes() {
+        eprintln!("peak memory: {peak} bytes");
+    }
     match result {
         Ok(code) => code,
         Err(err) => {

@@ -23,21 +23,24 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
     if !index.has_dependencies {
         return None;
     }
-    let (_, mut node) = index.nodes.iter().max_by_key(|(_, n)| (n.stop, n.start))?;
+    let mut node = index.runs.iter().max_by_key(|r| (r.stop, r.start))?;
     let end = node.stop;
     let (mut compute, mut transfer, mut tasks) = (0, 0, 0u64);
     let mut chain: Vec<u32> = Vec::new();
-    let mut guard = index.nodes.len();
+    // Each step goes to an input that finished earlier, so the walk ends; the guard bounds it
+    // on a malformed trace all the same.
+    let mut guard = index.runs.len();
     loop {
         tasks += 1;
         compute += node.compute;
         transfer += node.transfer;
         chain.push(node.group);
-        let deps = &index.dep_hashes[node.deps.0 as usize..node.deps.1 as usize];
+        let from = node.deps_from as usize;
+        let deps = &index.dep_hashes[from..from + node.deps_len as usize];
         let previous = deps
             .iter()
-            .filter_map(|h| index.nodes.get(h))
-            .filter(|d| d.stop <= node.stop)
+            .filter_map(|&h| index.latest_run(h))
+            .filter(|d| d.stop <= node.stop && d.start < node.start.max(1))
             .max_by_key(|d| d.stop);
         guard -= 1;
         match previous {
@@ -50,7 +53,7 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
     let wait = length.saturating_sub(compute + transfer);
     let mut groups: Vec<(String, u64)> = Vec::new();
     for &g in chain.iter().rev() {
-        let name = &index.group_names[g as usize];
+        let name = &index.groups[g as usize].name;
         match groups.last_mut() {
             Some((last, n)) if last == name => *n += 1,
             _ => groups.push((name.clone(), 1)),

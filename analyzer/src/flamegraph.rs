@@ -26,7 +26,7 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
         .map(|w| (w.id, frame(&w.name)))
         .collect();
     let mut weights: BTreeMap<String, u64> = BTreeMap::new();
-    for record in trace {
+    for record in trace.pipelined() {
         let task = match record? {
             Record::Task(task) => task,
             Record::Event(event) => {

@@ -3,7 +3,7 @@
 //! Per task it keeps a few fixed-size numbers (its interval on its thread, its key's hash, its
 //! dependencies' hashes for the critical path) — never the records themselves.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
 use hdrhistogram::Histogram;
@@ -125,40 +125,31 @@ pub struct WorkerStats {
     pub paused: u64,
 }
 
-/// One task's place in the graph, for the critical path.
+/// One successful attempt: enough to find recomputed keys and to walk the critical path.
+/// Appended in file order (cheap), sorted by key once at the end.
 #[derive(Debug, Clone, Copy)]
-pub struct PathNode {
+pub struct Run {
+    pub hash: u64,
     pub start: Nanos,
     pub stop: Nanos,
     pub compute: Nanos,
     pub transfer: Nanos,
-    /// Index range of its dependencies in [`TraceIndex::dep_hashes`].
-    pub deps: (u32, u32),
-    /// Index of its group in [`TraceIndex::group_names`].
+    /// Its dependencies: `dep_hashes[deps_from..deps_from + deps_len]`.
+    pub deps_from: u32,
+    pub deps_len: u32,
+    /// Index in [`TraceIndex::groups`].
     pub group: u32,
-}
-
-/// Where a key was computed successfully, for recomputation.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyRuns {
-    pub count: u32,
-    /// Worker and end of the earliest run.
     pub worker: WorkerId,
-    pub stop: Nanos,
-    pub first_compute: Nanos,
-    pub total_compute: Nanos,
-    /// Start of the latest run.
-    pub last_start: Nanos,
-    /// Runs that followed the death of a worker (recovery of lost results), not counted as
-    /// recomputation.
-    pub after_death: u32,
 }
 
-impl KeyRuns {
+/// A key computed more than once.
+#[derive(Debug, Clone, Copy)]
+pub struct Repeat {
+    pub runs: u32,
     /// Compute time of the runs after the first.
-    pub fn repeated_ns(&self) -> Nanos {
-        self.total_compute.saturating_sub(self.first_compute)
-    }
+    pub repeated_ns: Nanos,
+    /// The re-runs followed a worker death (recovery of lost results), not a missing persist.
+    pub after_death: bool,
 }
 
 pub struct TraceIndex {
@@ -166,7 +157,9 @@ pub struct TraceIndex {
     pub format: String,
     pub first: Nanos,
     pub last: Nanos,
-    pub groups: BTreeMap<String, GroupStats>,
+    /// In order of first appearance; [`PathNode::group`] indexes it.
+    pub groups: Vec<GroupStats>,
+    group_ids: FxHashMap<String, u32>,
     pub workers: BTreeMap<WorkerId, WorkerStats>,
     /// Busy intervals per (worker, thread) lane, in file order.
     pub lanes: FxHashMap<(WorkerId, u32), Vec<(Nanos, Nanos)>>,
@@ -178,19 +171,28 @@ pub struct TraceIndex {
     pub lost: u64,
     pub lost_compute_ns: Nanos,
     pub retried: u64,
-    /// Keyed by hash of the key; `example_keys` has the text of keys computed more than once.
-    pub runs: FxHashMap<u64, KeyRuns>,
+    pub runs: Vec<Run>,
+    /// `(key hash, run index)` sorted by hash then start: a key's runs are adjacent, the
+    /// latest last.
+    pub by_key: Vec<(u64, u32)>,
+    pub repeats: Vec<Repeat>,
+    /// Text of some keys computed more than once, for findings to name.
     pub repeated_keys: Vec<String>,
-    pub nodes: FxHashMap<u64, PathNode>,
+    /// One bit per hash bucket: a key whose bit is already set may be a repeat, and its text
+    /// is kept as a candidate (confirmed against `repeats` at the end).
+    seen: Vec<u64>,
+    candidates: Vec<(u64, String)>,
     pub dep_hashes: Vec<u64>,
-    pub group_names: Vec<String>,
-    group_ids: HashMap<String, u32>,
     pub has_dependencies: bool,
     pub warnings: Vec<String>,
 }
 
 /// Keys of repeated runs kept as examples.
 const EXAMPLE_KEYS: usize = 5;
+/// Size of the seen-keys bitset: 8 MiB, about 1.5 % false candidates at a million keys.
+const SEEN_BITS: usize = 1 << 26;
+/// Candidate repeated keys kept with their text.
+const MAX_CANDIDATES: usize = 5_000;
 
 pub fn key_hash(key: &Key) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
@@ -200,7 +202,8 @@ pub fn key_hash(key: &Key) -> u64 {
 
 impl TraceIndex {
     /// Reads `trace` to the end.
-    pub fn build(mut trace: TraceReader) -> Result<TraceIndex, TraceError> {
+    pub fn build(trace: TraceReader) -> Result<TraceIndex, TraceError> {
+        let mut trace = trace.pipelined();
         let header = trace.header().clone();
         let format = trace.format().describe().to_string();
         let mut index = TraceIndex {
@@ -222,7 +225,8 @@ impl TraceIndex {
             format,
             first: Nanos::MAX,
             last: 0,
-            groups: BTreeMap::new(),
+            groups: Vec::new(),
+            group_ids: FxHashMap::default(),
             lanes: FxHashMap::default(),
             alive: Vec::new(),
             submissions: Vec::new(),
@@ -231,12 +235,14 @@ impl TraceIndex {
             lost: 0,
             lost_compute_ns: 0,
             retried: 0,
-            runs: FxHashMap::default(),
+            runs: Vec::new(),
+            by_key: Vec::new(),
+            repeats: Vec::new(),
+
             repeated_keys: Vec::new(),
-            nodes: FxHashMap::default(),
+            seen: vec![0; SEEN_BITS / 64],
+            candidates: Vec::new(),
             dep_hashes: Vec::new(),
-            group_names: Vec::new(),
-            group_ids: HashMap::new(),
             has_dependencies: false,
             warnings: Vec::new(),
         };
@@ -325,13 +331,16 @@ impl TraceIndex {
         let mut busy = 0;
         let mut busy_start = Nanos::MAX;
         let mut busy_stop = 0;
-        let group = match self.groups.get_mut(task.group.as_str()) {
-            Some(g) => g,
-            None => self
-                .groups
-                .entry(task.group.clone())
-                .or_insert_with(|| GroupStats::new(&task.group)),
+        let group_id = match self.group_ids.get(task.group.as_str()) {
+            Some(&id) => id,
+            None => {
+                let id = self.groups.len() as u32;
+                self.groups.push(GroupStats::new(&task.group));
+                self.group_ids.insert(task.group.clone(), id);
+                id
+            }
         };
+        let group = &mut self.groups[group_id as usize];
         group.tasks += 1;
         group.first_start = group.first_start.min(start);
         group.last_stop = group.last_stop.max(stop);
@@ -401,72 +410,81 @@ impl TraceIndex {
                 .push((busy_start, busy_stop));
         }
 
-        let hash = key_hash(&task.key);
-        let runs = self.runs.entry(hash).or_insert(KeyRuns {
-            count: 0,
-            worker: task.worker,
-            stop,
-            first_compute: compute,
-            total_compute: 0,
-            last_start: start,
-            after_death: 0,
-        });
-        runs.count += 1;
-        runs.total_compute += compute;
-        runs.last_start = runs.last_start.max(start);
-        // Records come in worker batches, not in time order: keep the earliest run.
-        if stop < runs.stop {
-            runs.worker = task.worker;
-            runs.stop = stop;
-            runs.first_compute = compute;
-        }
-        if runs.count == 2 && self.repeated_keys.len() < 1_000 {
-            self.repeated_keys.push(task.key.to_string());
-        }
-
         if !task.deps.is_empty() {
             self.has_dependencies = true;
         }
-        let from = self.dep_hashes.len() as u32;
+        let deps_from = self.dep_hashes.len() as u32;
         self.dep_hashes.extend(task.deps.iter().map(key_hash));
-        let group = match self.group_ids.get(task.group.as_str()) {
-            Some(&id) => id,
-            None => {
-                let id = self.group_names.len() as u32;
-                self.group_names.push(task.group.clone());
-                self.group_ids.insert(task.group.clone(), id);
-                id
-            }
-        };
-        // The latest successful run of a key is the one its dependents waited for.
-        self.nodes.insert(
+        let hash = key_hash(&task.key);
+        let bit = (hash as usize) % SEEN_BITS;
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if self.seen[word] & mask != 0 && self.candidates.len() < MAX_CANDIDATES {
+            self.candidates.push((hash, task.key.to_string()));
+        }
+        self.seen[word] |= mask;
+        self.runs.push(Run {
             hash,
-            PathNode {
-                start,
-                stop,
-                compute,
-                transfer,
-                deps: (from, self.dep_hashes.len() as u32),
-                group,
-            },
-        );
+            start,
+            stop,
+            compute,
+            transfer,
+            deps_from,
+            deps_len: task.deps.len() as u32,
+            group: group_id,
+            worker: task.worker,
+        });
     }
 
-    /// A key run again after a worker died is recovery, not recomputation: the death lost
-    /// either its result or a result downstream that needs it again. Records are not in time
-    /// order (worker batches), so this is decided at the end against the kill times.
+    /// Sorts runs by key and finds the keys computed more than once. A key run again after a
+    /// worker died is recovery, not recomputation: the death lost either its result or a
+    /// result downstream that needs it again.
     fn finish_runs(&mut self, kills: &[(Nanos, WorkerId)]) {
-        if kills.is_empty() {
-            return;
-        }
-        for runs in self.runs.values_mut() {
-            if runs.count > 1
-                && kills
-                    .iter()
-                    .any(|&(time, _)| time >= runs.stop && time <= runs.last_start)
-            {
-                runs.after_death = runs.count - 1;
+        let mut by_key: Vec<(u64, u32)> = self
+            .runs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.hash, i as u32))
+            .collect();
+        by_key.sort_unstable_by_key(|&(hash, i)| (hash, self.runs[i as usize].start));
+        let mut i = 0;
+        while i < by_key.len() {
+            let hash = by_key[i].0;
+            let mut j = i + 1;
+            while j < by_key.len() && by_key[j].0 == hash {
+                j += 1;
             }
+            if j - i > 1 {
+                if self.repeated_keys.len() < EXAMPLE_KEYS
+                    && let Some((_, text)) = self.candidates.iter().find(|(h, _)| *h == hash)
+                {
+                    self.repeated_keys.push(text.clone());
+                }
+                let runs: Vec<&Run> = by_key[i..j].iter().map(|&(_, r)| &self.runs[r as usize]).collect();
+                let first = runs.iter().min_by_key(|r| r.stop).expect("at least two runs");
+                let last_start = runs.iter().map(|r| r.start).max().unwrap_or(0);
+                let total: Nanos = runs.iter().map(|r| r.compute).sum();
+                let after_death = kills
+                    .iter()
+                    .any(|&(time, _)| time >= first.stop && time <= last_start);
+                self.repeats.push(Repeat {
+                    runs: runs.len() as u32,
+                    repeated_ns: total - first.compute,
+                    after_death,
+                });
+            }
+            i = j;
+        }
+        self.by_key = by_key;
+        self.candidates = Vec::new();
+        self.seen = Vec::new();
+    }
+
+    /// The latest successful run of the key with this hash.
+    pub fn latest_run(&self, hash: u64) -> Option<&Run> {
+        let end = self.by_key.partition_point(|&(h, _)| h <= hash);
+        match end.checked_sub(1).map(|i| self.by_key[i]) {
+            Some((h, run)) if h == hash => Some(&self.runs[run as usize]),
+            _ => None,
         }
     }
 
@@ -507,11 +525,8 @@ impl TraceIndex {
             .unwrap_or_else(|| format!("worker-{id}"))
     }
 
-    /// Keys to name in a finding, from a map of key hashes to runs.
+    /// Some keys computed more than once, to name in a finding.
     pub fn repeated(&self) -> impl Iterator<Item = &str> {
-        self.repeated_keys
-            .iter()
-            .map(String::as_str)
-            .take(EXAMPLE_KEYS)
+        self.repeated_keys.iter().map(String::as_str)
     }
 }

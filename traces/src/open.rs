@@ -179,3 +179,112 @@ fn peek<'a>(input: &'a mut dyn BufRead, name: &str) -> Result<&'a [u8], TraceErr
         cause,
     })
 }
+
+/// Records per hand-over from the parsing thread.
+const PIPELINE_BATCH: usize = 4096;
+/// Batches in flight: bounds memory whatever the trace's size.
+const PIPELINE_DEPTH: usize = 4;
+
+enum Batch {
+    Records(Vec<Record>),
+    Failed(TraceError),
+    End(Vec<String>),
+}
+
+impl TraceReader {
+    /// Parses on a second thread, so a consumer doing real work per record (the analyzer's
+    /// index) runs in parallel with JSON parsing. Same records, same errors, same warnings.
+    pub fn pipelined(self) -> Pipelined {
+        let header = self.header().clone();
+        let format = self.format;
+        let (tx, rx) = std::sync::mpsc::sync_channel(PIPELINE_DEPTH);
+        let handle = std::thread::Builder::new()
+            .name("trace-parse".into())
+            .spawn(move || {
+                let mut reader = self;
+                let mut batch = Vec::with_capacity(PIPELINE_BATCH);
+                for record in &mut reader {
+                    match record {
+                        Ok(record) => batch.push(record),
+                        Err(e) => {
+                            let _ = tx.send(Batch::Records(batch));
+                            let _ = tx.send(Batch::Failed(e));
+                            return;
+                        }
+                    }
+                    if batch.len() == PIPELINE_BATCH {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                        // The consumer stopped early: nothing left to do.
+                        if tx.send(Batch::Records(full)).is_err() {
+                            return;
+                        }
+                    }
+                }
+                let _ = tx.send(Batch::Records(batch));
+                let _ = tx.send(Batch::End(reader.warnings().to_vec()));
+            })
+            .expect("the OS refused to start the trace parsing thread");
+        Pipelined {
+            header,
+            format,
+            rx,
+            current: Vec::new().into_iter(),
+            warnings: Vec::new(),
+            done: false,
+            _thread: handle,
+        }
+    }
+}
+
+/// A [`TraceReader`] parsing on its own thread; see [`TraceReader::pipelined`].
+pub struct Pipelined {
+    header: Header,
+    format: SourceFormat,
+    rx: std::sync::mpsc::Receiver<Batch>,
+    current: std::vec::IntoIter<Record>,
+    warnings: Vec<String>,
+    done: bool,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+impl Pipelined {
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub fn format(&self) -> SourceFormat {
+        self.format
+    }
+
+    /// Complete once the records are exhausted.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+impl Iterator for Pipelined {
+    type Item = Result<Record, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(record) = self.current.next() {
+                return Some(Ok(record));
+            }
+            if self.done {
+                return None;
+            }
+            match self.rx.recv() {
+                Ok(Batch::Records(batch)) => self.current = batch.into_iter(),
+                Ok(Batch::Failed(e)) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+                Ok(Batch::End(warnings)) => {
+                    self.warnings = warnings;
+                    self.done = true;
+                }
+                Err(_) => self.done = true,
+            }
+        }
+    }
+}

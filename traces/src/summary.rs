@@ -106,7 +106,8 @@ struct WorkerAcc {
 
 impl TraceSummary {
     /// Reads `trace` to the end.
-    pub fn build(mut trace: TraceReader) -> Result<TraceSummary, TraceError> {
+    pub fn build(trace: TraceReader) -> Result<TraceSummary, TraceError> {
+        let mut trace = trace.pipelined();
         let mut acc = Accumulator::new(trace.header());
         for record in &mut trace {
             acc.add(&record?);

@@ -41,7 +41,8 @@ pub fn header(workers: u32, threads: u32) -> Header {
 }
 
 /// `tasks` task records with 2–4 phases each (queued and compute; every third a transfer,
-/// every fifth a spill), plus a memory sample every [`SAMPLE_EVERY`] tasks.
+/// every fifth a spill), each depending on the previous task of its lane, plus a memory sample
+/// every [`SAMPLE_EVERY`] tasks.
 pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = Record> {
     let lanes = u64::from(workers.max(1)) * u64::from(threads.max(1));
     (0..tasks).flat_map(move |i| {
@@ -96,7 +97,16 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
             status: TaskStatus::Ok,
             nbytes: 1 << 20,
             inline_bytes: 0,
-            deps: Vec::new(),
+            // The previous task on the same lane: chains for the critical path.
+            deps: if i >= lanes {
+                let prev = i - lanes;
+                vec![Key::Tuple(vec![
+                    KeyPart::Str(GROUPS[(prev % GROUPS.len() as u64) as usize].into()),
+                    KeyPart::Int(prev as i64),
+                ])]
+            } else {
+                Vec::new()
+            },
             attempt: 1,
             error: None,
             phases,

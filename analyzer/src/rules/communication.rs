@@ -19,7 +19,7 @@ impl Rule for Communication {
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
         let mut findings = Vec::new();
-        for group in index.groups.values() {
+        for group in index.groups.iter() {
             if group.transfer_ns == 0 {
                 continue;
             }

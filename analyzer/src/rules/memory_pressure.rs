@@ -18,7 +18,7 @@ impl Rule for MemoryPressure {
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
         let (mut written, mut read, mut disk_ns, mut produced) = (0, 0, 0, 0);
-        for g in index.groups.values() {
+        for g in index.groups.iter() {
             written += g.disk_write_bytes;
             read += g.disk_read_bytes;
             disk_ns += g.disk_write_ns + g.disk_read_ns;
@@ -40,10 +40,10 @@ impl Rule for MemoryPressure {
             graded = graded.max(Severity::Severe);
         }
         let recovery: u64 = index
-            .runs
-            .values()
-            .filter(|r| r.after_death > 0)
-            .map(|r| r.repeated_ns())
+            .repeats
+            .iter()
+            .filter(|r| r.after_death)
+            .map(|r| r.repeated_ns)
             .sum();
         let workers = index.workers.len().max(1) as u32;
         let impact = per_thread_seconds(disk_ns + index.lost_compute_ns + recovery, threads)
@@ -62,7 +62,7 @@ impl Rule for MemoryPressure {
         let median_output = {
             let mut sizes: Vec<u64> = index
                 .groups
-                .values()
+                .iter()
                 .filter(|g| g.tasks > 0)
                 .map(|g| g.median_output())
                 .collect();

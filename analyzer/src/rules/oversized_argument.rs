@@ -25,7 +25,7 @@ impl Rule for OversizedArgument {
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
         let mut findings = Vec::new();
-        for group in index.groups.values() {
+        for group in index.groups.iter() {
             if group.inline_max < LARGE_ARGUMENT {
                 continue;
             }

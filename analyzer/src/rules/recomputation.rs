@@ -18,16 +18,14 @@ impl Rule for Recomputation {
 
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let (mut keys, mut repeated) = (0u64, 0u64);
-        for runs in index.runs.values() {
-            if runs.count > 1 && runs.after_death == 0 {
-                keys += 1;
-                repeated += runs.repeated_ns();
-            }
+        for repeat in index.repeats.iter().filter(|r| !r.after_death) {
+            keys += 1;
+            repeated += repeat.repeated_ns;
         }
         if keys == 0 {
             return Vec::new();
         }
-        let total: u64 = index.groups.values().map(|g| g.compute_total).sum();
+        let total: u64 = index.groups.iter().map(|g| g.compute_total).sum();
         let share = repeated as f64 / total.max(1) as f64;
         let impact = per_thread_seconds(repeated, index.threads());
         let severity = Severity::both(Severity::grade(share, REPEATED_SHARE), impact);

@@ -19,7 +19,7 @@ impl Rule for Serialization {
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
         let mut findings = Vec::new();
-        for group in index.groups.values() {
+        for group in index.groups.iter() {
             if group.deserialize_ns == 0 || group.inline_tasks > 0 {
                 continue;
             }

@@ -22,7 +22,7 @@ impl Rule for Skew {
 
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for group in index.groups.values() {
+        for group in index.groups.iter() {
             if group.tasks < MIN_TASKS {
                 continue;
             }

@@ -25,7 +25,7 @@ impl Rule for TinyPartitions {
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
         let mut findings = Vec::new();
-        for group in index.groups.values() {
+        for group in index.groups.iter() {
             if group.tasks < MIN_TASKS || group.median_compute() >= TARGET_TASK_NS {
                 continue;
             }

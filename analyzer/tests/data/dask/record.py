@@ -22,6 +22,8 @@ Scenarios:
 Usage:
     python record.py SCENARIO [SCENARIO ...]
     python record.py all
+
+summarize.py (next to this script) computes the facts quoted in README.md.
 """
 import json
 import os
@@ -53,8 +55,8 @@ def busy(seconds):
     return n
 
 
-def sort_work(i, n=1_000_000):
-    """~100 ms of real CPU work: sort one million random floats."""
+def sort_work(i, n=1_600_000):
+    """~100 ms of real CPU work: sort 1.6 million random floats."""
     rng = np.random.default_rng(i)
     a = np.sort(rng.random(n))
     return float(a[n // 2])
@@ -78,7 +80,7 @@ def tree_reduce(parts, combine):
     return parts[0]
 
 
-UNIT_ROWS = 250_000  # rows of a "normal" skewed partition (~40-50 ms of work)
+UNIT_ROWS = 250_000  # rows of a "normal" skewed partition (~100 ms of work)
 
 
 def load_partition(i, size_units):
@@ -115,8 +117,10 @@ def load_block(i):
 
 
 def expensive(b):
-    """~70 ms of CPU per 1000x1000 block: a matrix product and a tanh."""
-    return np.tanh(b @ b.T / b.shape[0])
+    """~100+ ms of CPU per 1000x1000 block: four matrix products + tanh."""
+    for _ in range(4):
+        b = np.tanh(b @ b.T / b.shape[0])
+    return b
 
 
 def block_sum(b):
@@ -203,6 +207,8 @@ def scenario_spill(client):
 
 def scenario_rechunk(client):
     x = da.random.default_rng(0).random((8000, 8000), chunks=(500, 8000))
+    # method="tasks": with a distributed client the default may choose P2P,
+    # which hides the transfers inside shuffle-barrier tasks.
     y = x.rechunk((8000, 500), method="tasks")
     return f"result={y.sum().compute():.3f}"
 
