@@ -91,7 +91,7 @@ fn parse(path: &Path) -> Result<(u64, f64)> {
 }
 
 /// Runs `taskscope info` on `path` in a child process; returns its wall time and peak RSS.
-fn info_in_child(path: &PathBuf) -> Result<(f64, u64)> {
+fn info_in_child(path: &Path) -> Result<(f64, u64)> {
     let path = path.display().to_string();
     in_child(&["info", &path])
 }

@@ -165,6 +165,8 @@ pub struct TraceIndex {
     pub lanes: FxHashMap<(WorkerId, u32), Vec<(Nanos, Nanos)>>,
     /// Each attempt's whole life, queued phase included: when the cluster had work at all.
     pub alive: Vec<(Nanos, Nanos)>,
+    /// Stretches of at least [`MIN_GAP_NS`] with no task queued or running anywhere.
+    pub gaps: Vec<Gap>,
     pub submissions: Vec<Nanos>,
     pub task_records: u64,
     pub failed: u64,
@@ -185,6 +187,65 @@ pub struct TraceIndex {
     pub dep_hashes: Vec<u64>,
     pub has_dependencies: bool,
     pub warnings: Vec<String>,
+}
+
+/// Gaps shorter than this are scheduling jitter, not idleness.
+pub const MIN_GAP_NS: Nanos = 1_000_000;
+/// A submission this close after a gap ends still explains it (the client submits, then the
+/// scheduler queues the first task).
+pub const SUBMIT_SLACK_NS: Nanos = 5_000_000;
+/// Without recorded submissions (Dask task streams), a whole-cluster gap this long is the
+/// client's: Dask's scheduler hands out the next task in 1–2 ms (`shared/reference/dask.md`).
+pub const CLIENT_GAP_NS: Nanos = 10_000_000;
+
+/// A stretch when the whole cluster had nothing to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    pub start: Nanos,
+    pub stop: Nanos,
+    /// Waiting on the client (a new graph submission ends it) rather than on the scheduler.
+    pub client: bool,
+}
+
+impl Gap {
+    pub fn len(&self) -> Nanos {
+        self.stop - self.start
+    }
+}
+
+/// Intervals merged where they overlap (input sorted by start).
+pub fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
+    let mut out: Vec<(Nanos, Nanos)> = Vec::new();
+    for &(a, b) in sorted {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos]) -> Vec<Gap> {
+    merged(alive)
+        .windows(2)
+        .map(|w| (w[0].1, w[1].0))
+        .filter(|(a, b)| b - a >= MIN_GAP_NS)
+        .map(|(start, stop)| {
+            let client = if submissions.is_empty() {
+                stop - start >= CLIENT_GAP_NS
+            } else {
+                let first = submissions.partition_point(|&s| s < start);
+                submissions
+                    .get(first)
+                    .is_some_and(|&s| s <= stop + SUBMIT_SLACK_NS)
+            };
+            Gap {
+                start,
+                stop,
+                client,
+            }
+        })
+        .collect()
 }
 
 /// Keys of repeated runs kept as examples.
@@ -229,6 +290,7 @@ impl TraceIndex {
             group_ids: FxHashMap::default(),
             lanes: FxHashMap::default(),
             alive: Vec::new(),
+            gaps: Vec::new(),
             submissions: Vec::new(),
             task_records: 0,
             failed: 0,
@@ -305,6 +367,7 @@ impl TraceIndex {
         }
         index.alive.sort_unstable();
         index.submissions.sort_unstable();
+        index.gaps = find_gaps(&index.alive, &index.submissions);
         Ok(index)
     }
 
@@ -459,8 +522,14 @@ impl TraceIndex {
                 {
                     self.repeated_keys.push(text.clone());
                 }
-                let runs: Vec<&Run> = by_key[i..j].iter().map(|&(_, r)| &self.runs[r as usize]).collect();
-                let first = runs.iter().min_by_key(|r| r.stop).expect("at least two runs");
+                let runs: Vec<&Run> = by_key[i..j]
+                    .iter()
+                    .map(|&(_, r)| &self.runs[r as usize])
+                    .collect();
+                let first = runs
+                    .iter()
+                    .min_by_key(|r| r.stop)
+                    .expect("at least two runs");
                 let last_start = runs.iter().map(|r| r.start).max().unwrap_or(0);
                 let total: Nanos = runs.iter().map(|r| r.compute).sum();
                 let after_death = kills
@@ -523,6 +592,11 @@ impl TraceIndex {
             .map(|w| w.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| format!("worker-{id}"))
+    }
+
+    /// Whole-cluster idle time waiting on the scheduler (not on the client).
+    pub fn scheduler_gap_ns(&self) -> Nanos {
+        self.gaps.iter().filter(|g| !g.client).map(Gap::len).sum()
     }
 
     /// Some keys computed more than once, to name in a finding.

@@ -213,7 +213,8 @@ impl TraceReader {
                         }
                     }
                     if batch.len() == PIPELINE_BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(PIPELINE_BATCH));
                         // The consumer stopped early: nothing left to do.
                         if tx.send(Batch::Records(full)).is_err() {
                             return;

@@ -30,17 +30,25 @@ impl Rule for Communication {
                 continue;
             }
             let per_transfer = group.transfer_bytes / group.transfers.max(1);
+            // Dask task streams record transfers without their sizes.
+            let moved = if group.transfer_bytes > 0 {
+                format!(
+                    "{} in {} transfers",
+                    format_bytes(group.transfer_bytes),
+                    group.transfers
+                )
+            } else {
+                format!("{} transfers", group.transfers)
+            };
             findings.push(Finding {
                 rule: self.id(),
                 severity,
                 impact_seconds: impact,
                 title: format!(
                     "{}: {:.0}% of its task time is spent fetching inputs from other workers \
-                     ({} in {} transfers, {})",
+                     ({moved}, {})",
                     group.name,
                     share * 100.0,
-                    format_bytes(group.transfer_bytes),
-                    group.transfers,
                     format_duration(group.transfer_ns)
                 ),
                 scope: Scope {
@@ -55,15 +63,12 @@ impl Rule for Communication {
                     ("bytes_per_transfer".into(), per_transfer as f64),
                     ("compute_seconds".into(), group.compute_total as f64 / 1e9),
                 ],
-                advice: format!(
-                    "Move less data: use fewer, larger partitions so each output reads fewer \
-                     pieces (an all-to-all shuffle moves ~all data once: prefer \
-                     `shuffle(method=\"p2p\")` or avoid it with a pre-partitioned index), \
-                     broadcast the small side of a join (`dd.merge(big, small, \
-                     broadcast=True)`), and persist inputs on the workers that use them. Now \
-                     {} per transfer.",
-                    format_bytes(per_transfer)
-                ),
+                advice: "Move less data: use fewer, larger partitions so each output reads \
+                         fewer pieces (an all-to-all shuffle moves ~all data once: prefer \
+                         `shuffle(method=\"p2p\")` or avoid it with a pre-partitioned index), \
+                         broadcast the small side of a join (`dd.merge(big, small, \
+                         broadcast=True)`), and persist inputs on the workers that use them."
+                    .to_string(),
             });
         }
         findings

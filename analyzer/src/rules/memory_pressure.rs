@@ -9,6 +9,9 @@ pub struct MemoryPressure;
 
 /// Dr. Elephant Spark execution-memory spill, spilled / processed: 0.01 / 0.1 / 0.25 / 0.5.
 pub const SPILL_RATIO: [f64; 4] = [0.01, 0.10, 0.25, 0.50];
+/// Disk time as a share of all task time: 5 / 10 / 25 / 50 % (ours). Dask task streams record
+/// reading spilled data back (`disk-read`) but neither spill writes nor sizes.
+pub const DISK_SHARE: [f64; 4] = [0.05, 0.10, 0.25, 0.50];
 
 impl Rule for MemoryPressure {
     fn id(&self) -> &'static str {
@@ -17,21 +20,24 @@ impl Rule for MemoryPressure {
 
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let threads = index.threads();
-        let (mut written, mut read, mut disk_ns, mut produced) = (0, 0, 0, 0);
+        let (mut written, mut read, mut disk_ns, mut produced, mut task_ns) = (0, 0, 0, 0, 0);
         for g in index.groups.iter() {
             written += g.disk_write_bytes;
             read += g.disk_read_bytes;
             disk_ns += g.disk_write_ns + g.disk_read_ns;
             produced += g.output_total;
+            task_ns += g.task_time();
         }
         let kills: usize = index.workers.values().map(|w| w.killed.len()).sum();
         let pauses: u64 = index.workers.values().map(|w| w.paused).sum();
         let over_pause: u64 = index.workers.values().map(|w| w.over_pause_ns).sum();
-        if written == 0 && kills == 0 && pauses == 0 && over_pause == 0 {
+        if disk_ns == 0 && written == 0 && kills == 0 && pauses == 0 && over_pause == 0 {
             return Vec::new();
         }
         let ratio = written as f64 / produced.max(1) as f64;
-        let mut graded = Severity::grade(ratio, SPILL_RATIO);
+        let disk_share = disk_ns as f64 / task_ns.max(1) as f64;
+        let mut graded =
+            Severity::grade(ratio, SPILL_RATIO).max(Severity::grade(disk_share, DISK_SHARE));
         if pauses > 0 {
             graded = graded.max(Severity::Moderate);
         }
@@ -69,13 +75,21 @@ impl Rule for MemoryPressure {
             sizes.sort_unstable();
             sizes.get(sizes.len() / 2).copied().unwrap_or(0)
         };
-        let mut title = format!(
-            "workers spilled {} to disk ({:.0}% of the {} produced) and read back {}",
-            format_bytes(written),
-            ratio * 100.0,
-            format_bytes(produced),
-            format_bytes(read)
-        );
+        let mut title = if written > 0 {
+            format!(
+                "workers spilled {} to disk ({:.0}% of the {} produced) and read back {}",
+                format_bytes(written),
+                ratio * 100.0,
+                format_bytes(produced),
+                format_bytes(read)
+            )
+        } else {
+            format!(
+                "tasks spent {} ({:.0}% of task time) reading spilled data back from disk",
+                format_duration(disk_ns),
+                disk_share * 100.0
+            )
+        };
         if pauses > 0 {
             title.push_str(&format!(
                 ", paused {pauses} times ({} over the pause line)",
@@ -107,6 +121,7 @@ impl Rule for MemoryPressure {
                 ("read_back_bytes".into(), read as f64),
                 ("spill_ratio".into(), ratio),
                 ("disk_seconds".into(), disk_ns as f64 / 1e9),
+                ("disk_share".into(), disk_share),
                 ("pauses".into(), pauses as f64),
                 ("seconds_over_pause".into(), over_pause as f64 / 1e9),
                 ("workers_killed".into(), kills as f64),

@@ -1,0 +1,60 @@
+//! The same accuracy bar on real Dask task streams (`tests/data/dask/`, recorded from a
+//! `LocalCluster` by `record.py`): the top finding is the pathology each run reproduces.
+
+use analyzer::{Report, Severity};
+use traces::TraceReader;
+
+fn analyze(name: &str) -> Report {
+    let path = format!("{}/tests/data/dask/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    analyzer::analyze(TraceReader::open(path).unwrap()).unwrap()
+}
+
+fn assert_top(name: &str, rule: &str, at_least: Severity) {
+    let report = analyze(name);
+    let first = report
+        .findings
+        .first()
+        .unwrap_or_else(|| panic!("{name}: no findings"));
+    assert_eq!(first.rule, rule, "{name}: {:#?}", report.findings);
+    assert!(first.severity >= at_least, "{name}: {:#?}", report.findings);
+}
+
+#[test]
+fn healthy_has_nothing_moderate_or_worse() {
+    let report = analyze("healthy");
+    assert!(
+        report.worst() < Severity::Moderate,
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn skewed_partitions() {
+    assert_top("skewed", "skew", Severity::Severe);
+}
+
+#[test]
+fn tiny_chunks() {
+    assert_top("tiny", "tiny-partitions", Severity::Severe);
+}
+
+#[test]
+fn compute_in_a_loop() {
+    assert_top("loop", "idle-gaps", Severity::Moderate);
+}
+
+#[test]
+fn spilling_under_a_small_memory_limit() {
+    assert_top("spill", "memory-pressure", Severity::Moderate);
+}
+
+#[test]
+fn transfer_heavy_rechunk() {
+    assert_top("rechunk", "communication", Severity::Moderate);
+}
+
+#[test]
+fn recompute_without_persist() {
+    assert_top("recompute", "recomputation", Severity::Moderate);
+}
