@@ -2,7 +2,7 @@
 //!
 //! Timings are printed, never asserted: the machine is shared and noisy.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
