@@ -58,3 +58,12 @@ fn transfer_heavy_rechunk() {
 fn recompute_without_persist() {
     assert_top("recompute", "recomputation", Severity::Moderate);
 }
+
+/// The JSON schema, field by field, on a fixed input: a change here is a change for every
+/// program reading `taskscope analyze --format json`.
+#[test]
+fn json_report_schema() {
+    let report = analyze("recompute");
+    let json: serde_json::Value = serde_json::from_str(&analyzer::report::to_json(&report)).unwrap();
+    insta::assert_json_snapshot!(json);
+}
