@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::io;
 
-use traces::{Record, TraceError, TraceReader};
+use rustc_hash::FxHashMap;
+use traces::{Action, Record, TraceError, TraceReader};
 
 /// How stacks are rooted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,7 +26,10 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
         .iter()
         .map(|w| (w.id, frame(&w.name)))
         .collect();
-    let mut weights: BTreeMap<String, u64> = BTreeMap::new();
+    // Nanoseconds per (worker or none, group index) and action: no string built per phase.
+    let mut groups: FxHashMap<String, u32> = FxHashMap::default();
+    let mut weights: FxHashMap<(Option<u32>, u32), [u64; Action::ALL.len()]> =
+        FxHashMap::default();
     for record in trace.pipelined() {
         let task = match record? {
             Record::Task(task) => task,
@@ -37,29 +41,37 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
             }
             Record::Memory(_) => continue,
         };
-        let group = frame(&task.group);
+        let next = groups.len() as u32;
+        let group = match groups.get(task.group.as_str()) {
+            Some(&g) => g,
+            None => *groups.entry(task.group.clone()).or_insert(next),
+        };
+        let worker = (by == StackBy::Worker).then_some(task.worker);
+        let slot = weights.entry((worker, group)).or_default();
         for phase in &task.phases {
-            let micros = phase.duration() / 1_000;
-            if micros == 0 {
-                continue;
-            }
-            let stack = match by {
-                StackBy::Group => format!("{group};{}", phase.action.as_str()),
-                StackBy::Worker => {
-                    let worker = names
-                        .get(&task.worker)
-                        .cloned()
-                        .unwrap_or_else(|| format!("worker-{}", task.worker));
-                    format!("{worker};{group};{}", phase.action.as_str())
-                }
-            };
-            *weights.entry(stack).or_default() += micros;
+            slot[phase.action as usize] += phase.duration();
         }
     }
-    Ok(weights
-        .into_iter()
-        .map(|(stack, weight)| format!("{stack} {weight}"))
-        .collect())
+    let group_names: BTreeMap<u32, String> = groups.into_iter().map(|(n, g)| (g, frame(&n))).collect();
+    let mut lines = Vec::new();
+    for ((worker, group), by_action) in weights {
+        let group = &group_names[&group];
+        let root = match worker {
+            Some(w) => format!(
+                "{};{group}",
+                names.get(&w).cloned().unwrap_or_else(|| format!("worker-{w}"))
+            ),
+            None => group.clone(),
+        };
+        for action in Action::ALL {
+            let micros = by_action[action as usize] / 1_000;
+            if micros > 0 {
+                lines.push(format!("{root};{} {micros}", action.as_str()));
+            }
+        }
+    }
+    lines.sort();
+    Ok(lines)
 }
 
 /// A frame name without the folded format's separators.
