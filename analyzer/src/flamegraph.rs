@@ -28,8 +28,7 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
         .collect();
     // Nanoseconds per (worker or none, group index) and action: no string built per phase.
     let mut groups: FxHashMap<String, u32> = FxHashMap::default();
-    let mut weights: FxHashMap<(Option<u32>, u32), [u64; Action::ALL.len()]> =
-        FxHashMap::default();
+    let mut weights: FxHashMap<(Option<u32>, u32), [u64; Action::ALL.len()]> = FxHashMap::default();
     for record in trace.pipelined() {
         let task = match record? {
             Record::Task(task) => task,
@@ -52,14 +51,18 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
             slot[phase.action as usize] += phase.duration();
         }
     }
-    let group_names: BTreeMap<u32, String> = groups.into_iter().map(|(n, g)| (g, frame(&n))).collect();
+    let group_names: BTreeMap<u32, String> =
+        groups.into_iter().map(|(n, g)| (g, frame(&n))).collect();
     let mut lines = Vec::new();
     for ((worker, group), by_action) in weights {
         let group = &group_names[&group];
         let root = match worker {
             Some(w) => format!(
                 "{};{group}",
-                names.get(&w).cloned().unwrap_or_else(|| format!("worker-{w}"))
+                names
+                    .get(&w)
+                    .cloned()
+                    .unwrap_or_else(|| format!("worker-{w}"))
             ),
             None => group.clone(),
         };

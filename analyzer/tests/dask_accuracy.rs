@@ -64,6 +64,7 @@ fn recompute_without_persist() {
 #[test]
 fn json_report_schema() {
     let report = analyze("recompute");
-    let json: serde_json::Value = serde_json::from_str(&analyzer::report::to_json(&report)).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&analyzer::report::to_json(&report)).unwrap();
     insta::assert_json_snapshot!(json);
 }

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -147,7 +147,7 @@ pub(crate) struct Shared {
     pub origin: Instant,
     pub config: ClusterConfig,
     /// Taken at shutdown so the writer sees the end of its channel, whoever still holds a client.
-    pub recorder: Mutex<Option<Sender<Message>>>,
+    pub recorder: Mutex<Option<SyncSender<Message>>>,
     pub spill_root: PathBuf,
     pub threads: Mutex<Vec<JoinHandle<()>>>,
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
+use rustc_hash::FxHashSet;
 use traces::Key;
 
 use crate::error::EngineError;
@@ -190,10 +191,11 @@ impl GraphBuilder {
 
     /// Checks the graph (unique keys, no cycle) and freezes it.
     pub fn build(self) -> Result<Graph, EngineError> {
-        let mut seen: HashMap<&Key, ()> = HashMap::with_capacity(self.graph.node_count());
+        let mut seen: FxHashSet<&Key> = FxHashSet::default();
+        seen.reserve(self.graph.node_count());
         let mut duplicates = Vec::new();
         for node in self.graph.node_weights() {
-            if seen.insert(&node.key, ()).is_some() {
+            if !seen.insert(&node.key) {
                 duplicates.push(node.key.to_string());
             }
         }

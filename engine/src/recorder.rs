@@ -8,11 +8,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use traces::{
-    Action, Event, Header, MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceError,
+    Action, Event, Header, MemorySample, Phase, Record, TaskRecordRef, TaskStatus, TraceError,
     TraceWriter, WorkerId,
 };
 
@@ -21,6 +21,10 @@ use crate::store::TaskId;
 
 /// Task events per hand-over to the writer thread.
 pub(crate) const BATCH: usize = 1024;
+
+/// Messages waiting for the writer (~256 K task attempts, ~35 MB). Past that, recording
+/// threads wait for the writer: memory stays bounded however long the writer lags.
+const QUEUE: usize = 256;
 
 /// Phases one attempt can carry: queued, deserialize, compute, up to two disk-writes, and up to
 /// [`MAX_INPUT_PHASES`] transfers / disk-reads.
@@ -141,14 +145,14 @@ pub(crate) enum Message {
 
 /// The writer thread and the channel to it.
 pub(crate) struct Recorder {
-    tx: Sender<Message>,
+    tx: SyncSender<Message>,
     thread: JoinHandle<Result<u64, TraceError>>,
 }
 
 impl Recorder {
     pub fn start(path: PathBuf, header: Header) -> Result<Recorder, TraceError> {
         let writer = TraceWriter::create(&path, &header)?;
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("trace-writer".into())
             .spawn(move || {
@@ -162,7 +166,7 @@ impl Recorder {
         Ok(Recorder { tx, thread })
     }
 
-    pub fn sender(&self) -> Sender<Message> {
+    pub fn sender(&self) -> SyncSender<Message> {
         self.tx.clone()
     }
 
@@ -191,6 +195,8 @@ fn write_loop(
 ) -> Result<u64, TraceError> {
     let mut graphs: HashMap<u32, Graph> = HashMap::new();
     let mut tasks = 0u64;
+    // Reused for every record: the writer allocates nothing per task but the dependency list.
+    let mut phases: Vec<Phase> = Vec::with_capacity(MAX_PHASES);
     let mut since_flush = 0usize;
     // The channel closes when the cluster and every worker thread are gone.
     for message in rx {
@@ -200,26 +206,44 @@ fn write_loop(
             }
             Message::Tasks(batch) => {
                 let mut errors = batch.errors.into_iter().peekable();
-                let mut phases = batch.phases.iter();
+                let mut stored = batch.phases.iter();
                 for (i, event) in batch.events.iter().enumerate() {
-                    let event_phases: Vec<Phase> = phases
-                        .by_ref()
-                        .take(event.n_phases as usize)
-                        .map(|p| Phase {
-                            action: p.action,
-                            start: p.start,
-                            stop: p.stop,
-                            bytes: (p.bytes != NONE).then_some(p.bytes),
-                            peer: (p.peer != NO_PEER).then_some(p.peer),
-                        })
-                        .collect();
-                    let error = errors
-                        .next_if(|(at, _)| *at == i)
-                        .map(|(_, e)| e.to_string());
+                    phases.clear();
+                    phases.extend(
+                        stored
+                            .by_ref()
+                            .take(event.n_phases as usize)
+                            .map(|p| Phase {
+                                action: p.action,
+                                start: p.start,
+                                stop: p.stop,
+                                bytes: (p.bytes != NONE).then_some(p.bytes),
+                                peer: (p.peer != NO_PEER).then_some(p.peer),
+                            }),
+                    );
+                    let error = errors.next_if(|(at, _)| *at == i).map(|(_, e)| e);
                     let Some(graph) = graphs.get(&event.task.graph) else {
                         continue;
                     };
-                    writer.write_task(&task_record(graph, event, event_phases, error))?;
+                    let spec = graph.task(event.task.index);
+                    let deps: Vec<&traces::Key> = graph
+                        .dependencies(event.task.index)
+                        .map(|d| &graph.task(d).key)
+                        .chain(spec.work.extra().into_iter().flat_map(|e| &e.external_deps))
+                        .collect();
+                    writer.write_task_ref(&TaskRecordRef {
+                        key: &spec.key,
+                        group: &spec.group,
+                        worker: event.worker,
+                        thread: event.thread,
+                        status: event.status,
+                        nbytes: event.nbytes,
+                        inline_bytes: spec.work.inline_bytes(),
+                        deps: &deps,
+                        attempt: event.attempt,
+                        error: error.as_deref(),
+                        phases: &phases,
+                    })?;
                     tasks += 1;
                 }
                 since_flush += batch.events.len();
@@ -237,44 +261,15 @@ fn write_loop(
     Ok(tasks)
 }
 
-fn task_record(
-    graph: &Graph,
-    event: &StoredEvent,
-    phases: Vec<Phase>,
-    error: Option<String>,
-) -> TaskRecord {
-    let spec = graph.task(event.task.index);
-    let mut deps: Vec<traces::Key> = graph
-        .dependencies(event.task.index)
-        .map(|d| graph.task(d).key.clone())
-        .collect();
-    if let Some(extra) = spec.work.extra() {
-        deps.extend(extra.external_deps.iter().cloned());
-    }
-    TaskRecord {
-        key: spec.key.clone(),
-        group: spec.group.to_string(),
-        worker: event.worker,
-        thread: event.thread,
-        status: event.status,
-        nbytes: event.nbytes,
-        inline_bytes: spec.work.inline_bytes(),
-        deps,
-        attempt: event.attempt,
-        error,
-        phases,
-    }
-}
-
 /// A worker thread's buffer of finished attempts. Recording one copies it into vectors whose
 /// capacity was reserved: no lock, no allocation.
 pub(crate) struct ThreadRecorder {
-    tx: Option<Sender<Message>>,
+    tx: Option<SyncSender<Message>>,
     batch: TaskBatch,
 }
 
 impl ThreadRecorder {
-    pub fn new(tx: Option<Sender<Message>>) -> ThreadRecorder {
+    pub fn new(tx: Option<SyncSender<Message>>) -> ThreadRecorder {
         let capacity = if tx.is_some() { BATCH } else { 0 };
         ThreadRecorder {
             tx,
@@ -336,7 +331,7 @@ impl Drop for ThreadRecorder {
 /// a typical event (queued + compute) and recording it, with a writer thread draining batches.
 #[doc(hidden)]
 pub fn recording_cost_ns(events: u64) -> f64 {
-    let (tx, rx) = channel::<Message>();
+    let (tx, rx) = sync_channel::<Message>(QUEUE);
     let drain = std::thread::spawn(move || rx.into_iter().count());
     let mut recorder = ThreadRecorder::new(Some(tx));
     let origin = std::time::Instant::now();

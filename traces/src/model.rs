@@ -172,6 +172,27 @@ pub struct TaskRecord {
     pub phases: Vec<Phase>,
 }
 
+/// A [`TaskRecord`] borrowed from a producer's own structures, so a recorder can write one
+/// without building (allocating) the owned record. Serializes exactly like `TaskRecord`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskRecordRef<'a> {
+    pub key: &'a Key,
+    pub group: &'a str,
+    pub worker: WorkerId,
+    pub thread: u32,
+    pub status: TaskStatus,
+    pub nbytes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub inline_bytes: u64,
+    #[serde(skip_serializing_if = "<[&Key]>::is_empty")]
+    pub deps: &'a [&'a Key],
+    #[serde(skip_serializing_if = "is_first_attempt")]
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
+    pub phases: &'a [Phase],
+}
+
 fn is_zero(v: &u64) -> bool {
     *v == 0
 }

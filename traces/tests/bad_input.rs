@@ -249,3 +249,19 @@ fn dask_task_stream_errors_name_the_record_and_field() {
         "{path}:1: task-stream record 0: field \"key\": expected a string or an array (a tuple key), found integer `5`"
     );
 }
+
+#[test]
+fn an_overlong_line_is_refused_without_reading_it_all() {
+    // 70 MiB without a newline, compressed to a few KiB: a decompression bomb for a naive reader.
+    let mut writer = zstd::Encoder::new(Vec::new(), 3).unwrap();
+    std::io::Write::write_all(&mut writer, format!("{HEADER}\n").as_bytes()).unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..70 {
+        std::io::Write::write_all(&mut writer, &chunk).unwrap();
+    }
+    let bytes = writer.finish().unwrap();
+    assert_eq!(
+        read_error("bomb.ndjson.zst", &bytes),
+        "{path}:2: read error: line longer than 64 MiB"
+    );
+}

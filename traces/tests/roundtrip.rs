@@ -5,7 +5,8 @@ use std::io::Cursor;
 use proptest::prelude::*;
 use traces::{
     Action, Cluster, Event, EventKind, FloatBits, Header, Key, KeyPart, MemoryFractions,
-    MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceReader, TraceWriter, WorkerSpec,
+    MemorySample, Phase, Record, TaskRecord, TaskRecordRef, TaskStatus, TraceReader, TraceWriter,
+    WorkerSpec,
 };
 
 fn finite() -> impl Strategy<Value = f64> {
@@ -181,6 +182,30 @@ fn write_and_read(header: &Header, records: &[Record], compress: bool) -> (Heade
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn borrowed_task_records_are_written_identically(task in task()) {
+        let header = Header::new("test", 0, Cluster::default());
+        let deps: Vec<&Key> = task.deps.iter().collect();
+        let borrowed = TaskRecordRef {
+            key: &task.key,
+            group: &task.group,
+            worker: task.worker,
+            thread: task.thread,
+            status: task.status,
+            nbytes: task.nbytes,
+            inline_bytes: task.inline_bytes,
+            deps: &deps,
+            attempt: task.attempt,
+            error: task.error.as_deref(),
+            phases: &task.phases,
+        };
+        let mut owned = TraceWriter::new(Vec::new(), "a", &header, false).unwrap();
+        owned.write_task(&task).unwrap();
+        let mut by_ref = TraceWriter::new(Vec::new(), "b", &header, false).unwrap();
+        by_ref.write_task_ref(&borrowed).unwrap();
+        prop_assert_eq!(owned.finish().unwrap(), by_ref.finish().unwrap());
+    }
 
     #[test]
     fn written_traces_read_back_equal(header in header(), records in prop::collection::vec(record(), 0..40)) {
