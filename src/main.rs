@@ -16,6 +16,12 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
+    // `taskscope analyze … | head` should end quietly when the pipe closes, as other Unix tools
+    // do, rather than panic on the failed write.
+    // SAFETY: restoring the default disposition of a signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let report_peak_memory = cli.report_peak_memory;
     let result = match cli.command {
