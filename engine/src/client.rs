@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use traces::{EventKind, Key, WorkerId};
+use traces::{Key, WorkerId};
 
 use crate::cluster::{Shared, State, Status, spawn_worker_threads};
 use crate::error::EngineError;
 use crate::graph::{Graph, GraphBuilder, Work};
-use crate::store::{Located, Store, TaskId, read_spilled};
+use crate::store::{Located, TaskId, read_spilled};
 
 /// A handle to a cluster, for submitting work and getting results.
 #[derive(Clone)]
@@ -253,41 +253,14 @@ impl Client {
         st.graphs.iter_mut().for_each(|g| *g = None);
         st.live.clear();
         for slot in 0..st.workers.len() {
-            let old = st.workers[slot].id;
-            self.shared.event(EventKind::WorkerKilled {
-                worker: old,
-                reason: "client restart".into(),
-            });
-            let new_id = st.next_worker_id;
-            st.next_worker_id += 1;
-            let dir = self.shared.spill_root.join(format!("worker-{new_id}"));
-            let _ = std::fs::create_dir_all(&dir);
-            let w = &mut st.workers[slot];
-            w.store.clear();
-            w.store = Store::new(dir);
-            w.generation += 1;
-            w.id = new_id;
-            w.name = format!("inproc://worker-{new_id}");
-            w.queue.clear();
-            w.processing.clear();
-            w.running = 0;
-            w.unmanaged = 0;
-            w.paused = false;
-            w.resources_used.clear();
-            let spec = traces::WorkerSpec {
-                id: new_id,
-                name: w.name.clone(),
-                threads: w.threads,
-                memory_limit: self.shared.config.memory_limit,
-                resources: w.resources.clone(),
-            };
-            self.shared.event(EventKind::WorkerAdded { worker: spec });
+            st.replace_worker(&self.shared, slot, "client restart".into());
         }
-        let slots = st.workers.len();
+        let spawn = std::mem::take(&mut st.to_spawn);
         drop(st);
         self.shared.work_cv.notify_all();
         self.shared.client_cv.notify_all();
-        for slot in 0..slots {
+        for slot in spawn {
+            // Without threads the slot takes no work; `compute` would wait for it.
             let _ = spawn_worker_threads(&self.shared, slot);
         }
     }

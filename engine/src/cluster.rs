@@ -1020,41 +1020,13 @@ impl State {
     /// worker takes its place (as Dask's nanny restarts one).
     pub fn kill_worker(&mut self, shared: &Shared, slot: usize, reason: String) {
         let allowed = shared.config.allowed_failures;
-        let old_id = self.workers[slot].id;
         shared.sample(self, slot);
-        shared.event(EventKind::WorkerKilled {
-            worker: old_id,
-            reason,
-        });
         self.progress.kills += 1;
         let bit = 1u64 << slot;
         let lost: Vec<TaskId> = self.workers[slot].store.tasks().collect();
-        self.workers[slot].store.clear();
-        let queued: Vec<TaskId> = self.workers[slot].queue.drain(..).collect();
-        let running: Vec<TaskId> = std::mem::take(&mut self.workers[slot].processing);
-        {
-            let w = &mut self.workers[slot];
-            w.alive = false;
-            w.generation += 1;
-            w.running = 0;
-            w.unmanaged = 0;
-            w.paused = false;
-            w.resources_used.clear();
-        }
-        let new_id = self.next_worker_id;
-        self.next_worker_id += 1;
-        let dir = shared.spill_root.join(format!("worker-{new_id}"));
-        let _ = std::fs::create_dir_all(&dir);
-        {
-            let w = &mut self.workers[slot];
-            w.id = new_id;
-            w.name = format!("inproc://worker-{new_id}");
-            w.store = Store::new(dir);
-            w.alive = true;
-        }
-        let spec = worker_spec(&shared.config, &self.workers[slot]);
-        shared.event(EventKind::WorkerAdded { worker: spec });
-        self.to_spawn.push(slot);
+        let queued: Vec<TaskId> = self.workers[slot].queue.iter().copied().collect();
+        let running: Vec<TaskId> = self.workers[slot].processing.clone();
+        self.replace_worker(shared, slot, reason);
 
         // Results that only lived there: recompute the ones still needed.
         let mut needed = Vec::new();
@@ -1119,6 +1091,37 @@ impl State {
         }
         shared.work_cv.notify_all();
         shared.client_cv.notify_all();
+    }
+
+    /// The worker in `slot` is gone (killed, restarted): its data is dropped, its threads exit
+    /// (their generation no longer matches), and a fresh worker with a new id takes the slot,
+    /// its threads started once the lock is released.
+    pub fn replace_worker(&mut self, shared: &Shared, slot: usize, reason: String) {
+        shared.event(EventKind::WorkerKilled {
+            worker: self.workers[slot].id,
+            reason,
+        });
+        let id = self.next_worker_id;
+        self.next_worker_id += 1;
+        let dir = shared.spill_root.join(format!("worker-{id}"));
+        // A failure here surfaces as spill write errors; the worker still runs tasks.
+        let _ = std::fs::create_dir_all(&dir);
+        let w = &mut self.workers[slot];
+        w.store.clear();
+        w.store = Store::new(dir);
+        w.queue.clear();
+        w.processing.clear();
+        w.generation += 1;
+        w.id = id;
+        w.name = format!("inproc://worker-{id}");
+        w.running = 0;
+        w.unmanaged = 0;
+        w.paused = false;
+        w.resources_used.clear();
+        w.alive = true;
+        let spec = worker_spec(&shared.config, &self.workers[slot]);
+        shared.event(EventKind::WorkerAdded { worker: spec });
+        self.to_spawn.push(slot);
     }
 
     /// Checks `slot`'s memory against the thresholds after it changed. Returns values to spill.

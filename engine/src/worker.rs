@@ -203,11 +203,17 @@ fn execute(
                 }
             },
         };
+        let read_done = shared.now();
+        if from_disk {
+            // Spilled data is read back first, here or by the peer serving it (`peer` says whose
+            // disk), then travels.
+            let peer = input.from.map(|(_, id)| id);
+            let bytes = Some(value.len() as u64);
+            event.push(phase(Action::DiskRead, t0, read_done, bytes, peer));
+        }
         match input.from {
             None => {
                 if from_disk {
-                    let bytes = Some(value.len() as u64);
-                    event.push(phase(Action::DiskRead, t0, shared.now(), bytes, None));
                     unspilled.push((input.task, value.clone()));
                 }
                 values[position] = value;
@@ -220,7 +226,13 @@ fn execute(
                     std::thread::sleep(Duration::from_nanos(delay));
                 }
                 let bytes = Some(copy.len() as u64);
-                event.push(phase(Action::Transfer, t0, shared.now(), bytes, Some(peer)));
+                event.push(phase(
+                    Action::Transfer,
+                    read_done,
+                    shared.now(),
+                    bytes,
+                    Some(peer),
+                ));
                 fetched.push((input.task, copy.clone()));
                 values[position] = copy;
             }
