@@ -6,7 +6,12 @@ use engine::workloads::{self, Explicit, Options};
 use engine::{Cluster, ClusterConfig};
 use traces::TraceReader;
 
+/// One workload at a time: run side by side on two cores they would time each other, and the
+/// findings are about timing.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn analyze_workload(name: &str, fix: bool) -> Report {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ndjson.zst");
     let workload = workloads::find(name).unwrap();

@@ -55,7 +55,12 @@ impl Recorded {
     }
 }
 
+/// One workload at a time: run side by side on two cores they would time each other, and the
+/// findings are about timing.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(name: &str, fix: bool, scale: f64) -> Recorded {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ndjson.zst");
     let workload = workloads::find(name).unwrap();
