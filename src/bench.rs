@@ -171,7 +171,9 @@ fn bench_engine(tasks: u64) -> Result<()> {
         "peak B/task"
     );
     let mut off = std::collections::HashMap::new();
-    for shape in ["map", "tree"] {
+    // `20us`: a tenth as many tasks doing 20 µs of real work each (the tiny-partitions regime),
+    // where recording's cost shows against real work rather than against nothing.
+    for shape in ["map", "tree", "20us"] {
         for record in ["off", "on"] {
             let output = Command::new(&exe)
                 .args(["bench", "engine", "--tasks", &tasks.to_string()])
@@ -220,7 +222,7 @@ fn bench_engine(tasks: u64) -> Result<()> {
 
 /// One benchmark case, printed as a JSON object.
 fn engine_case(tasks: u64, case: &str) -> Result<()> {
-    use engine::workloads::{map_graph, tree_graph};
+    use engine::workloads::{busy_map_graph, map_graph, tree_graph};
     use engine::{Cluster, ClusterConfig};
 
     let (shape, record) = match case {
@@ -228,14 +230,20 @@ fn engine_case(tasks: u64, case: &str) -> Result<()> {
         "map-on" => ("map", true),
         "tree-off" => ("tree", false),
         "tree-on" => ("tree", true),
-        other => bail!("unknown bench case {other:?}: expected map-off, map-on, tree-off, tree-on"),
+        "20us-off" => ("20us", false),
+        "20us-on" => ("20us", true),
+        other => bail!(
+            "unknown bench case {other:?}: expected map-off, map-on, tree-off, tree-on, \
+             20us-off, 20us-on"
+        ),
     };
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let before = rss_bytes()?;
     let built = Instant::now();
     let graph = match shape {
         "map" => map_graph(tasks)?,
-        _ => tree_graph(tasks)?,
+        "tree" => tree_graph(tasks)?,
+        _ => busy_map_graph(tasks / 10, 20_000)?,
     };
     let build_seconds = built.elapsed().as_secs_f64();
     let cluster = Cluster::start(ClusterConfig {

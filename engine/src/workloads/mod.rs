@@ -22,7 +22,7 @@ mod shuffle;
 mod skewed_groupby;
 mod tiny_partitions;
 
-pub use shapes::{map_graph, tree_graph};
+pub use shapes::{busy_map_graph, map_graph, tree_graph};
 
 pub const MB: u64 = 1 << 20;
 pub const MS: u64 = 1_000_000;
