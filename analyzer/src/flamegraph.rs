@@ -29,7 +29,7 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
     // Nanoseconds per (worker or none, group index) and action: no string built per phase.
     let mut groups: FxHashMap<String, u32> = FxHashMap::default();
     let mut weights: FxHashMap<(Option<u32>, u32), [u64; Action::ALL.len()]> = FxHashMap::default();
-    for record in trace.pipelined() {
+    for record in trace {
         let task = match record? {
             Record::Task(task) => task,
             Record::Event(event) => {

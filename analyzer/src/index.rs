@@ -167,6 +167,8 @@ pub struct TraceIndex {
     pub alive: Vec<(Nanos, Nanos)>,
     /// Stretches of at least [`MIN_GAP_NS`] with no task queued or running anywhere.
     pub gaps: Vec<Gap>,
+    /// Time with at least one task queued or running somewhere.
+    pub alive_ns: Nanos,
     pub submissions: Vec<Nanos>,
     pub task_records: u64,
     pub failed: u64,
@@ -174,8 +176,7 @@ pub struct TraceIndex {
     pub lost_compute_ns: Nanos,
     pub retried: u64,
     pub runs: Vec<Run>,
-    /// `(key hash, run index)` sorted by hash then start: a key's runs are adjacent, the
-    /// latest last.
+    /// `(key hash, run index)` sorted by hash: a key's runs are adjacent.
     pub by_key: Vec<(u64, u32)>,
     pub repeats: Vec<Repeat>,
     /// Text of some keys computed more than once, for findings to name.
@@ -214,7 +215,7 @@ impl Gap {
 }
 
 /// Intervals merged where they overlap (input sorted by start).
-pub fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
+fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
     let mut out: Vec<(Nanos, Nanos)> = Vec::new();
     for &(a, b) in sorted {
         match out.last_mut() {
@@ -225,8 +226,9 @@ pub fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
     out
 }
 
+/// Gaps between merged `alive` intervals.
 fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos]) -> Vec<Gap> {
-    merged(alive)
+    alive
         .windows(2)
         .map(|w| (w[0].1, w[1].0))
         .filter(|(a, b)| b - a >= MIN_GAP_NS)
@@ -263,8 +265,7 @@ pub fn key_hash(key: &Key) -> u64 {
 
 impl TraceIndex {
     /// Reads `trace` to the end.
-    pub fn build(trace: TraceReader) -> Result<TraceIndex, TraceError> {
-        let mut trace = trace.pipelined();
+    pub fn build(mut trace: TraceReader) -> Result<TraceIndex, TraceError> {
         let header = trace.header().clone();
         let format = trace.format().describe().to_string();
         let mut index = TraceIndex {
@@ -291,6 +292,7 @@ impl TraceIndex {
             lanes: FxHashMap::default(),
             alive: Vec::new(),
             gaps: Vec::new(),
+            alive_ns: 0,
             submissions: Vec::new(),
             task_records: 0,
             failed: 0,
@@ -367,7 +369,9 @@ impl TraceIndex {
         }
         index.alive.sort_unstable();
         index.submissions.sort_unstable();
-        index.gaps = find_gaps(&index.alive, &index.submissions);
+        let alive = merged(&index.alive);
+        index.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
+        index.gaps = find_gaps(&alive, &index.submissions);
         Ok(index)
     }
 
@@ -508,7 +512,9 @@ impl TraceIndex {
             .enumerate()
             .map(|(i, r)| (r.hash, i as u32))
             .collect();
-        by_key.sort_unstable_by_key(|&(hash, i)| (hash, self.runs[i as usize].start));
+        // Sorting plain pairs keeps the sort in cache; the rare keys with several runs are
+        // ordered by their runs' times below.
+        by_key.sort_unstable();
         let mut i = 0;
         while i < by_key.len() {
             let hash = by_key[i].0;
@@ -550,11 +556,12 @@ impl TraceIndex {
 
     /// The latest successful run of the key with this hash.
     pub fn latest_run(&self, hash: u64) -> Option<&Run> {
-        let end = self.by_key.partition_point(|&(h, _)| h <= hash);
-        match end.checked_sub(1).map(|i| self.by_key[i]) {
-            Some((h, run)) if h == hash => Some(&self.runs[run as usize]),
-            _ => None,
-        }
+        let from = self.by_key.partition_point(|&(h, _)| h < hash);
+        self.by_key[from..]
+            .iter()
+            .take_while(|&&(h, _)| h == hash)
+            .map(|&(_, run)| &self.runs[run as usize])
+            .max_by_key(|run| run.start)
     }
 
     /// From the first task start to the last task stop.

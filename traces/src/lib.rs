@@ -50,5 +50,5 @@ pub use error::TraceError;
 pub use key::{FloatBits, Key, KeyPart, key_split};
 pub use model::*;
 pub use native::{NativeReader, TraceWriter};
-pub use open::{Pipelined, SourceFormat, TraceReader};
+pub use open::{SourceFormat, TraceReader};
 pub use summary::{ByteTotals, GroupSummary, PhaseTotals, TaskCounts, TraceSummary, WorkerSummary};

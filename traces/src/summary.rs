@@ -107,7 +107,6 @@ struct WorkerAcc {
 impl TraceSummary {
     /// Reads `trace` to the end.
     pub fn build(mut trace: TraceReader) -> Result<TraceSummary, TraceError> {
-        // Not pipelined: the per-record work is too small to pay for a third thread on two cores.
         let mut acc = Accumulator::new(trace.header());
         for record in &mut trace {
             acc.add(&record?);

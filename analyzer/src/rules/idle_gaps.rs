@@ -2,7 +2,7 @@ use traces::Nanos;
 use traces::units::{format_count, format_duration};
 
 use crate::finding::{Finding, Scope, Severity};
-use crate::index::{Gap, TraceIndex, merged};
+use crate::index::{Gap, TraceIndex};
 use crate::rules::{Rule, per_thread_seconds};
 
 /// Time when the whole cluster had nothing to do because it waited on the client (the gap
@@ -37,8 +37,7 @@ impl Rule for IdleGaps {
             return Vec::new();
         }
         let idle = client + other;
-        let alive: Nanos = merged(&index.alive).iter().map(|(a, b)| b - a).sum();
-        let capacity = alive as f64 * f64::from(index.threads());
+        let capacity = index.alive_ns as f64 * f64::from(index.threads());
         let pending_idle = (capacity - index.busy_ns() as f64).max(0.0);
         let computes = index.submissions.len();
         let title = format!(
