@@ -2,8 +2,7 @@
 //! the healthy run yields nothing moderate or worse.
 
 use analyzer::{Report, Severity};
-use engine::workloads::{self, Explicit, Options};
-use engine::{Cluster, ClusterConfig};
+use engine::workloads::{self, Options};
 use traces::TraceReader;
 
 /// One workload at a time: run side by side on two cores they would time each other, and the
@@ -14,15 +13,10 @@ fn analyze_workload(name: &str, fix: bool) -> Report {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ndjson.zst");
-    let workload = workloads::find(name).unwrap();
-    let mut config = ClusterConfig {
-        record_to: Some(path.clone()),
-        ..ClusterConfig::default()
-    };
-    (workload.configure)(&mut config, &Explicit::default());
-    let cluster = Cluster::start(config).unwrap();
-    (workload.run)(&cluster.client(), &Options { fix, scale: 1.0 }).unwrap();
-    cluster.shutdown().unwrap();
+    workloads::find(name)
+        .unwrap()
+        .record(&Options { fix, scale: 1.0 }, &path)
+        .unwrap();
     analyzer::analyze(TraceReader::open(&path).unwrap()).unwrap()
 }
 

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use engine::workloads::{self, Explicit, Options};
-use engine::{Cluster, ClusterConfig};
+use engine::workloads::{self, Options};
 use traces::{Action, EventKind, Record, TaskRecord, TaskStatus, TraceReader};
 
 struct Recorded {
@@ -63,15 +62,10 @@ fn run(name: &str, fix: bool, scale: f64) -> Recorded {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run.ndjson.zst");
-    let workload = workloads::find(name).unwrap();
-    let mut config = ClusterConfig {
-        record_to: Some(path.clone()),
-        ..ClusterConfig::default()
-    };
-    (workload.configure)(&mut config, &Explicit::default());
-    let cluster = Cluster::start(config).unwrap();
-    (workload.run)(&cluster.client(), &Options { fix, scale }).unwrap();
-    let written = cluster.shutdown().unwrap();
+    let written = workloads::find(name)
+        .unwrap()
+        .record(&Options { fix, scale }, &path)
+        .unwrap();
     let (_, records) = TraceReader::open(&path).unwrap().read_all().unwrap();
     let mut recorded = Recorded {
         tasks: Vec::new(),

@@ -73,6 +73,21 @@ pub struct Explicit {
     pub network: bool,
 }
 
+impl Workload {
+    /// Runs the workload on a default cluster (as `configure` adjusts it), recording to
+    /// `trace`; returns the number of task records written.
+    pub fn record(&self, options: &Options, trace: &std::path::Path) -> Result<u64, EngineError> {
+        let mut config = ClusterConfig {
+            record_to: Some(trace.to_path_buf()),
+            ..ClusterConfig::default()
+        };
+        (self.configure)(&mut config, &Explicit::default());
+        let cluster = crate::Cluster::start(config)?;
+        (self.run)(&cluster.client(), options)?;
+        cluster.shutdown()
+    }
+}
+
 pub fn all() -> &'static [Workload] {
     &[
         healthy::WORKLOAD,
