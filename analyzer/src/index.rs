@@ -1,4 +1,5 @@
-//! [`TraceIndex`]: everything the rules need, built in one streaming pass over a trace.
+//! [`TraceIndex`]: everything the rules need, built in one streaming pass over a trace — on two
+//! threads, each indexing its own batches of lines, merged at the end.
 //!
 //! Per task it keeps a few fixed-size numbers (its interval on its thread, its key's hash, its
 //! dependencies' hashes for the critical path) — never the records themselves.
@@ -9,8 +10,8 @@ use std::hash::{Hash, Hasher};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use traces::{
-    Action, EventKind, Header, Key, Nanos, Record, TaskRecord, TaskStatus, TraceError, TraceReader,
-    WorkerId,
+    Action, EventKind, Header, Key, MemorySample, Nanos, Record, TaskRecord, TaskStatus,
+    TraceError, TraceReader, WorkerId,
 };
 
 /// Everything known about one task group.
@@ -50,6 +51,43 @@ pub struct GroupStats {
 }
 
 impl GroupStats {
+    /// Adds the same group's statistics from another part of the trace.
+    fn merge(&mut self, other: GroupStats) {
+        self.tasks += other.tasks;
+        // Auto-resizing histograms of the same precision always add.
+        let _ = self.compute.add(&other.compute);
+        let _ = self.output.add(&other.output);
+        self.compute_total += other.compute_total;
+        if other.compute_max > self.compute_max {
+            self.compute_max = other.compute_max;
+            self.slowest_key = other.slowest_key;
+        }
+        self.output_total += other.output_total;
+        if other.output_max > self.output_max {
+            self.output_max = other.output_max;
+            self.largest_key = other.largest_key;
+        }
+        self.transfer_ns += other.transfer_ns;
+        self.transfer_bytes += other.transfer_bytes;
+        self.transfers += other.transfers;
+        self.deserialize_ns += other.deserialize_ns;
+        self.deserialize_bytes += other.deserialize_bytes;
+        self.disk_write_ns += other.disk_write_ns;
+        self.disk_write_bytes += other.disk_write_bytes;
+        self.disk_read_ns += other.disk_read_ns;
+        self.disk_read_bytes += other.disk_read_bytes;
+        self.inline_tasks += other.inline_tasks;
+        self.inline_total += other.inline_total;
+        self.inline_max = self.inline_max.max(other.inline_max);
+        for (size, count) in other.inline_sizes {
+            if self.inline_sizes.len() < INLINE_SIZES || self.inline_sizes.contains_key(&size) {
+                *self.inline_sizes.entry(size).or_default() += count;
+            }
+        }
+        self.first_start = self.first_start.min(other.first_start);
+        self.last_stop = self.last_stop.max(other.last_stop);
+    }
+
     fn new(name: &str) -> GroupStats {
         GroupStats {
             name: name.to_string(),
@@ -187,8 +225,14 @@ pub struct TraceIndex {
     candidates: Vec<(u64, String)>,
     pub dep_hashes: Vec<u64>,
     pub has_dependencies: bool,
+    /// Collected while reading, folded into `workers` at the end (in time order).
+    memory: Vec<MemorySample>,
+    kills: Vec<(Nanos, WorkerId)>,
     pub warnings: Vec<String>,
 }
+
+/// Threads parsing and indexing the trace (with one more splitting its lines).
+const PARSE_THREADS: usize = 2;
 
 /// Gaps shorter than this are scheduling jitter, not idleness.
 pub const MIN_GAP_NS: Nanos = 1_000_000;
@@ -265,10 +309,28 @@ pub fn key_hash(key: &Key) -> u64 {
 
 impl TraceIndex {
     /// Reads `trace` to the end.
-    pub fn build(mut trace: TraceReader) -> Result<TraceIndex, TraceError> {
+    pub fn build(trace: TraceReader) -> Result<TraceIndex, TraceError> {
         let header = trace.header().clone();
         let format = trace.format().describe().to_string();
-        let mut index = TraceIndex {
+        let (partials, warnings) = trace.par_fold(
+            PARSE_THREADS,
+            || TraceIndex::empty(header.clone(), format.clone()),
+            |index, record| index.add(record),
+        )?;
+        let mut partials = partials.into_iter();
+        let mut index = partials
+            .next()
+            .expect("par_fold returns one accumulator at least");
+        for partial in partials {
+            index.merge(partial);
+        }
+        index.warnings = warnings;
+        index.finish();
+        Ok(index)
+    }
+
+    fn empty(header: Header, format: String) -> TraceIndex {
+        TraceIndex {
             workers: header
                 .cluster
                 .workers
@@ -302,51 +364,115 @@ impl TraceIndex {
             runs: Vec::new(),
             by_key: Vec::new(),
             repeats: Vec::new(),
-
             repeated_keys: Vec::new(),
             seen: vec![0; SEEN_BITS / 64],
             candidates: Vec::new(),
             dep_hashes: Vec::new(),
             has_dependencies: false,
+            memory: Vec::new(),
+            kills: Vec::new(),
             warnings: Vec::new(),
-        };
-        let mut memory = Vec::new();
-        let mut kills: Vec<(Nanos, WorkerId)> = Vec::new();
-        for record in &mut trace {
-            match record? {
-                Record::Task(task) => index.add_task(&task),
-                Record::Memory(sample) => memory.push(sample),
-                Record::Event(event) => match event.kind {
-                    EventKind::GraphSubmitted { .. } => index.submissions.push(event.time),
-                    EventKind::WorkerKilled { worker, reason } => {
-                        kills.push((event.time, worker));
-                        index
-                            .workers
-                            .entry(worker)
-                            .or_default()
-                            .killed
-                            .push((event.time, reason));
-                    }
-                    EventKind::WorkerPaused { worker } => {
-                        index.workers.entry(worker).or_default().paused += 1;
-                    }
-                    EventKind::WorkerAdded { worker } => {
-                        let stats = index.workers.entry(worker.id).or_default();
-                        stats.name = worker.name;
-                        stats.threads = stats.threads.max(worker.threads);
-                        stats.memory_limit = worker.memory_limit;
-                    }
-                    EventKind::TaskRetried { .. } => index.retried += 1,
-                    _ => {}
-                },
-            }
         }
-        index.warnings = trace.warnings().to_vec();
+    }
+
+    fn add(&mut self, record: Record) {
+        match record {
+            Record::Task(task) => self.add_task(&task),
+            Record::Memory(sample) => self.memory.push(sample),
+            Record::Event(event) => match event.kind {
+                EventKind::GraphSubmitted { .. } => self.submissions.push(event.time),
+                EventKind::WorkerKilled { worker, reason } => {
+                    self.kills.push((event.time, worker));
+                    self.workers
+                        .entry(worker)
+                        .or_default()
+                        .killed
+                        .push((event.time, reason));
+                }
+                EventKind::WorkerPaused { worker } => {
+                    self.workers.entry(worker).or_default().paused += 1;
+                }
+                EventKind::WorkerAdded { worker } => {
+                    let stats = self.workers.entry(worker.id).or_default();
+                    stats.name = worker.name;
+                    stats.threads = stats.threads.max(worker.threads);
+                    stats.memory_limit = worker.memory_limit;
+                }
+                EventKind::TaskRetried { .. } => self.retried += 1,
+                _ => {}
+            },
+        }
+    }
+
+    /// Adds what another thread indexed (from later lines of the same trace).
+    fn merge(&mut self, other: TraceIndex) {
+        self.first = self.first.min(other.first);
+        self.last = self.last.max(other.last);
+        let remap: Vec<u32> = other
+            .groups
+            .into_iter()
+            .map(|group| match self.group_ids.get(group.name.as_str()) {
+                Some(&id) => {
+                    self.groups[id as usize].merge(group);
+                    id
+                }
+                None => {
+                    let id = self.groups.len() as u32;
+                    self.group_ids.insert(group.name.clone(), id);
+                    self.groups.push(group);
+                    id
+                }
+            })
+            .collect();
+        for (id, w) in other.workers {
+            let mine = self.workers.entry(id).or_default();
+            if mine.name.is_empty() {
+                mine.name = w.name;
+            }
+            mine.threads = mine.threads.max(w.threads);
+            mine.memory_limit = mine.memory_limit.or(w.memory_limit);
+            mine.tasks += w.tasks;
+            mine.busy_ns += w.busy_ns;
+            mine.killed.extend(w.killed);
+            mine.paused += w.paused;
+        }
+        for (lane, intervals) in other.lanes {
+            self.lanes.entry(lane).or_default().extend(intervals);
+        }
+        self.alive.extend(other.alive);
+        self.submissions.extend(other.submissions);
+        self.task_records += other.task_records;
+        self.failed += other.failed;
+        self.lost += other.lost;
+        self.lost_compute_ns += other.lost_compute_ns;
+        self.retried += other.retried;
+        let offset = self.dep_hashes.len() as u32;
+        self.dep_hashes.extend(other.dep_hashes);
+        self.runs.extend(other.runs.into_iter().map(|run| Run {
+            deps_from: run.deps_from + offset,
+            group: remap[run.group as usize],
+            ..run
+        }));
+        for (mine, theirs) in self.seen.iter_mut().zip(&other.seen) {
+            // A key seen by both threads is a candidate repeat; its text is on their side
+            // only when they saw it twice themselves, so cross-thread repeats may go unnamed.
+            *mine |= theirs;
+        }
+        let room = MAX_CANDIDATES.saturating_sub(self.candidates.len());
+        self.candidates
+            .extend(other.candidates.into_iter().take(room));
+        self.has_dependencies |= other.has_dependencies;
+        self.memory.extend(other.memory);
+        self.kills.extend(other.kills);
+    }
+
+    fn finish(&mut self) {
         // Samples arrive in time order per worker, but interleaved with task records in batches.
+        let mut memory = std::mem::take(&mut self.memory);
         memory.sort_by_key(|m| (m.worker, m.time));
-        let pause = index.header.cluster.memory.pause;
+        let pause = self.header.cluster.memory.pause;
         for sample in memory {
-            let w = index.workers.entry(sample.worker).or_default();
+            let w = self.workers.entry(sample.worker).or_default();
             w.samples += 1;
             let process = sample.managed + sample.unmanaged;
             w.max_process = w.max_process.max(process);
@@ -363,16 +489,16 @@ impl TraceIndex {
             }
             w.last_sample = Some((sample.time, over));
         }
-        index.finish_runs(&kills);
-        for lane in index.lanes.values_mut() {
+        let kills = std::mem::take(&mut self.kills);
+        self.finish_runs(&kills);
+        for lane in self.lanes.values_mut() {
             lane.sort_unstable();
         }
-        index.alive.sort_unstable();
-        index.submissions.sort_unstable();
-        let alive = merged(&index.alive);
-        index.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
-        index.gaps = find_gaps(&alive, &index.submissions);
-        Ok(index)
+        self.alive.sort_unstable();
+        self.submissions.sort_unstable();
+        let alive = merged(&self.alive);
+        self.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
+        self.gaps = find_gaps(&alive, &self.submissions);
     }
 
     fn add_task(&mut self, task: &TaskRecord) {

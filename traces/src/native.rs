@@ -279,12 +279,109 @@ impl<R: BufRead> NativeReader<R> {
     }
 
     fn warn_truncated(&mut self, bytes: usize, why: &str) {
-        self.warnings.push(format!(
-            "{}:{}: dropped {bytes} bytes at the end ({why}; was the recorder interrupted?)",
-            self.path,
-            self.line_no.max(1)
+        self.warnings.push(truncation_warning(
+            &self.path,
+            self.line_no.max(1),
+            bytes,
+            why,
         ));
     }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Up to `max_lines` raw lines, for parsing elsewhere (see [`parse_batch`]).
+    pub(crate) fn next_batch(&mut self, max_lines: usize) -> Result<Option<LineBatch>, TraceError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut batch = LineBatch {
+            first_line: self.line_no + 1,
+            data: Vec::with_capacity(max_lines * 256),
+            ends: Vec::with_capacity(max_lines),
+            last_incomplete: false,
+        };
+        while batch.ends.len() < max_lines {
+            let before = batch.data.len();
+            match read_line(&mut self.input, &mut batch.data) {
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => {
+                    self.line_no += 1;
+                    batch.ends.push(batch.data.len());
+                    if batch.data.last() != Some(&b'\n') {
+                        batch.last_incomplete = true;
+                        self.done = true;
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || is_zstd_truncation(&e) => {
+                    let partial = batch.data.len() - before;
+                    batch.data.truncate(before);
+                    self.warn_truncated(partial.max(1), "the compressed stream ends early");
+                    self.done = true;
+                    break;
+                }
+                Err(cause) => {
+                    self.done = true;
+                    return Err(TraceError::Read {
+                        path: self.path.clone(),
+                        line: self.line_no + 1,
+                        cause,
+                    });
+                }
+            }
+        }
+        Ok((!batch.ends.is_empty()).then_some(batch))
+    }
+}
+
+fn truncation_warning(path: &str, line: u64, bytes: usize, why: &str) -> String {
+    format!(
+        "{path}:{line}: dropped {bytes} bytes at the end ({why}; was the recorder interrupted?)"
+    )
+}
+
+/// Raw lines read by one thread and parsed by another.
+pub(crate) struct LineBatch {
+    /// Line number of the first line.
+    pub first_line: u64,
+    pub data: Vec<u8>,
+    /// End offset of each line in `data`.
+    pub ends: Vec<usize>,
+    /// The last line has no newline: the file ended there.
+    pub last_incomplete: bool,
+}
+
+/// Parses a batch's records into `each`. Returns the warning for an incomplete last line that
+/// does not parse (as the sequential reader would), or the first error.
+pub(crate) fn parse_batch(
+    batch: &LineBatch,
+    path: &str,
+    mut each: impl FnMut(Record),
+) -> Result<Option<String>, TraceError> {
+    let mut start = 0;
+    for (i, &end) in batch.ends.iter().enumerate() {
+        let raw = &batch.data[start..end];
+        start = end;
+        let line = trim_line(raw);
+        if line.is_empty() {
+            continue;
+        }
+        let line_no = batch.first_line + i as u64;
+        match parse_record(line) {
+            Ok(record) => each(record),
+            Err(_) if batch.last_incomplete && i + 1 == batch.ends.len() => {
+                let why = "the last line is incomplete";
+                return Ok(Some(truncation_warning(path, line_no, raw.len(), why)));
+            }
+            Err(message) => return Err(TraceError::invalid(path, line_no, message)),
+        }
+    }
+    Ok(None)
 }
 
 impl<R: BufRead> Iterator for NativeReader<R> {

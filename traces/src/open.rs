@@ -179,3 +179,103 @@ fn peek<'a>(input: &'a mut dyn BufRead, name: &str) -> Result<&'a [u8], TraceErr
         cause,
     })
 }
+
+/// Lines per batch handed to a parsing thread.
+const PAR_BATCH_LINES: usize = 8192;
+/// Batches queued per thread: memory stays bounded whatever the trace's size.
+const PAR_QUEUE: usize = 2;
+
+impl TraceReader {
+    /// Folds every record into per-thread accumulators: one thread splits lines, `threads`
+    /// threads parse and fold contiguous batches of them (thread `i` gets batches `i`,
+    /// `i + threads`, …, each in order). Parsing and the caller's per-record work both run in
+    /// parallel, and each thread frees what it parsed. Returns the accumulators (thread order)
+    /// and the warnings; errors are the sequential reader's (the earliest line wins).
+    pub fn par_fold<A, I, F>(
+        self,
+        threads: usize,
+        init: I,
+        fold: F,
+    ) -> Result<(Vec<A>, Vec<String>), TraceError>
+    where
+        A: Send,
+        I: Fn() -> A + Sync,
+        F: Fn(&mut A, Record) + Sync,
+    {
+        let mut reader = match self.inner {
+            Inner::Imported {
+                records, warnings, ..
+            } => {
+                let mut acc = init();
+                for record in records {
+                    fold(&mut acc, record);
+                }
+                return Ok((vec![acc], warnings));
+            }
+            Inner::Native(reader) => reader,
+        };
+        let threads = threads.max(1);
+        let path = reader.path().to_string();
+        std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(threads);
+            let mut workers = Vec::with_capacity(threads);
+            for _ in 0..threads {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<crate::native::LineBatch>(PAR_QUEUE);
+                senders.push(tx);
+                let (init, fold, path) = (&init, &fold, path.as_str());
+                workers.push(scope.spawn(move || {
+                    let mut acc = init();
+                    let mut warning = None;
+                    for batch in rx {
+                        match crate::native::parse_batch(&batch, path, |r| fold(&mut acc, r)) {
+                            Ok(None) => {}
+                            Ok(Some(w)) => warning = Some(w),
+                            // Dropping the receiver stops the splitter.
+                            Err(e) => return (acc, warning, Some(e)),
+                        }
+                    }
+                    (acc, warning, None)
+                }));
+            }
+            let mut read_error = None;
+            let mut next = 0;
+            loop {
+                match reader.next_batch(PAR_BATCH_LINES) {
+                    Ok(Some(batch)) => {
+                        if senders[next % threads].send(batch).is_err() {
+                            break;
+                        }
+                        next += 1;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                }
+            }
+            drop(senders);
+            let mut accs = Vec::with_capacity(threads);
+            let mut warnings = reader.warnings().to_vec();
+            let mut errors: Vec<TraceError> = read_error.into_iter().collect();
+            for worker in workers {
+                let (acc, warning, error) = worker.join().expect("a trace parsing thread panicked");
+                accs.push(acc);
+                warnings.extend(warning);
+                errors.extend(error);
+            }
+            match errors.into_iter().min_by_key(error_line) {
+                Some(error) => Err(error),
+                None => Ok((accs, warnings)),
+            }
+        })
+    }
+}
+
+/// The line an error is about, to report the first one.
+fn error_line(error: &TraceError) -> u64 {
+    match error {
+        TraceError::Invalid { line, .. } | TraceError::Read { line, .. } => *line,
+        _ => 0,
+    }
+}
