@@ -291,17 +291,20 @@ impl<R: BufRead> NativeReader<R> {
         &self.path
     }
 
-    /// Up to `max_lines` raw lines, for parsing elsewhere (see [`parse_batch`]).
-    pub(crate) fn next_batch(&mut self, max_lines: usize) -> Result<Option<LineBatch>, TraceError> {
+    /// Up to `max_lines` raw lines, for parsing elsewhere (see [`parse_batch`]), in `batch`'s
+    /// buffers (reused from an earlier batch: no fresh pages per batch).
+    pub(crate) fn next_batch(
+        &mut self,
+        max_lines: usize,
+        mut batch: LineBatch,
+    ) -> Result<Option<LineBatch>, TraceError> {
         if self.done {
             return Ok(None);
         }
-        let mut batch = LineBatch {
-            first_line: self.line_no + 1,
-            data: Vec::with_capacity(max_lines * 256),
-            ends: Vec::with_capacity(max_lines),
-            last_incomplete: false,
-        };
+        batch.first_line = self.line_no + 1;
+        batch.data.clear();
+        batch.ends.clear();
+        batch.last_incomplete = false;
         while batch.ends.len() < max_lines {
             let before = batch.data.len();
             match read_line(&mut self.input, &mut batch.data) {
@@ -346,6 +349,7 @@ fn truncation_warning(path: &str, line: u64, bytes: usize, why: &str) -> String 
 }
 
 /// Raw lines read by one thread and parsed by another.
+#[derive(Default)]
 pub(crate) struct LineBatch {
     /// Line number of the first line.
     pub first_line: u64,

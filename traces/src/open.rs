@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::dask_stream;
 use crate::error::TraceError;
 use crate::model::{Header, Record};
-use crate::native::NativeReader;
+use crate::native::{LineBatch, NativeReader};
 use crate::readahead::ReadAhead;
 
 /// zstd frame magic number (RFC 8878 §3.1.1).
@@ -219,10 +219,13 @@ impl TraceReader {
         std::thread::scope(|scope| {
             let mut senders = Vec::with_capacity(threads);
             let mut workers = Vec::with_capacity(threads);
+            // Parsed batches come back to be filled again.
+            let (recycle, recycled) = std::sync::mpsc::channel::<LineBatch>();
             for _ in 0..threads {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<crate::native::LineBatch>(PAR_QUEUE);
+                let (tx, rx) = std::sync::mpsc::sync_channel::<LineBatch>(PAR_QUEUE);
                 senders.push(tx);
                 let (init, fold, path) = (&init, &fold, path.as_str());
+                let recycle = recycle.clone();
                 workers.push(scope.spawn(move || {
                     let mut acc = init();
                     let mut warning = None;
@@ -233,14 +236,17 @@ impl TraceReader {
                             // Dropping the receiver stops the splitter.
                             Err(e) => return (acc, warning, Some(e)),
                         }
+                        let _ = recycle.send(batch);
                     }
                     (acc, warning, None)
                 }));
             }
+            drop(recycle);
             let mut read_error = None;
             let mut next = 0;
             loop {
-                match reader.next_batch(PAR_BATCH_LINES) {
+                let empty = recycled.try_recv().unwrap_or_default();
+                match reader.next_batch(PAR_BATCH_LINES, empty) {
                     Ok(Some(batch)) => {
                         if senders[next % threads].send(batch).is_err() {
                             break;
