@@ -116,7 +116,7 @@ fn execute(
     output: &Path,
     work: impl FnOnce(&Client) -> Result<(), engine::EngineError>,
 ) -> Result<()> {
-    let cluster = Cluster::start(config).with_context(|| format!("{}", output.display()))?;
+    let cluster = Cluster::start(config)?;
     let started = Instant::now();
     let result = with_progress(&cluster, || work(&cluster.client()));
     let elapsed = started.elapsed();

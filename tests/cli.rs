@@ -595,3 +595,15 @@ fn chrome_export_has_every_event_type() {
     let ends = events.iter().filter(|e| e["ph"] == "f").count();
     assert_eq!(starts, ends);
 }
+
+#[test]
+fn run_names_an_unwritable_trace() {
+    taskscope()
+        .args(["run", "healthy", "-o", "/nonexistent/dir/run.ndjson"])
+        .assert()
+        .code(1)
+        .stderr(
+            "error: /nonexistent/dir/run.ndjson: cannot write: No such file or directory (os \
+             error 2)\n",
+        );
+}

@@ -247,7 +247,7 @@ impl Cluster {
                 );
                 Some(
                     Recorder::start(path.clone(), header)
-                        .map_err(|e| EngineError::Spawn(e.to_string()))?,
+                        .map_err(|e| EngineError::Trace(e.to_string()))?,
                 )
             }
             None => None,
@@ -339,7 +339,7 @@ impl Cluster {
         let recorded = match self.recorder.take() {
             Some(recorder) => recorder
                 .finish()
-                .map_err(|e| EngineError::Spawn(format!("trace: {e}")))?,
+                .map_err(|e| EngineError::Trace(e.to_string()))?,
             None => 0,
         };
         Ok(recorded)

@@ -24,6 +24,9 @@ pub enum EngineError {
     Restarted,
     #[error("cannot start worker threads: {0}")]
     Spawn(String),
+    /// Writing the trace failed (the message names the file).
+    #[error("{0}")]
+    Trace(String),
     #[error("spill directory: {0}")]
     SpillDir(String),
 }
