@@ -977,42 +977,46 @@ impl State {
     }
 
     /// Makes sure a result that is not in memory (lost, released) gets computed again, with
-    /// whatever of its own inputs is missing.
-    pub fn ensure_computing(&mut self, shared: &Shared, t: TaskId) {
-        match self.task(t).status {
-            Status::Waiting | Status::Queued(_) | Status::Processing(_) | Status::Memory => return,
-            Status::Erred | Status::Cancelled => return,
-            Status::Released => {}
-        }
-        if self.graph(t.graph).scattered {
-            let key = self.graph(t.graph).graph.task(t.index).key.to_string();
-            self.fail(shared, t, EngineError::LostData { key });
-            return;
-        }
-        let deps = self.dependencies(t);
-        let missing: Vec<TaskId> = deps
-            .iter()
-            .copied()
-            .filter(|&d| self.task(d).status != Status::Memory)
-            .collect();
-        {
+    /// whatever of its own inputs is missing (walked with a stack: a long chain of released
+    /// results must not overflow a worker thread's stack).
+    pub fn ensure_computing(&mut self, shared: &Shared, root: TaskId) {
+        let mut stack = vec![root];
+        let mut ready = Vec::new();
+        while let Some(t) = stack.pop() {
+            // Anything but a released result is already in hand, on its way, or final.
+            if self.task(t).status != Status::Released {
+                continue;
+            }
+            if self.graph(t.graph).scattered {
+                let key = self.graph(t.graph).graph.task(t.index).key.to_string();
+                self.fail(shared, t, EngineError::LostData { key });
+                continue;
+            }
+            let deps = self.dependencies(t);
+            let missing: Vec<TaskId> = deps
+                .iter()
+                .copied()
+                .filter(|&d| self.task(d).status != Status::Memory)
+                .collect();
             let ts = self.task_mut(t);
             ts.status = Status::Waiting;
             ts.waiting_on = missing.len() as u32;
             if ts.wanted {
-                let gs = self.graph_mut(t.graph);
-                gs.remaining += 1;
+                self.graph_mut(t.graph).remaining += 1;
             }
+            // Its inputs are needed again until it has run.
+            for &d in &deps {
+                self.task_mut(d).dependents_left += 1;
+            }
+            if missing.is_empty() {
+                ready.push(t);
+            }
+            stack.extend(missing);
         }
-        // Its inputs are needed again until it has run.
-        for &d in &deps {
-            self.task_mut(d).dependents_left += 1;
-        }
-        for d in missing {
-            self.ensure_computing(shared, d);
-        }
-        if self.task(t).status == Status::Waiting && self.task(t).waiting_on == 0 {
-            self.make_ready(shared, t);
+        for t in ready {
+            if self.task(t).status == Status::Waiting && self.task(t).waiting_on == 0 {
+                self.make_ready(shared, t);
+            }
         }
     }
 

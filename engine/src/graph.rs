@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use petgraph::Direction;
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::{kosaraju_scc, toposort};
 use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::FxHashSet;
 use traces::Key;
@@ -204,17 +204,20 @@ impl GraphBuilder {
             return Err(EngineError::DuplicateKeys(duplicates));
         }
         drop(seen);
-        // A cycle is a strongly connected component with more than one task, or a self-loop.
-        for component in tarjan_scc(&self.graph) {
-            let is_cycle =
-                component.len() > 1 || self.graph.find_edge(component[0], component[0]).is_some();
-            if is_cycle {
-                let mut keys: Vec<String> = component
-                    .iter()
-                    .map(|&n| self.graph[n].key.to_string())
-                    .collect();
-                keys.sort();
-                return Err(EngineError::Cycle(keys));
+        // petgraph's toposort and Kosaraju walk with explicit stacks (its Tarjan recurses and
+        // overflows on long chains); the components are only needed to name a cycle.
+        if toposort(&self.graph, None).is_err() {
+            for component in kosaraju_scc(&self.graph) {
+                let is_cycle = component.len() > 1
+                    || self.graph.find_edge(component[0], component[0]).is_some();
+                if is_cycle {
+                    let mut keys: Vec<String> = component
+                        .iter()
+                        .map(|&n| self.graph[n].key.to_string())
+                        .collect();
+                    keys.sort();
+                    return Err(EngineError::Cycle(keys));
+                }
             }
         }
         Ok(Graph {

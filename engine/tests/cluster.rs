@@ -589,3 +589,28 @@ fn cancel_and_restart() {
         4
     );
 }
+
+#[test]
+fn a_long_lost_lineage_is_recomputed_without_deep_recursion() {
+    // A 100,000-task chain whose intermediates were released: when the worker holding its end
+    // dies, the whole chain runs again (walked iteratively, not recursively).
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 1,
+        memory_limit: Some(100 * MB),
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    let mut graph = GraphBuilder::with_capacity(100_001, 100_000);
+    let mut previous = graph.add(key("step", 0), Work::new(0, 8));
+    for i in 1..100_000 {
+        previous = graph.add_with_deps(key("step", i), Work::new(0, 8), &[previous]);
+    }
+    graph.add_with_deps(
+        Key::from("end"),
+        Work::new(0, 8).spike(200 * MB, 1),
+        &[previous],
+    );
+    let out = cluster.client().compute(&graph.build().unwrap()).unwrap();
+    assert_eq!(out[0].0, Key::from("end"));
+    assert_eq!(cluster.progress().kills, 1);
+}
