@@ -53,7 +53,7 @@ fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
             generate(&path, n)?;
             let size = std::fs::metadata(&path)?.len();
             let (records, secs) = parse(&path)?;
-            let (info_secs, peak_rss) = info_in_child(&path)?;
+            let (info_secs, peak_rss) = in_child(&["info", &path.display().to_string()])?;
             println!(
                 "{:>10}  {:<10}  {:>10}  {:>16}  {:>9.0}  {:>10} ({:.2} s)",
                 format_count(n),
@@ -88,12 +88,6 @@ fn parse(path: &Path) -> Result<(u64, f64)> {
         }
     }
     Ok((tasks, started.elapsed().as_secs_f64()))
-}
-
-/// Runs `taskscope info` on `path` in a child process; returns its wall time and peak RSS.
-fn info_in_child(path: &Path) -> Result<(f64, u64)> {
-    let path = path.display().to_string();
-    in_child(&["info", &path])
 }
 
 /// Runs `taskscope ARGS` in a child process (output discarded); returns its wall time and its
