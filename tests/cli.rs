@@ -17,6 +17,16 @@ fn taskscope() -> Command {
     cmd
 }
 
+/// `taskscope convert INPUT -o OUTPUT`, to check its outcome.
+fn convert(input: &Path, output: &Path) -> assert_cmd::assert::Assert {
+    taskscope()
+        .arg("convert")
+        .arg(input)
+        .arg("-o")
+        .arg(output)
+        .assert()
+}
+
 fn read(path: &Path) -> (traces::Header, Vec<Record>) {
     TraceReader::open(path).unwrap().read_all().unwrap()
 }
@@ -142,12 +152,7 @@ fn convert_round_trips_through_native_and_zstd() {
     let dir = tempfile::tempdir().unwrap();
     let native = dir.path().join("run.ndjson");
     let compressed = dir.path().join("run.ndjson.zst");
-    taskscope()
-        .arg("convert")
-        .arg(FIXTURE)
-        .arg("-o")
-        .arg(&native)
-        .assert()
+    convert(Path::new(FIXTURE), &native)
         .success()
         .stderr(format!(
             "wrote 55 records from {FIXTURE} (Dask task stream) to {}\n",
@@ -197,44 +202,24 @@ fn failed_convert_leaves_no_output() {
     )
     .unwrap();
     let out = dir.path().join("out.ndjson");
-    taskscope()
-        .arg("convert")
-        .arg(&bad)
-        .arg("-o")
-        .arg(&out)
-        .assert()
-        .code(1)
-        .stderr(format!(
-            "error: {}:2: field \"time\": expected non-negative integer, found string \"soon\"\n",
-            bad.display()
-        ));
+    convert(&bad, &out).code(1).stderr(format!(
+        "error: {}:2: field \"time\": expected non-negative integer, found string \"soon\"\n",
+        bad.display()
+    ));
     assert!(!out.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
-    taskscope()
-        .arg("convert")
-        .arg(&bad)
-        .arg("-o")
-        .arg(&bad)
-        .assert()
-        .code(1)
-        .stderr(format!(
-            "error: {}: output is the input file; choose another -o path\n",
-            bad.display()
-        ));
+    convert(&bad, &bad).code(1).stderr(format!(
+        "error: {}: output is the input file; choose another -o path\n",
+        bad.display()
+    ));
 }
 
 #[test]
 fn truncated_trace_is_read_with_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     let native = dir.path().join("run.ndjson");
-    taskscope()
-        .arg("convert")
-        .arg(FIXTURE)
-        .arg("-o")
-        .arg(&native)
-        .assert()
-        .success();
+    convert(Path::new(FIXTURE), &native).success();
     let mut bytes = std::fs::read(&native).unwrap();
     bytes.truncate(bytes.len() - 30);
     std::fs::write(&native, &bytes).unwrap();
