@@ -592,3 +592,24 @@ fn run_names_an_unwritable_trace() {
              error 2)\n",
         );
 }
+
+#[test]
+fn every_command_reads_a_dask_performance_report() {
+    let report = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/traces/tests/data/report/report.html"
+    );
+    let output = taskscope()
+        .args(["analyze", "--format", "json", report])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(json["summary"]["format"], "Dask performance report");
+    assert_eq!(json["summary"]["tasks"], 72);
+    taskscope()
+        .args(["info", report])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("tasks        72 (72 ok) in 9 groups"));
+}

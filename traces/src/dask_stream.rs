@@ -18,30 +18,33 @@ use crate::model::{
     WorkerId, WorkerSpec,
 };
 
+/// One task-stream record, as `get_task_stream()` gives it (also rebuilt from the rows of a
+/// performance report).
 #[derive(Deserialize)]
-struct DaskRecord {
-    key: Key,
-    worker: String,
+pub(crate) struct DaskRecord {
+    pub key: Key,
+    pub worker: String,
     #[serde(default)]
-    thread: Option<u64>,
+    pub thread: Option<u64>,
     #[serde(default)]
-    status: Option<String>,
+    pub status: Option<String>,
     #[serde(default)]
-    nbytes: Option<u64>,
+    pub nbytes: Option<u64>,
     #[serde(default)]
-    startstops: Vec<DaskPhase>,
+    pub startstops: Vec<DaskPhase>,
     /// Present on erred tasks (`exception_text` in recent distributed).
     #[serde(default)]
-    exception_text: Option<String>,
+    pub exception_text: Option<String>,
 }
 
+/// Times in epoch seconds.
 #[derive(Deserialize)]
-struct DaskPhase {
-    action: String,
-    start: f64,
-    stop: f64,
+pub(crate) struct DaskPhase {
+    pub action: String,
+    pub start: f64,
+    pub stop: f64,
     #[serde(default)]
-    source: Option<String>,
+    pub source: Option<String>,
 }
 
 /// The imported trace: header and records sorted by start time.
@@ -68,7 +71,7 @@ pub fn import(bytes: &[u8], path: &str) -> Result<Imported, TraceError> {
     })?;
     de.end()
         .map_err(|e| TraceError::invalid(path, e.line() as u64, describe_json_error(&e, ".")))?;
-    Ok(convert(raw))
+    Ok(convert(raw, importer_name()))
 }
 
 /// Splits a leading `[N]` (the record's index) off a serde path.
@@ -83,7 +86,7 @@ fn split_index(path: &str) -> (Option<&str>, Option<&str>) {
     (Some(index), field)
 }
 
-fn convert(raw: Vec<DaskRecord>) -> Imported {
+pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
     let mut warnings = Vec::new();
     let mut skipped_actions: BTreeMap<String, usize> = BTreeMap::new();
 
@@ -175,7 +178,7 @@ fn convert(raw: Vec<DaskRecord>) -> Imported {
         })
         .collect();
     let header = Header::new(
-        format!("imported by taskscope {}", env!("CARGO_PKG_VERSION")),
+        producer,
         (origin_s * 1e9) as i64,
         Cluster {
             workers,
@@ -199,4 +202,9 @@ fn parse_action(action: &str) -> Option<Action> {
         "queued" => Action::Queued,
         _ => return None,
     })
+}
+
+/// The header's producer for imported traces.
+pub(crate) fn importer_name() -> String {
+    format!("imported by taskscope {}", env!("CARGO_PKG_VERSION"))
 }

@@ -34,6 +34,7 @@
 //! # Ok::<(), traces::TraceError>(())
 //! ```
 
+mod dask_report;
 mod dask_stream;
 mod error;
 pub mod export;

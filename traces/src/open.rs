@@ -4,11 +4,11 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::dask_stream;
 use crate::error::TraceError;
 use crate::model::{Header, Record};
 use crate::native::{LineBatch, NativeReader};
 use crate::readahead::ReadAhead;
+use crate::{dask_report, dask_stream};
 
 /// zstd frame magic number (RFC 8878 §3.1.1).
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
@@ -23,6 +23,8 @@ pub enum SourceFormat {
     Native { compressed: bool },
     /// `client.get_task_stream()` saved as JSON.
     DaskTaskStream { compressed: bool },
+    /// The HTML `performance_report(filename=...)` writes.
+    DaskPerformanceReport { compressed: bool },
 }
 
 impl SourceFormat {
@@ -32,6 +34,10 @@ impl SourceFormat {
             SourceFormat::Native { compressed: true } => "taskscope trace (zstd)",
             SourceFormat::DaskTaskStream { compressed: false } => "Dask task stream",
             SourceFormat::DaskTaskStream { compressed: true } => "Dask task stream (zstd)",
+            SourceFormat::DaskPerformanceReport { compressed: false } => "Dask performance report",
+            SourceFormat::DaskPerformanceReport { compressed: true } => {
+                "Dask performance report (zstd)"
+            }
         }
     }
 }
@@ -101,34 +107,34 @@ impl TraceReader {
                 inner: Inner::Native(NativeReader::new(input, name)?),
             }),
             Some(b'[') => {
-                let mut bytes = Vec::new();
-                input
-                    .read_to_end(&mut bytes)
-                    .map_err(|cause| TraceError::Read {
-                        path: name.to_string(),
-                        line: 1,
-                        cause,
-                    })?;
+                let bytes = read_rest(&mut input, name)?;
                 let imported = dask_stream::import(&bytes, name)?;
-                Ok(TraceReader {
-                    format: SourceFormat::DaskTaskStream { compressed },
-                    inner: Inner::Imported {
-                        header: imported.header,
-                        records: imported.records.into_iter(),
-                        warnings: imported.warnings,
-                    },
-                })
+                Ok(TraceReader::imported(
+                    SourceFormat::DaskTaskStream { compressed },
+                    imported,
+                ))
             }
-            Some(b'<') => Err(TraceError::Unrecognized {
-                path: name.to_string(),
-                message: "looks like HTML; this build reads taskscope traces (NDJSON) and Dask \
-                          task streams (a JSON list), not Dask performance reports"
-                    .to_string(),
-            }),
+            Some(b'<') => {
+                let bytes = read_rest(&mut input, name)?;
+                let html = String::from_utf8_lossy(&bytes);
+                match dask_report::import(&html, name)? {
+                    Some(imported) => Ok(TraceReader::imported(
+                        SourceFormat::DaskPerformanceReport { compressed },
+                        imported,
+                    )),
+                    None => Err(TraceError::Unrecognized {
+                        path: name.to_string(),
+                        message: "looks like HTML but holds no Dask task stream (the \
+                                  performance_report of a run that computed something has one)"
+                            .to_string(),
+                    }),
+                }
+            }
             Some(_) => Err(TraceError::Unrecognized {
                 path: name.to_string(),
                 message: "not a trace: expected a taskscope trace (NDJSON starting with a \
-                          header object) or a Dask task stream (a JSON list)"
+                          header object), a Dask task stream (a JSON list) or a Dask \
+                          performance report (HTML)"
                     .to_string(),
             }),
         }
@@ -136,6 +142,17 @@ impl TraceReader {
 
     pub fn format(&self) -> SourceFormat {
         self.format
+    }
+
+    fn imported(format: SourceFormat, imported: dask_stream::Imported) -> TraceReader {
+        TraceReader {
+            format,
+            inner: Inner::Imported {
+                header: imported.header,
+                records: imported.records.into_iter(),
+                warnings: imported.warnings,
+            },
+        }
     }
 
     pub fn header(&self) -> &Header {
@@ -169,6 +186,19 @@ impl Iterator for TraceReader {
             Inner::Imported { records, .. } => records.next().map(Ok),
         }
     }
+}
+
+/// Everything left in `input` (importers need a whole file).
+fn read_rest(input: &mut dyn BufRead, name: &str) -> Result<Vec<u8>, TraceError> {
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|cause| TraceError::Read {
+            path: name.to_string(),
+            line: 1,
+            cause,
+        })?;
+    Ok(bytes)
 }
 
 /// The first bytes of `input` without consuming them (at least 4 unless the input is shorter).
