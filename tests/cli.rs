@@ -611,5 +611,7 @@ fn every_command_reads_a_dask_performance_report() {
         .args(["info", report])
         .assert()
         .success()
-        .stdout(predicate::str::contains("tasks        72 (72 ok) in 9 groups"));
+        .stdout(predicate::str::contains(
+            "tasks        72 (72 ok) in 9 groups",
+        ));
 }

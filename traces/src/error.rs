@@ -18,7 +18,10 @@ pub enum TraceError {
         cause: io::Error,
     },
 
-    #[error("{path}: empty file: expected a taskscope trace or a Dask task stream")]
+    #[error(
+        "{path}: empty file: expected a taskscope trace, a Dask task stream or a Dask \
+         performance report"
+    )]
     Empty { path: String },
 
     #[error("{path}: {message}")]

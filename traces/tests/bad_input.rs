@@ -45,11 +45,13 @@ fn lines(lines: &[&str]) -> Vec<u8> {
 fn empty_file() {
     assert_eq!(
         read_error("t.ndjson", b""),
-        "{path}: empty file: expected a taskscope trace or a Dask task stream"
+        "{path}: empty file: expected a taskscope trace, a Dask task stream or a Dask \
+         performance report"
     );
     assert_eq!(
         read_error("t.ndjson", b"  \n\n"),
-        "{path}: empty file: expected a taskscope trace or a Dask task stream"
+        "{path}: empty file: expected a taskscope trace, a Dask task stream or a Dask \
+         performance report"
     );
 }
 
