@@ -180,7 +180,15 @@ fn a_paused_worker_starts_no_new_task() {
             &[],
         )
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    // Submit the small tasks once the hog runs and has paused its worker.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while cluster.progress().pauses == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never paused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let small: Vec<Key> = (0..4)
         .map(|i| {
             client
