@@ -118,12 +118,13 @@ impl GroupStats {
         }
     }
 
+    /// The histogram answers with its bucket's upper end: never above the true maximum.
     pub fn median_compute(&self) -> Nanos {
-        self.compute.value_at_quantile(0.5)
+        self.compute.value_at_quantile(0.5).min(self.compute_max)
     }
 
     pub fn median_output(&self) -> u64 {
-        self.output.value_at_quantile(0.5)
+        self.output.value_at_quantile(0.5).min(self.output_max)
     }
 
     /// Time its tasks spent occupying threads or moving their inputs.

@@ -279,7 +279,8 @@ impl Accumulator {
                 group,
                 tasks: g.tasks,
                 total_compute_ns: g.total,
-                median_compute_ns: g.durations.value_at_quantile(0.5),
+                // The histogram answers with its bucket's upper end: never above the maximum.
+                median_compute_ns: g.durations.value_at_quantile(0.5).min(g.max),
                 max_compute_ns: g.max,
                 output_bytes: g.output_bytes,
             })
