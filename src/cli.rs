@@ -35,7 +35,8 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Run a workload on the built-in engine and record its trace.
     Run(RunArgs),
-    /// Run the demo: a workload with a known problem on the built-in engine, then its summary.
+    /// Run the demo: a workload with a known problem on the built-in engine, then its summary
+    /// and analysis.
     Demo(DemoArgs),
     /// Measure taskscope's own speed and memory on generated data.
     Bench(BenchArgs),
