@@ -217,8 +217,15 @@ impl Client {
                 if st.task(t).status == Status::Memory && st.task(t).dependents_left == 0 {
                     st.release_value(t);
                 }
+                forget_if_unused(&mut st, t.graph);
             }
         }
+    }
+
+    /// Graphs whose state the scheduler still holds (for tests of `release`).
+    #[doc(hidden)]
+    pub fn graphs_held(&self) -> usize {
+        self.shared.lock().graphs.iter().flatten().count()
     }
 
     /// Cancels keys that have not finished (and what depends on them).
@@ -311,7 +318,33 @@ fn read_located(key: &Key, found: Option<Located>) -> Result<Bytes, EngineError>
     }
 }
 
-/// Frees a finished graph's results and state.
+/// Drops a persisted / submitted / scattered graph's state once nothing needs it: no key of it
+/// wanted, none of its tasks pending, no live graph reading its keys. Graphs it read from are
+/// checked again, since it no longer holds them.
+fn forget_if_unused(st: &mut State, g: u32) {
+    let mut stack = vec![g];
+    while let Some(g) = stack.pop() {
+        let Some(gs) = st.graphs.get(g as usize).and_then(Option::as_ref) else {
+            continue;
+        };
+        let pending = gs.tasks.iter().any(|t| {
+            t.wanted
+                || matches!(
+                    t.status,
+                    Status::Waiting | Status::Queued(_) | Status::Processing(_)
+                )
+        });
+        let read_by_live_graph =
+            gs.external_dependents.values().flatten().any(|d| {
+                d.graph != g && st.graphs.get(d.graph as usize).is_some_and(Option::is_some)
+            });
+        if !pending && !read_by_live_graph {
+            stack.extend(drop_graph(st, g));
+        }
+    }
+}
+
+/// Frees a computed graph's results and state (persisted graphs stay until released).
 fn release_graph(st: &mut State, g: u32) {
     let Some(gs) = st.graphs.get(g as usize).and_then(Option::as_ref) else {
         return;
@@ -319,19 +352,27 @@ fn release_graph(st: &mut State, g: u32) {
     if gs.persist {
         return;
     }
-    let holding: Vec<TaskId> = gs
-        .tasks
-        .iter()
-        .enumerate()
-        .filter(|(_, t)| t.holders != 0)
-        .map(|(index, _)| TaskId {
-            graph: g,
-            index: index as u32,
-        })
+    for producer in drop_graph(st, g) {
+        forget_if_unused(st, producer);
+    }
+}
+
+/// Frees a graph's values and state; returns the graphs whose keys it read.
+fn drop_graph(st: &mut State, g: u32) -> Vec<u32> {
+    let gs = st.graph(g);
+    let producers = gs
+        .external_deps
+        .values()
+        .flatten()
+        .map(|d| d.graph)
+        .collect();
+    let holding: Vec<TaskId> = (0..gs.tasks.len() as u32)
+        .map(|index| TaskId { graph: g, index })
+        .filter(|&t| st.task(t).holders != 0)
         .collect();
     for t in holding {
         st.release_value(t);
     }
-    // Stop external producers from pointing at this graph's tasks.
     st.graphs[g as usize] = None;
+    producers
 }

@@ -622,3 +622,50 @@ fn a_long_lost_lineage_is_recomputed_without_deep_recursion() {
     assert_eq!(out[0].0, Key::from("end"));
     assert_eq!(cluster.progress().kills, 1);
 }
+
+#[test]
+fn released_futures_free_their_graphs() {
+    let cluster = Cluster::start(ClusterConfig::default()).unwrap();
+    let client = cluster.client();
+    let keys: Vec<Key> = (0..200)
+        .map(|i| {
+            client
+                .submit(key("future", i), Work::new(0, 64), &[])
+                .unwrap()
+        })
+        .collect();
+    client.gather(&keys).unwrap();
+    let reader = client
+        .submit(Key::from("reader"), Work::new(0, 8), &keys[..2])
+        .unwrap();
+    client.gather(std::slice::from_ref(&reader)).unwrap();
+    assert_eq!(client.graphs_held(), 201);
+    // The two read by a live future stay until that one goes too.
+    client.release(&keys);
+    assert_eq!(client.graphs_held(), 3);
+    client.release(&[reader]);
+    assert_eq!(client.graphs_held(), 0);
+    assert!(client.gather(&keys[..1]).is_err(), "released keys are gone");
+}
+
+#[test]
+fn a_persisted_graph_is_forgotten_once_released() {
+    let cluster = Cluster::start(ClusterConfig::default()).unwrap();
+    let client = cluster.client();
+    let mut base = GraphBuilder::new();
+    base.add(key("clean", 0), Work::new(0, 1000));
+    let persisted = client.persist(&base.build().unwrap()).unwrap();
+    let mut user = GraphBuilder::new();
+    user.add(
+        key("mean", 0),
+        Work::new(0, 8).external(persisted[0].clone()),
+    );
+    client.compute(&user.build().unwrap()).unwrap();
+    assert_eq!(
+        client.graphs_held(),
+        1,
+        "the computed graph is gone, the persisted one stays"
+    );
+    client.release(&persisted);
+    assert_eq!(client.graphs_held(), 0);
+}
