@@ -193,6 +193,9 @@ pub struct NativeReader<R> {
     buf: Vec<u8>,
     warnings: Vec<String>,
     done: bool,
+    /// A read error met after a batch's first lines: reported by the next `next_batch`, so
+    /// those lines are parsed (and their own errors, which come first, reported) before it.
+    pending_error: Option<TraceError>,
 }
 
 impl<R: BufRead> NativeReader<R> {
@@ -226,6 +229,7 @@ impl<R: BufRead> NativeReader<R> {
             buf,
             warnings: Vec::new(),
             done: false,
+            pending_error: None,
         })
     }
 
@@ -298,6 +302,9 @@ impl<R: BufRead> NativeReader<R> {
         max_lines: usize,
         mut batch: LineBatch,
     ) -> Result<Option<LineBatch>, TraceError> {
+        if let Some(error) = self.pending_error.take() {
+            return Err(error);
+        }
         if self.done {
             return Ok(None);
         }
@@ -330,11 +337,17 @@ impl<R: BufRead> NativeReader<R> {
                 }
                 Err(cause) => {
                     self.done = true;
-                    return Err(TraceError::Read {
+                    batch.data.truncate(before);
+                    let error = TraceError::Read {
                         path: self.path.clone(),
                         line: self.line_no + 1,
                         cause,
-                    });
+                    };
+                    if batch.ends.is_empty() {
+                        return Err(error);
+                    }
+                    self.pending_error = Some(error);
+                    break;
                 }
             }
         }

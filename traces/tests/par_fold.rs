@@ -98,3 +98,25 @@ fn a_truncated_last_line_warns_the_same() {
     assert_eq!(warnings, sequential.warnings());
     assert_eq!(warnings.len(), 1);
 }
+
+#[test]
+fn a_bad_line_before_a_read_error_is_reported_first() {
+    // Found by the par_fold fuzz target: a zstd stream whose second line is invalid, followed
+    // by bytes that are not zstd. Both readers must report the bad line, not the read error.
+    let text = format!(
+        "{}\n{{\"kind\":\"bad\"}}\n",
+        String::from_utf8(synthetic_trace(0)).unwrap().trim_end()
+    );
+    let mut bytes = zstd::encode_all(text.as_bytes(), 1).unwrap();
+    bytes.extend_from_slice(b"not zstd at all");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, &bytes);
+    let sequential = TraceReader::open(&path)
+        .unwrap()
+        .read_all()
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(sequential.ends_with(":2: field \"kind\": unknown value \"bad\", expected one of \"task\", \"memory\", \"event\""), "{sequential}");
+    assert_eq!(par_records(&path).unwrap_err(), sequential);
+}
