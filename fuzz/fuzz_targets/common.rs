@@ -111,3 +111,37 @@ pub fn check_round_trip(header: &Header, records: &[Record]) {
         );
     }
 }
+
+/// What the Dask importers promise about what they produce: workers numbered 0.. in order,
+/// every worker a record refers to declared (executing, or as a transfer source when
+/// `peers_allowed`), thread indexes in range, phases never inverted, records sorted by start.
+pub fn check_import_promises(read: &Read, peers_allowed: bool) {
+    let workers = &read.header.cluster.workers;
+    for (i, worker) in workers.iter().enumerate() {
+        assert_eq!(worker.id as usize, i, "worker ids are not 0..n: {workers:?}");
+        assert!(worker.threads >= 1, "worker with no threads: {worker:?}");
+    }
+    let mut last_start = 0;
+    for record in &read.records {
+        let Record::Task(task) = record else {
+            panic!("the importer produced a non-task record: {record:?}");
+        };
+        let worker = workers
+            .get(task.worker as usize)
+            .unwrap_or_else(|| panic!("task on an undeclared worker: {task:?}"));
+        assert!(task.thread < worker.threads, "thread index out of range: {task:?} on {worker:?}");
+        for phase in &task.phases {
+            assert!(phase.stop >= phase.start, "inverted phase: {task:?}");
+            match phase.peer {
+                Some(peer) if peers_allowed => {
+                    assert!((peer as usize) < workers.len(), "undeclared peer: {task:?}")
+                }
+                Some(_) => panic!("peer where the format records none: {task:?}"),
+                None => {}
+            }
+        }
+        let start = task.start().unwrap_or(0);
+        assert!(start >= last_start, "records not sorted by start time");
+        last_start = start;
+    }
+}

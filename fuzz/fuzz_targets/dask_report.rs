@@ -10,7 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use traces::{Record, SourceFormat};
+use traces::SourceFormat;
 
 #[path = "common.rs"]
 mod common;
@@ -36,29 +36,6 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(read.format, SourceFormat::DaskPerformanceReport { compressed: false });
 
-    let workers = &read.header.cluster.workers;
-    for (i, worker) in workers.iter().enumerate() {
-        assert_eq!(worker.id as usize, i, "worker ids are not 0..n: {workers:?}");
-        assert!(worker.threads >= 1, "worker with no threads: {worker:?}");
-    }
-    let mut last_start = 0;
-    for record in &read.records {
-        let Record::Task(task) = record else {
-            panic!("the importer produced a non-task record: {record:?}");
-        };
-        let worker = workers
-            .get(task.worker as usize)
-            .unwrap_or_else(|| panic!("task on an undeclared worker: {task:?}"));
-        assert!(task.thread < worker.threads, "thread index out of range: {task:?} on {worker:?}");
-        for phase in &task.phases {
-            assert!(phase.stop >= phase.start, "inverted phase: {task:?}");
-            // A report holds no transfer sources.
-            assert!(phase.peer.is_none(), "peer in a report import: {task:?}");
-        }
-        let start = task.start().unwrap_or(0);
-        assert!(start >= last_start, "records not sorted by start time");
-        last_start = start;
-    }
-
+    common::check_import_promises(&read, false);
     common::check_round_trip(&read.header, &read.records);
 });
