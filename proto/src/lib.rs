@@ -12,3 +12,7 @@
 pub mod v1 {
     include!("generated/taskscope.observe.v1.rs");
 }
+
+mod convert;
+
+pub use convert::{InvalidMessage, MAX_ERROR_BYTES};

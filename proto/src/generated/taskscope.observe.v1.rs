@@ -51,8 +51,8 @@ pub struct Records {
     pub memory: ::prost::alloc::vec::Vec<MemorySample>,
     #[prost(message, repeated, tag = "3")]
     pub events: ::prost::alloc::vec::Vec<Event>,
-    /// Dependencies that did not fit with their task; they belong to the task with the same key
-    /// and attempt sent earlier in this stream.
+    /// Dependencies that did not fit with their task: they belong to the last task sent with
+    /// `more_deps_follow`. The continuation of one task ends its `Records` message.
     #[prost(message, repeated, tag = "4")]
     pub more_deps: ::prost::alloc::vec::Vec<TaskDeps>,
 }
@@ -167,6 +167,10 @@ pub struct Task {
     pub error: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(message, repeated, tag = "11")]
     pub phases: ::prost::alloc::vec::Vec<Phase>,
+    /// Set when the dependency list did not fit: the rest follows in `Records.more_deps`
+    /// (in this message or the next ones), and the task is complete only then.
+    #[prost(bool, tag = "12")]
+    pub more_deps_follow: bool,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TaskDeps {
@@ -176,6 +180,9 @@ pub struct TaskDeps {
     pub attempt: u32,
     #[prost(message, repeated, tag = "3")]
     pub deps: ::prost::alloc::vec::Vec<Key>,
+    /// Set on the last continuation of the task.
+    #[prost(bool, tag = "4")]
+    pub last: bool,
 }
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct Phase {
