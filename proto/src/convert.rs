@@ -234,7 +234,11 @@ impl TryFrom<&v1::Task> for TaskRecord {
             // proto3 has no "absent": 0 means the producer did not say.
             attempt: t.attempt.max(1),
             error: t.error.clone(),
-            phases: t.phases.iter().map(Phase::try_from).collect::<Result<_, _>>()?,
+            phases: t
+                .phases
+                .iter()
+                .map(Phase::try_from)
+                .collect::<Result<_, _>>()?,
         })
     }
 }

@@ -16,3 +16,7 @@ pub mod v1 {
 mod convert;
 
 pub use convert::{InvalidMessage, MAX_ERROR_BYTES};
+
+mod batch;
+
+pub use batch::{BATCH_BYTES, MAX_MESSAGE_BYTES, RecordsBatcher, RecordsDecoder};
