@@ -1,0 +1,69 @@
+"""Workloads with a known pathology, recorded by the plugin on a real LocalCluster: the analyzer's
+top finding on the trace is that pathology (as on the task-stream fixtures in
+analyzer/tests/data/dask/, which the same workloads recorded)."""
+from __future__ import annotations
+
+import pytest
+
+import workloads
+from conftest import analyze, cluster, read_trace
+
+from taskscope_dask import TaskscopePlugin
+
+SEVERITY = ["none", "low", "moderate", "severe", "critical"]
+
+CASES = [
+    # workload, worker memory limit, rule expected first
+    ("skewed", "2GiB", "skew"),
+    ("tiny", "2GiB", "tiny-partitions"),
+    ("large_argument", "2GiB", "oversized-argument"),
+    ("loop", "2GiB", "idle-gaps"),
+    ("spill", "400MiB", "memory-pressure"),
+]
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    """Records a workload once per module: ``record(name, memory_limit)`` → trace path."""
+    done: dict[str, str] = {}
+
+    def run(workload: str, memory_limit: str = "2GiB") -> str:
+        if workload not in done:
+            path = str(tmp_path_factory.mktemp(workload) / f"{workload}.ndjson")
+            with cluster(memory_limit=memory_limit) as (_, client):
+                client.register_plugin(TaskscopePlugin(path=path))
+                getattr(workloads, workload)(client)
+            done[workload] = path
+        return done[workload]
+
+    return run
+
+
+@pytest.mark.parametrize("workload,memory_limit,rule", CASES, ids=[c[0] for c in CASES])
+def test_top_finding_is_the_pathology(record, workload, memory_limit, rule):
+    path = record(workload, memory_limit)
+    report = analyze(path)
+    findings = report["findings"]
+    summary = "\n".join(
+        f"  {f['rule']} {f['severity']} {f['impact_seconds']:.3f}s {f['title']}" for f in findings
+    )
+    assert findings, f"{workload}: no findings on {path}"
+    assert findings[0]["rule"] == rule, f"{workload} ({path}):\n{summary}"
+    assert SEVERITY.index(findings[0]["severity"]) >= SEVERITY.index("moderate"), summary
+
+
+def test_healthy_run_has_nothing_moderate(record):
+    path = record("healthy")
+    findings = analyze(path)["findings"]
+    worst = max((SEVERITY.index(f["severity"]) for f in findings), default=0)
+    assert worst < SEVERITY.index("moderate"), findings
+
+
+def test_large_argument_is_measured_inline(record):
+    """The 16 MiB array passed to every task shows as each task's inline bytes."""
+    path = record("large_argument")
+    _, records = read_trace(path)
+    tasks = [r for r in records if r["kind"] == "task" and r["group"] == "use_table"]
+    assert len(tasks) == 48
+    size = workloads.LARGE_ELEMENTS * 8
+    assert all(size <= t["inline_bytes"] < size + 4096 for t in tasks), tasks[0]

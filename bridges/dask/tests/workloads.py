@@ -1,0 +1,151 @@
+"""Dask workloads with known pathologies, after analyzer/tests/data/dask/record.py (the real
+Dask fixtures the analyzer is tested on), plus a large inline argument.
+
+Each takes a ``Client`` and returns a short summary. conftest.py registers this module for
+pickling by value, so process-based workers need not import it.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+import dask
+import dask.array as da
+import dask.bag as db
+from distributed import wait
+
+
+def busy(seconds):
+    """Spin the CPU for ``seconds`` (pure-Python busy loop)."""
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def add(a, b):
+    return a + b
+
+
+def tree_reduce(parts, combine):
+    while len(parts) > 1:
+        nxt = [
+            dask.delayed(combine, pure=True)(parts[j], parts[j + 1])
+            for j in range(0, len(parts) - 1, 2)
+        ]
+        if len(parts) % 2:
+            nxt.append(parts[-1])
+        parts = nxt
+    return parts[0]
+
+
+# --- healthy: 16 equal ~100 ms tasks and a tree reduction --------------------------------------
+
+
+def sort_work(i, n=1_000_000):
+    rng = np.random.default_rng(i)
+    a = np.sort(rng.random(n))
+    return float(a[n // 2])
+
+
+def healthy(client):
+    parts = [dask.delayed(sort_work, pure=True)(i) for i in range(16)]
+    return f"result={tree_reduce(parts, add).compute():.6f}"
+
+
+# --- skewed: one partition 20x the others ------------------------------------------------------
+
+UNIT_ROWS = 150_000
+
+
+def load_partition(i, size_units):
+    import pandas as pd
+
+    n = UNIT_ROWS * size_units
+    rng = np.random.default_rng(i)
+    return pd.DataFrame({"k": rng.integers(0, 1000, n), "v": rng.random(n)})
+
+
+def groupby_chunk(df):
+    return df.sort_values("v").groupby("k")["v"].agg(["sum", "count", "max"])
+
+
+def groupby_combine(a, b):
+    s = a.add(b, fill_value=0)
+    s["max"] = np.maximum(
+        a["max"].reindex(s.index, fill_value=-np.inf),
+        b["max"].reindex(s.index, fill_value=-np.inf),
+    )
+    return s
+
+
+def skewed(client):
+    sizes = [1] * 16
+    sizes[5] = 20
+    chunks = [
+        dask.delayed(groupby_chunk, pure=True)(dask.delayed(load_partition, pure=True)(i, s))
+        for i, s in enumerate(sizes)
+    ]
+    res = tree_reduce(chunks, groupby_combine).compute()
+    return f"groups={len(res)}, rows={int(res['count'].sum())}"
+
+
+# --- tiny: thousands of sub-millisecond tasks --------------------------------------------------
+
+
+def tiny_f(x):
+    return x * x + 1
+
+
+def tiny(client, n=1500):
+    b = db.from_sequence(range(n), partition_size=1).map(tiny_f)
+    return f"result={b.sum().compute()}"
+
+
+# --- loop: compute() in a Python loop with client work between ---------------------------------
+
+
+def small_task(i, j):
+    busy(0.005)
+    return i * 10 + j
+
+
+def loop(client, iterations=30):
+    results = []
+    for it in range(iterations):
+        parts = [dask.delayed(small_task, pure=False)(it, j) for j in range(4)]
+        results.append(sum(dask.compute(*parts)))
+        busy(0.020)  # client-side work between computes
+    return f"iterations={len(results)}, last={results[-1]}"
+
+
+# --- large-argument: the same 16 MiB array inlined into many tasks -----------------------------
+
+LARGE_ELEMENTS = 2 * 2**20  # float64: 16 MiB
+
+
+def use_table(table, i):
+    return float(table[i % len(table)]) + i
+
+
+def large_argument(client, tasks=48):
+    table = np.random.default_rng(0).random(LARGE_ELEMENTS)
+    parts = [dask.delayed(use_table, pure=False)(table, i) for i in range(tasks)]
+    return f"result={sum(dask.compute(*parts)):.3f}"
+
+
+# --- spill: ~1 GiB held under a 400 MiB memory limit -------------------------------------------
+
+SPILL_CHUNK = 25 * 2**20 // 8
+SPILL_NCHUNKS = 40
+
+
+def spill(client):
+    x = da.random.default_rng(0).random(SPILL_NCHUNKS * SPILL_CHUNK, chunks=SPILL_CHUNK)
+    x = x.persist()
+    wait(x)
+    total = (x * 2).sum().compute()
+    del x
+    return f"result={total:.3f}"
