@@ -198,6 +198,7 @@ class ObserveServer:
         self._progress: collections.deque[Any] = collections.deque()
         self._history = _History()
         self._watchers: list[_Watcher] = []
+        self._last_progress: bytes | None = None  # sent to a new watcher after its snapshot
         self._lock = threading.Lock()  # history and watchers
         self._drain_lock = threading.Lock()  # the pump and stop() both drain
         self._stop = threading.Event()
@@ -297,6 +298,8 @@ class ObserveServer:
         with self._lock:
             for data, continued in batches:
                 self._history.add(data, continued)
+            if progress:
+                self._last_progress = progress[-1]
             watchers = list(self._watchers)
         for w in watchers:
             for data, _ in batches:
@@ -328,6 +331,7 @@ class ObserveServer:
                 )
             # Batches sealed from now on go to the queue; the ones before are the snapshot.
             chunks = self._history.chunks()
+            progress = self._last_progress
             self._watchers.append(watcher)
         try:
             if not chunks:
@@ -336,6 +340,8 @@ class ObserveServer:
                 header = self._header if i == 0 else None
                 last = i + 1 == len(chunks)
                 yield wire.update_snapshot(watcher.dropped, header, chunk(), last)
+            if progress is not None:
+                yield wire.update_progress(watcher.dropped, progress)
             while context.is_active():
                 item = watcher.next(timeout=0.5)
                 if item is None:
