@@ -9,13 +9,7 @@ import subprocess
 import warnings
 from pathlib import Path
 
-import cloudpickle
 import pytest
-
-import workloads
-
-# Process-based workers cannot import the tests' modules: ship their functions by value.
-cloudpickle.register_pickle_by_value(workloads)
 
 REPO = Path(__file__).resolve().parents[3]
 

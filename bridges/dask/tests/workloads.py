@@ -1,8 +1,9 @@
 """Dask workloads with known pathologies, after analyzer/tests/data/dask/record.py (the real
 Dask fixtures the analyzer is tested on), plus a large inline argument.
 
-Each takes a ``Client`` and returns a short summary. conftest.py registers this module for
-pickling by value, so process-based workers need not import it.
+Each takes a ``Client`` and returns a short summary. Tasks refer to these functions by module
+name: LocalCluster's worker processes inherit the tests' sys.path; processes started otherwise
+need this directory on PYTHONPATH.
 """
 from __future__ import annotations
 

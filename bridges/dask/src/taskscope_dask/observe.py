@@ -33,7 +33,7 @@ import grpc
 from . import wire
 from ._proto import observe_pb2 as pb
 
-logger = logging.getLogger("taskscope_dask")
+logger = logging.getLogger("distributed.taskscope")  # shown like Dask's own logs
 
 DEFAULT_PORT = 7878
 TOKEN_ENV = "TASKSCOPE_TOKEN"

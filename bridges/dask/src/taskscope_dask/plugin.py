@@ -24,7 +24,7 @@ from . import __version__
 from .runspec import inline_bytes
 from .trace import FORMAT_NAME, FORMAT_VERSION, TraceFile
 
-logger = logging.getLogger("taskscope_dask")
+logger = logging.getLogger("distributed.taskscope")  # shown like Dask's own logs
 
 # Dask's startstop actions → the trace's phase actions.
 _ACTIONS = {
