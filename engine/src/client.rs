@@ -22,6 +22,24 @@ impl Client {
         Client { shared }
     }
 
+    /// What the scheduler knows right now: task groups by state, tasks running.
+    pub fn live_state(&self) -> traces::LiveState {
+        self.shared.lock().live(self.shared.now())
+    }
+
+    /// Stops starting tasks (running ones finish) until [`Client::resume`]. Returns whether
+    /// the cluster is paused.
+    pub fn pause(&self) -> bool {
+        self.shared.lock().held = true;
+        true
+    }
+
+    pub fn resume(&self) -> bool {
+        self.shared.lock().held = false;
+        self.shared.work_cv.notify_all();
+        false
+    }
+
     /// Runs a graph and returns its outputs (the tasks nothing depends on) with their keys.
     pub fn compute(&self, graph: &Graph) -> Result<Vec<(Key, Bytes)>, EngineError> {
         let mut all = self.compute_many(std::slice::from_ref(graph))?;

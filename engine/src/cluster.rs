@@ -86,6 +86,8 @@ pub(crate) struct WorkerState {
     pub resources: BTreeMap<String, f64>,
     pub resources_used: BTreeMap<String, f64>,
     pub processing: Vec<TaskId>,
+    /// Per thread, the task it last claimed and when (stale once that task left processing).
+    pub on_thread: Vec<Option<(TaskId, u64)>>,
 }
 
 impl WorkerState {
@@ -136,6 +138,8 @@ pub(crate) struct State {
     pub idle_threads: u32,
     pub shutdown: bool,
     pub progress: Progress,
+    /// The user paused the cluster (`Client::pause`): no task starts.
+    pub held: bool,
     /// Worker slots whose threads must be started (after a death) once the lock is released.
     pub to_spawn: Vec<usize>,
 }
@@ -246,7 +250,7 @@ impl Cluster {
                     },
                 );
                 Some(
-                    Recorder::start(path.clone(), header)
+                    Recorder::start(path.clone(), header, config.tap.clone())
                         .map_err(|e| EngineError::Trace(e.to_string()))?,
                 )
             }
@@ -262,6 +266,7 @@ impl Cluster {
                 idle_threads: 0,
                 shutdown: false,
                 progress: Progress::default(),
+                held: false,
                 to_spawn: Vec::new(),
             }),
             work_cv: Condvar::new(),
@@ -387,6 +392,7 @@ fn new_worker(
             .unwrap_or_default(),
         resources_used: BTreeMap::new(),
         processing: Vec::new(),
+        on_thread: vec![None; config.threads as usize],
     })
 }
 
@@ -772,7 +778,7 @@ impl State {
     /// The next task for a thread of `slot`: its own queue first, then stolen from the most
     /// loaded worker. Marks it processing.
     pub fn next_task(&mut self, slot: usize) -> Option<TaskId> {
-        if self.workers[slot].paused {
+        if self.workers[slot].paused || self.held {
             return None;
         }
         if let Some(t) = self.pop_runnable(slot, slot, false) {

@@ -22,6 +22,8 @@ pub struct ClusterConfig {
     pub spill_root: Option<PathBuf>,
     /// Write the native trace here while the cluster runs.
     pub record_to: Option<PathBuf>,
+    /// Also hand every record to this sink as it is written (a live view; needs `record_to`).
+    pub tap: Option<traces::Tap>,
     /// Memory sample period, in nanoseconds (also sampled on every threshold crossing).
     pub sample_every_ns: u64,
 }
@@ -38,6 +40,7 @@ impl Default for ClusterConfig {
             allowed_failures: 3,
             spill_root: None,
             record_to: None,
+            tap: None,
             sample_every_ns: 100_000_000,
         }
     }

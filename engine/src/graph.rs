@@ -220,9 +220,54 @@ impl GraphBuilder {
                 }
             }
         }
+        let groups = GroupTable::new(&self.graph);
         Ok(Graph {
             inner: Arc::new(self.graph),
+            groups: Arc::new(groups),
         })
+    }
+}
+
+/// The graph's task groups, numbered, with the groups each reads from: what live progress
+/// displays count by.
+#[derive(Debug, Default)]
+pub(crate) struct GroupTable {
+    pub names: Vec<Arc<str>>,
+    /// Per group, the groups its tasks depend on.
+    pub dependencies: Vec<Vec<u32>>,
+    /// Per task, its group's number.
+    pub of_task: Vec<u32>,
+}
+
+impl GroupTable {
+    fn new(graph: &DiGraph<TaskSpec, ()>) -> GroupTable {
+        let mut table = GroupTable::default();
+        let mut numbers: HashMap<&str, u32> = HashMap::new();
+        table.of_task.reserve(graph.node_count());
+        for spec in graph.node_weights() {
+            let next = numbers.len() as u32;
+            let g = *numbers.entry(&spec.group).or_insert_with(|| {
+                table.names.push(spec.group.clone());
+                next
+            });
+            table.of_task.push(g);
+        }
+        let mut edges: FxHashSet<(u32, u32)> = FxHashSet::default();
+        for edge in graph.raw_edges() {
+            let from = table.of_task[edge.source().index()];
+            let to = table.of_task[edge.target().index()];
+            if from != to {
+                edges.insert((to, from));
+            }
+        }
+        table.dependencies = vec![Vec::new(); table.names.len()];
+        for (group, dependency) in edges {
+            table.dependencies[group as usize].push(dependency);
+        }
+        for deps in &mut table.dependencies {
+            deps.sort_unstable();
+        }
+        table
     }
 }
 
@@ -230,6 +275,7 @@ impl GraphBuilder {
 #[derive(Clone)]
 pub struct Graph {
     inner: Arc<DiGraph<TaskSpec, ()>>,
+    pub(crate) groups: Arc<GroupTable>,
 }
 
 impl std::fmt::Debug for Graph {

@@ -28,6 +28,7 @@ mod compute;
 mod config;
 mod error;
 mod graph;
+mod live;
 mod recorder;
 mod store;
 mod worker;

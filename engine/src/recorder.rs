@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use traces::{
-    Action, Event, Header, MemorySample, Phase, Record, TaskRecordRef, TaskStatus, TraceError,
+    Action, Event, Header, MemorySample, Phase, Record, Tap, TaskRecordRef, TaskStatus, TraceError,
     TraceWriter, WorkerId,
 };
 
@@ -150,14 +150,20 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub fn start(path: PathBuf, header: Header) -> Result<Recorder, TraceError> {
+    pub fn start(path: PathBuf, header: Header, tap: Option<Tap>) -> Result<Recorder, TraceError> {
         let writer = TraceWriter::create(&path, &header)?;
+        if let Some(tap) = &tap {
+            tap.0.header(&header);
+        }
         let (tx, rx) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("trace-writer".into())
             .spawn(move || {
-                lower_priority();
-                write_loop(writer, rx)
+                // Someone is watching live: the writer must keep up, not wait for idle CPU.
+                if tap.is_none() {
+                    lower_priority();
+                }
+                write_loop(writer, rx, tap)
             })
             .map_err(|cause| TraceError::Write {
                 path: path.display().to_string(),
@@ -192,7 +198,9 @@ fn lower_priority() {
 fn write_loop(
     mut writer: TraceWriter<std::fs::File>,
     rx: Receiver<Message>,
+    tap: Option<Tap>,
 ) -> Result<u64, TraceError> {
+    let tap = tap.as_ref().map(|t| &*t.0);
     let mut graphs: HashMap<u32, Graph> = HashMap::new();
     let mut tasks = 0u64;
     // Reused for every record: the writer allocates nothing per task but the dependency list.
@@ -231,7 +239,7 @@ fn write_loop(
                         .map(|d| &graph.task(d).key)
                         .chain(spec.work.extra().into_iter().flat_map(|e| &e.external_deps))
                         .collect();
-                    writer.write_task_ref(&TaskRecordRef {
+                    let record = TaskRecordRef {
                         key: &spec.key,
                         group: &spec.group,
                         worker: event.worker,
@@ -243,13 +251,30 @@ fn write_loop(
                         attempt: event.attempt,
                         error: error.as_deref(),
                         phases: &phases,
-                    })?;
+                    };
+                    writer.write_task_ref(&record)?;
+                    if let Some(tap) = tap {
+                        tap.task(&record);
+                    }
                     tasks += 1;
                 }
                 since_flush += batch.events.len();
             }
-            Message::Memory(sample) => writer.write(&Record::Memory(sample))?,
-            Message::Event(event) => writer.write(&Record::Event(event))?,
+            Message::Memory(sample) => {
+                if let Some(tap) = tap {
+                    tap.memory(&sample);
+                }
+                writer.write(&Record::Memory(sample))?
+            }
+            Message::Event(event) => {
+                if let Some(tap) = tap {
+                    tap.event(&event);
+                }
+                writer.write(&Record::Event(event))?
+            }
+        }
+        if let Some(tap) = tap {
+            tap.flush();
         }
         // Keep the file readable while the run goes on (a crash loses little).
         if since_flush >= 16 * BATCH {
@@ -266,15 +291,30 @@ fn write_loop(
 pub(crate) struct ThreadRecorder {
     tx: Option<SyncSender<Message>>,
     batch: TaskBatch,
+    /// Someone watches live: hand batches over at least every [`LIVE_FLUSH_NS`], not only
+    /// when full.
+    live: bool,
+    /// Trace time of the last hand-over.
+    flushed_at: u64,
 }
 
+/// How stale a live view may get: a tenth of a second is what a person sees as "now".
+const LIVE_FLUSH_NS: u64 = 100_000_000;
+
 impl ThreadRecorder {
-    pub fn new(tx: Option<SyncSender<Message>>) -> ThreadRecorder {
+    pub fn new(tx: Option<SyncSender<Message>>, live: bool) -> ThreadRecorder {
         let capacity = if tx.is_some() { BATCH } else { 0 };
         ThreadRecorder {
             tx,
             batch: TaskBatch::with_capacity(capacity),
+            live,
+            flushed_at: 0,
         }
+    }
+
+    /// Whether a live view waits for events this thread holds.
+    pub fn holds_live_events(&self) -> bool {
+        self.live && !self.batch.events.is_empty()
     }
 
     pub fn record(&mut self, event: TaskEvent) {
@@ -305,7 +345,13 @@ impl ThreadRecorder {
                     action: p.action,
                 }),
         );
-        if batch.events.len() == BATCH {
+        let now = event.phases[..event.n_phases as usize]
+            .iter()
+            .map(|p| p.stop)
+            .max()
+            .unwrap_or(0);
+        if batch.events.len() == BATCH || (self.live && now >= self.flushed_at + LIVE_FLUSH_NS) {
+            self.flushed_at = now;
             self.flush();
         }
     }
@@ -333,7 +379,7 @@ impl Drop for ThreadRecorder {
 pub fn recording_cost_ns(events: u64) -> f64 {
     let (tx, rx) = sync_channel::<Message>(QUEUE);
     let drain = std::thread::spawn(move || rx.into_iter().count());
-    let mut recorder = ThreadRecorder::new(Some(tx));
+    let mut recorder = ThreadRecorder::new(Some(tx), false);
     let origin = std::time::Instant::now();
     for i in 0..events {
         let now = origin.elapsed().as_nanos() as u64;

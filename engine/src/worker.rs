@@ -34,7 +34,7 @@ pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .clone();
-    let mut recorder = ThreadRecorder::new(sender);
+    let mut recorder = ThreadRecorder::new(sender, shared.config.tap.is_some());
     let mut next = claim(&shared, slot, generation, thread, &mut recorder);
     while let Some(job) = next {
         // Finishing a task usually claims the next one under the same lock.
@@ -64,9 +64,9 @@ fn claim(
 }
 
 /// [`claim`] with the lock held; with `wait` false, returns `None` instead of waiting.
-fn claim_locked(
-    shared: &Arc<Shared>,
-    mut st: MutexGuard<'_, State>,
+fn claim_locked<'a>(
+    shared: &'a Arc<Shared>,
+    mut st: MutexGuard<'a, State>,
     slot: usize,
     generation: u32,
     thread: u32,
@@ -78,6 +78,9 @@ fn claim_locked(
             return None;
         }
         if let Some(t) = st.next_task(slot) {
+            if let Some(on) = st.workers[slot].on_thread.get_mut(thread as usize) {
+                *on = Some((t, shared.now()));
+            }
             match st.locate_inputs(t, slot) {
                 Ok(inputs) => {
                     let graph = st.graph(t.graph).graph.clone();
@@ -145,6 +148,13 @@ fn claim_locked(
         }
         if !wait {
             return None;
+        }
+        if recorder.holds_live_events() {
+            // Going idle: a live view should not wait for this thread's next task.
+            drop(st);
+            recorder.flush();
+            st = shared.lock();
+            continue;
         }
         st.idle_threads += 1;
         st = shared.work_cv.wait(st).unwrap_or_else(|e| e.into_inner());

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use traces::{
-    Action, Cluster, Event, EventKind, FloatBits, Header, Key, KeyPart, MemoryFractions,
-    MemorySample, Phase, TaskRecord, TaskRecordRef, TaskStatus, WorkerSpec,
+    Action, Cluster, Event, EventKind, FloatBits, GroupState, Header, Key, KeyPart, LiveState,
+    MemoryFractions, MemorySample, Phase, RunningTask, TaskRecord, TaskRecordRef, TaskStatus,
+    WorkerSpec,
 };
 
 use crate::v1;
@@ -391,5 +392,113 @@ impl From<&v1::Header> for Header {
                 memory,
             },
         )
+    }
+}
+
+/// Groups one [`v1::Progress`] lists; see the schema.
+pub const MAX_PROGRESS_GROUPS: usize = 2_000;
+/// Running tasks one [`v1::Progress`] lists.
+pub const MAX_PROGRESS_RUNNING: usize = 10_000;
+/// Dependency groups listed per group.
+pub const MAX_GROUP_DEPENDENCIES: usize = 64;
+
+impl From<&LiveState> for v1::Progress {
+    /// Past the caps, keeps the groups with tasks in flight, then the most recent ones.
+    fn from(s: &LiveState) -> v1::Progress {
+        let mut groups: Vec<&GroupState> = s.groups.iter().collect();
+        let mut groups_omitted = 0;
+        if groups.len() > MAX_PROGRESS_GROUPS {
+            let mut order: Vec<usize> = (0..groups.len()).collect();
+            order.sort_by_key(|&i| {
+                let g = groups[i];
+                (
+                    std::cmp::Reverse(g.running + g.waiting > 0),
+                    std::cmp::Reverse(i),
+                )
+            });
+            let mut keep: Vec<usize> = order[..MAX_PROGRESS_GROUPS].to_vec();
+            keep.sort_unstable();
+            groups_omitted = (groups.len() - keep.len()) as u32;
+            groups = keep.into_iter().map(|i| groups[i]).collect();
+        }
+        v1::Progress {
+            time: s.time,
+            groups: groups
+                .into_iter()
+                .map(|g| v1::GroupProgress {
+                    name: g.name.to_string(),
+                    waiting: g.waiting,
+                    running: g.running,
+                    done: g.done,
+                    erred: g.erred,
+                    dependencies: g
+                        .dependencies
+                        .iter()
+                        .take(MAX_GROUP_DEPENDENCIES)
+                        .map(|d| d.to_string())
+                        .collect(),
+                })
+                .collect(),
+            groups_omitted,
+            running: s
+                .running
+                .iter()
+                .take(MAX_PROGRESS_RUNNING)
+                .map(|r| v1::RunningTask {
+                    key: Some((&r.key).into()),
+                    group: r.group.to_string(),
+                    worker: r.worker,
+                    thread: r.thread,
+                    start: r.start,
+                })
+                .collect(),
+            running_omitted: s.running.len().saturating_sub(MAX_PROGRESS_RUNNING) as u32,
+            paused: s.paused,
+        }
+    }
+}
+
+impl TryFrom<&v1::Progress> for LiveState {
+    type Error = InvalidMessage;
+
+    fn try_from(p: &v1::Progress) -> Result<LiveState, InvalidMessage> {
+        Ok(LiveState {
+            time: p.time,
+            paused: p.paused,
+            groups: p
+                .groups
+                .iter()
+                .map(|g| GroupState {
+                    name: Arc::from(g.name.as_str()),
+                    waiting: g.waiting,
+                    running: g.running,
+                    done: g.done,
+                    erred: g.erred,
+                    dependencies: g
+                        .dependencies
+                        .iter()
+                        .map(|d| Arc::from(d.as_str()))
+                        .collect(),
+                })
+                .collect(),
+            running: p
+                .running
+                .iter()
+                .map(|r| {
+                    let key = key_from_wire(r.key.as_ref())?;
+                    Ok(RunningTask {
+                        group: if r.group.is_empty() {
+                            Arc::from(key.group())
+                        } else {
+                            Arc::from(r.group.as_str())
+                        },
+                        key,
+                        worker: r.worker,
+                        thread: r.thread,
+                        start: r.start,
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        })
     }
 }

@@ -15,7 +15,10 @@ pub mod v1 {
 
 mod convert;
 
-pub use convert::{InvalidMessage, MAX_ERROR_BYTES};
+pub use convert::{
+    InvalidMessage, MAX_ERROR_BYTES, MAX_GROUP_DEPENDENCIES, MAX_PROGRESS_GROUPS,
+    MAX_PROGRESS_RUNNING,
+};
 
 mod batch;
 

@@ -1,0 +1,151 @@
+//! The hub between a producer and the watchers: history for snapshots, a bounded broadcast for
+//! live updates.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use prost::Message;
+use proto::{BATCH_BYTES, RecordsBatcher, v1};
+use tokio::sync::broadcast;
+use traces::{Event, Header, LiveState, MemorySample, RecordSink, TaskRecordRef};
+
+/// Live updates held per watcher at most (each up to [`proto::BATCH_BYTES`]); a watcher that
+/// falls further behind loses the oldest and is told how many.
+pub const LIVE_BUFFER: usize = 256;
+
+/// Pause and resume the producer (the engine stops starting tasks).
+pub trait Control: Send + Sync {
+    /// Returns whether the producer is paused afterwards.
+    fn pause(&self) -> bool;
+    fn resume(&self) -> bool;
+}
+
+/// What the producer said so far, and the channel to live watchers.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    updates: broadcast::Sender<Arc<v1::Update>>,
+    control: Mutex<Option<Arc<dyn Control>>>,
+}
+
+struct Inner {
+    header: Option<v1::Header>,
+    /// Every record so far, as encoded [`v1::Records`] of at most [`BATCH_BYTES`]: about 100
+    /// bytes per task, and each entry becomes one snapshot message as is.
+    history: Vec<Arc<[u8]>>,
+    history_bytes: usize,
+    batcher: RecordsBatcher,
+    progress: Option<Arc<v1::Update>>,
+}
+
+/// What a new watcher gets before live updates.
+pub(crate) struct Snapshot {
+    pub header: v1::Header,
+    pub history: Vec<Arc<[u8]>>,
+    pub progress: Option<Arc<v1::Update>>,
+    pub live: broadcast::Receiver<Arc<v1::Update>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub {
+            inner: Mutex::new(Inner {
+                header: None,
+                history: Vec::new(),
+                history_bytes: 0,
+                batcher: RecordsBatcher::new(BATCH_BYTES),
+                progress: None,
+            }),
+            updates: broadcast::channel(LIVE_BUFFER).0,
+            control: Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn set_control(&self, control: Arc<dyn Control>) {
+        *self.control.lock().unwrap_or_else(|e| e.into_inner()) = Some(control);
+    }
+
+    pub(crate) fn control(&self) -> Option<Arc<dyn Control>> {
+        self.control
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Publishes the scheduler's current state (not kept in history; the latest goes to new
+    /// watchers after their snapshot).
+    pub fn publish_progress(&self, state: &LiveState) {
+        let update = Arc::new(v1::Update {
+            dropped: 0,
+            kind: Some(v1::update::Kind::Progress(state.into())),
+        });
+        let mut inner = self.lock();
+        inner.progress = Some(update.clone());
+        // No receiver is not an error: nobody watches yet.
+        let _ = self.updates.send(update);
+    }
+
+    /// Records held for snapshots, in encoded bytes.
+    pub fn history_bytes(&self) -> usize {
+        self.lock().history_bytes
+    }
+
+    pub(crate) fn subscribe(&self) -> Option<Snapshot> {
+        let inner = self.lock();
+        // Subscribing under the lock that publishing takes: no update is both in the history
+        // and in the live stream, and none is in neither.
+        Some(Snapshot {
+            header: inner.header.clone()?,
+            history: inner.history.clone(),
+            progress: inner.progress.clone(),
+            live: self.updates.subscribe(),
+        })
+    }
+
+    fn publish_batches(&self, inner: &mut Inner, batches: Vec<v1::Records>) {
+        for records in batches {
+            let bytes: Arc<[u8]> = records.encode_to_vec().into();
+            inner.history_bytes += bytes.len();
+            inner.history.push(bytes);
+            let _ = self.updates.send(Arc::new(v1::Update {
+                dropped: 0,
+                kind: Some(v1::update::Kind::Records(records)),
+            }));
+        }
+    }
+}
+
+impl RecordSink for Hub {
+    fn header(&self, header: &Header) {
+        self.lock().header = Some(header.into());
+    }
+
+    fn task(&self, task: &TaskRecordRef<'_>) {
+        let mut inner = self.lock();
+        inner.batcher.push_task(task.into());
+        let full = inner.batcher.take_full();
+        self.publish_batches(&mut inner, full);
+    }
+
+    fn memory(&self, sample: &MemorySample) {
+        self.lock().batcher.push_memory(sample);
+    }
+
+    fn event(&self, event: &Event) {
+        self.lock().batcher.push_event(event);
+    }
+
+    fn flush(&self) {
+        let mut inner = self.lock();
+        let batches = inner.batcher.finish();
+        self.publish_batches(&mut inner, batches);
+    }
+}

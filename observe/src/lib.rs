@@ -1,0 +1,23 @@
+//! taskscope's Observe gRPC, both ends.
+//!
+//! A producer (the built-in engine, through [`traces::RecordSink`]) feeds a [`Hub`]; a
+//! [`Server`] serves the hub to any number of watchers: a snapshot of everything so far in
+//! chunks under 4 MB, then live updates through a bounded buffer per watcher (a slow watcher
+//! loses updates, counted, and never grows the server's memory). [`watch`] is the client side:
+//! a background thread that connects, follows the stream, and reconnects with backoff.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let hub = Arc::new(observe::Hub::new());
+//! let server = observe::Server::start(hub.clone(), "127.0.0.1:0".parse().unwrap(), None)?;
+//! let watcher = observe::watch(server.local_addr().to_string(), None);
+//! # Ok::<(), observe::ServeError>(())
+//! ```
+
+mod client;
+mod hub;
+mod server;
+
+pub use client::{Command, WatchEvent, Watcher, watch};
+pub use hub::{Control, Hub, LIVE_BUFFER};
+pub use server::{DEFAULT_PORT, ServeError, Server, TOKEN_ENV, check_exposure};

@@ -1,0 +1,404 @@
+//! A real server and client over loopback TCP.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use observe::{Command, Control, Hub, Server, WatchEvent, Watcher};
+use prost::Message;
+use proto::v1;
+use proto::v1::observe_client::ObserveClient;
+use traces::{
+    Action, Cluster, Event, EventKind, Header, Key, KeyPart, MemorySample, Phase, Record,
+    RecordSink, TaskRecordRef, TaskStatus, WorkerSpec,
+};
+
+fn header() -> Header {
+    Header::new(
+        "test",
+        1_700_000_000_000_000_000,
+        Cluster {
+            workers: vec![WorkerSpec {
+                id: 0,
+                name: "w0".into(),
+                threads: 2,
+                memory_limit: Some(1 << 30),
+                resources: Default::default(),
+            }],
+            memory: Default::default(),
+        },
+    )
+}
+
+fn feed_tasks(hub: &Hub, from: u64, n: u64) {
+    let name: Arc<str> = Arc::from("inc-0a1b2c3d");
+    let dep = Key::Tuple(vec![KeyPart::Str(name.clone()), KeyPart::Int(-1)]);
+    let deps = [&dep];
+    for i in from..from + n {
+        let key = Key::Tuple(vec![KeyPart::Str(name.clone()), KeyPart::Int(i as i64)]);
+        let phases = [
+            Phase {
+                action: Action::Queued,
+                start: i * 10,
+                stop: i * 10 + 3,
+                bytes: None,
+                peer: None,
+            },
+            Phase {
+                action: Action::Compute,
+                start: i * 10 + 3,
+                stop: i * 10 + 9,
+                bytes: None,
+                peer: None,
+            },
+        ];
+        hub.task(&TaskRecordRef {
+            key: &key,
+            group: "inc",
+            worker: 0,
+            thread: (i % 2) as u32,
+            status: TaskStatus::Ok,
+            nbytes: 28,
+            inline_bytes: 0,
+            deps: &deps,
+            attempt: 1,
+            error: None,
+            phases: &phases,
+        });
+    }
+    hub.flush();
+}
+
+fn start(hub: &Arc<Hub>, token: Option<&str>) -> Server {
+    Server::start(
+        hub.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+        token.map(String::from),
+    )
+    .unwrap()
+}
+
+/// Waits for the first event `pick` accepts, failing after 20 s.
+fn wait_for<T>(watcher: &Watcher, mut pick: impl FnMut(WatchEvent) -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Some(event) = watcher.next_timeout(Duration::from_millis(100))
+            && let Some(found) = pick(event)
+        {
+            return found;
+        }
+    }
+    panic!("timed out waiting for an event");
+}
+
+#[test]
+fn a_snapshot_of_a_million_tasks_comes_in_messages_under_4_mb() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    feed_tasks(&hub, 0, 1_000_000);
+    let server = start(&hub, None);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (tasks, sizes) = runtime.block_on(async {
+        let mut client = ObserveClient::connect(format!("http://{}", server.local_addr()))
+            .await
+            .unwrap();
+        let mut stream = client
+            .watch(v1::WatchRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let (mut tasks, mut sizes) = (0usize, Vec::new());
+        while let Some(update) = stream.message().await.unwrap() {
+            sizes.push(update.encoded_len());
+            let Some(v1::update::Kind::Snapshot(snapshot)) = update.kind else {
+                panic!("not a snapshot")
+            };
+            tasks += snapshot.records.unwrap().tasks.len();
+            if snapshot.last {
+                break;
+            }
+        }
+        (tasks, sizes)
+    });
+    assert_eq!(tasks, 1_000_000);
+    let max = *sizes.iter().max().unwrap();
+    assert!(max < 4 * 1024 * 1024, "largest message: {max} bytes");
+    assert!(sizes.len() >= 50, "{} messages", sizes.len());
+    // ~100 bytes a task held for snapshots.
+    let per_task = hub.history_bytes() / 1_000_000;
+    assert!((40..=150).contains(&per_task), "{per_task} bytes per task");
+}
+
+#[test]
+fn the_watcher_gets_the_snapshot_then_live_records_and_progress() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    feed_tasks(&hub, 0, 10);
+    let server = start(&hub, None);
+    let watcher = observe::watch(server.local_addr().to_string(), None);
+    let reset = wait_for(&watcher, |e| match e {
+        WatchEvent::Reset(h) => Some(h),
+        _ => None,
+    });
+    assert_eq!(reset, header());
+    let mut snapshot = 0;
+    wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => {
+            snapshot += r.len();
+            None
+        }
+        WatchEvent::Live => Some(()),
+        _ => None,
+    });
+    assert_eq!(snapshot, 10);
+
+    feed_tasks(&hub, 10, 5);
+    hub.memory(&MemorySample {
+        time: 7,
+        worker: 0,
+        managed: 1,
+        unmanaged: 2,
+        spilled: 3,
+    });
+    hub.event(&Event {
+        time: 8,
+        kind: EventKind::WorkerPaused { worker: 0 },
+    });
+    hub.flush();
+    let live = wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(live.len(), 5);
+    let more = wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(
+        more,
+        vec![
+            Record::Memory(MemorySample {
+                time: 7,
+                worker: 0,
+                managed: 1,
+                unmanaged: 2,
+                spilled: 3
+            }),
+            Record::Event(Event {
+                time: 8,
+                kind: EventKind::WorkerPaused { worker: 0 }
+            }),
+        ]
+    );
+
+    let state = traces::LiveState {
+        time: 99,
+        paused: false,
+        groups: vec![traces::GroupState {
+            name: "inc".into(),
+            waiting: 3,
+            running: 2,
+            done: 15,
+            erred: 0,
+            dependencies: vec![],
+        }],
+        running: vec![],
+    };
+    hub.publish_progress(&state);
+    let got = wait_for(&watcher, |e| match e {
+        WatchEvent::Progress(p) => Some(p),
+        _ => None,
+    });
+    assert_eq!(got, state);
+}
+
+#[test]
+fn a_token_is_required_when_set_and_checked() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    let server = start(&hub, Some("s3cret"));
+    let addr = server.local_addr().to_string();
+
+    let refused = observe::watch(addr.clone(), None);
+    let error = wait_for(&refused, |e| match e {
+        WatchEvent::Fatal(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(
+        error,
+        format!("{addr}: unauthenticated: missing or wrong token")
+    );
+
+    let wrong = observe::watch(addr.clone(), Some("guess".into()));
+    let error = wait_for(&wrong, |e| match e {
+        WatchEvent::Fatal(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(
+        error,
+        format!("{addr}: unauthenticated: missing or wrong token")
+    );
+
+    let accepted = observe::watch(addr, Some("s3cret".into()));
+    wait_for(&accepted, |e| matches!(e, WatchEvent::Live).then_some(()));
+}
+
+#[test]
+fn serving_beyond_loopback_needs_a_token() {
+    let hub = Arc::new(Hub::new());
+    let err = Server::start(hub.clone(), "0.0.0.0:0".parse().unwrap(), None)
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token or set TASKSCOPE_TOKEN, or bind 127.0.0.1"
+    );
+    assert!(Server::start(hub, "0.0.0.0:0".parse().unwrap(), Some("t".into())).is_ok());
+}
+
+#[test]
+fn a_stalled_client_loses_updates_and_is_told_how_many() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    let server = start(&hub, None);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = ObserveClient::connect(format!("http://{}", server.local_addr()))
+            .await
+            .unwrap();
+        let mut stream = client
+            .watch(v1::WatchRequest {})
+            .await
+            .unwrap()
+            .into_inner();
+        let first = stream.message().await.unwrap().unwrap();
+        assert!(matches!(
+            first.kind,
+            Some(v1::update::Kind::Snapshot(v1::Snapshot { last: true, .. }))
+        ));
+        // The client reads nothing while 5,000 updates of ~10 KB go out: far more than the
+        // buffer and the transport's windows hold.
+        let published = 5_000u64;
+        let hub2 = hub.clone();
+        tokio::task::spawn_blocking(move || {
+            for i in 0..published {
+                feed_tasks(&hub2, i * 100, 100);
+            }
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut received = 0u64;
+        let mut last_dropped = 0;
+        // A marker after the stall carries the final count.
+        let hub3 = hub.clone();
+        tokio::task::spawn_blocking(move || {
+            hub3.event(&Event {
+                time: 1,
+                kind: EventKind::Warning {
+                    message: "marker".into(),
+                },
+            });
+            hub3.flush();
+        })
+        .await
+        .unwrap();
+        loop {
+            let update = stream.message().await.unwrap().unwrap();
+            assert!(update.dropped >= last_dropped, "the count never goes down");
+            last_dropped = update.dropped;
+            received += 1;
+            let Some(v1::update::Kind::Records(records)) = update.kind else {
+                continue;
+            };
+            if records
+                .events
+                .iter()
+                .any(|e| matches!(&e.kind, Some(v1::event::Kind::Warning(m)) if m == "marker"))
+            {
+                break;
+            }
+        }
+        assert!(last_dropped > 0, "nothing was dropped");
+        assert_eq!(
+            received + last_dropped,
+            published + 1,
+            "every update is received or counted"
+        );
+    });
+}
+
+struct Switch(AtomicBool);
+
+impl Control for Switch {
+    fn pause(&self) -> bool {
+        self.0.store(true, Ordering::SeqCst);
+        true
+    }
+    fn resume(&self) -> bool {
+        self.0.store(false, Ordering::SeqCst);
+        false
+    }
+}
+
+#[test]
+fn pause_and_resume_reach_the_producer() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    let server = start(&hub, None);
+    let watcher = observe::watch(server.local_addr().to_string(), None);
+    wait_for(&watcher, |e| matches!(e, WatchEvent::Live).then_some(()));
+    watcher.send(Command::Pause);
+    let failed = wait_for(&watcher, |e| match e {
+        WatchEvent::CommandFailed(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(failed, "Pause: this producer cannot be paused");
+
+    let switch = Arc::new(Switch(AtomicBool::new(false)));
+    hub.set_control(switch.clone());
+    watcher.send(Command::Pause);
+    assert!(wait_for(&watcher, |e| match e {
+        WatchEvent::Paused(p) => Some(p),
+        _ => None,
+    }));
+    assert!(switch.0.load(Ordering::SeqCst));
+    watcher.send(Command::Resume);
+    assert!(!wait_for(&watcher, |e| match e {
+        WatchEvent::Paused(p) => Some(p),
+        _ => None,
+    }));
+}
+
+#[test]
+fn the_watcher_reconnects_after_the_server_restarts() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    feed_tasks(&hub, 0, 3);
+    let server = start(&hub, None);
+    let addr = server.local_addr();
+    let watcher = observe::watch(addr.to_string(), None);
+    wait_for(&watcher, |e| matches!(e, WatchEvent::Live).then_some(()));
+    drop(server);
+    let error = wait_for(&watcher, |e| match e {
+        WatchEvent::Disconnected { error, .. } => Some(error),
+        _ => None,
+    });
+    assert!(
+        error.starts_with("connection lost") || error.starts_with("cannot connect"),
+        "{error}"
+    );
+
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    feed_tasks(&hub, 0, 7);
+    let _server = Server::start(hub, addr, None).unwrap();
+    wait_for(&watcher, |e| {
+        matches!(e, WatchEvent::Reset(_)).then_some(())
+    });
+    let records = wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(records.len(), 7);
+}
