@@ -1,5 +1,6 @@
 //! Command-line syntax (clap derive). Behaviour lives in one module per command.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -38,8 +39,45 @@ pub enum Command {
     /// Run the demo: a workload with a known problem on the built-in engine, then its summary
     /// and analysis.
     Demo(DemoArgs),
+    /// Watch a running cluster live in the terminal (the built-in engine's `run --serve`, or
+    /// a Dask scheduler with the taskscope-dask plugin).
+    ///
+    /// Reconnects with backoff when the cluster goes away. Press ? for keys.
+    Top(TopArgs),
+    /// Replay a trace in the terminal: play, pause, speed, seek, with the views of `top`.
+    Replay(ReplayArgs),
     /// Measure taskscope's own speed and memory on generated data.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// Address of the Observe server, HOST:PORT.
+    #[arg(default_value = DEFAULT_ADDR)]
+    pub addr: String,
+    /// Bearer token the server requires.
+    #[arg(long, env = "TASKSCOPE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// A taskscope trace, Dask task stream JSON, or Dask performance report HTML.
+    pub trace: PathBuf,
+}
+
+/// Where `--serve` binds and `top` connects by default.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Serve the Observe gRPC while running (and after, until Ctrl-C), for `taskscope top`.
+    /// Any address but loopback needs --token.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR)]
+    pub serve: Option<SocketAddr>,
+    /// Bearer token clients must present.
+    #[arg(long, env = "TASKSCOPE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +99,8 @@ pub struct RunArgs {
     pub scale: f64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +108,8 @@ pub struct DemoArgs {
     /// Trace file to write.
     #[arg(short, long, default_value = "taskscope-demo.ndjson.zst")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 #[derive(Debug, Args)]

@@ -32,6 +32,8 @@ fn main() -> ExitCode {
         Command::Export(args) => export::export(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
+        Command::Top(args) => tui::app::live(args.addr, args.token).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => tui::app::replay(&args.trace).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     if report_peak_memory && let Ok(peak) = bench::peak_rss_bytes() {

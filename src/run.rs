@@ -9,10 +9,12 @@ use anyhow::{Context, Result};
 use engine::workloads::{self, Explicit, Options, Workload};
 use engine::{Client, Cluster, ClusterConfig, Network, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use observe::{Control, Hub, Server};
+use traces::Tap;
 use traces::units::{format_bytes, format_count};
 use traces::{TraceReader, TraceSummary};
 
-use crate::cli::{ClusterArgs, DemoArgs, RunArgs};
+use crate::cli::{ClusterArgs, DemoArgs, RunArgs, ServeArgs};
 
 /// The demo's workload: a job that runs out of memory, spills, pauses, loses a worker, and
 /// recovers — something worth looking at.
@@ -33,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             fix: args.fix,
             scale: args.scale,
         };
-        return run_workload(workload, &options, &args.cluster, &output);
+        return run_workload(workload, &options, &args.cluster, &args.serve, &output);
     }
     // A graph file: clap let through names ending in .toml / .json.
     let path = Path::new(name);
@@ -44,7 +46,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{stem}.ndjson.zst")));
     let config = cluster_config(&args.cluster, &output);
-    execute(name, false, config, &output, |client| {
+    execute(name, false, config, &args.serve, &output, |client| {
         client.compute(&graph).map(drop)
     })
 }
@@ -60,7 +62,13 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     };
     eprintln!("taskscope demo: `{}` on the built-in engine", workload.name);
     eprintln!("  {}", workload.about);
-    run_workload(workload, &Options::default(), &cluster, &args.output)
+    run_workload(
+        workload,
+        &Options::default(),
+        &cluster,
+        &args.serve,
+        &args.output,
+    )
 }
 
 fn print_list() {
@@ -95,6 +103,7 @@ fn run_workload(
     workload: &Workload,
     options: &Options,
     args: &ClusterArgs,
+    serve: &ServeArgs,
     output: &Path,
 ) -> Result<()> {
     let mut config = cluster_config(args, output);
@@ -103,25 +112,53 @@ fn run_workload(
         network: args.bandwidth.is_some() || args.latency.is_some(),
     };
     (workload.configure)(&mut config, &explicit);
-    execute(workload.name, options.fix, config, output, |client| {
-        (workload.run)(client, options)
-    })
+    execute(
+        workload.name,
+        options.fix,
+        config,
+        serve,
+        output,
+        |client| (workload.run)(client, options),
+    )
 }
 
 /// Starts the cluster, runs `work` under a progress bar, then prints what the trace shows.
 fn execute(
     name: &str,
     fix: bool,
-    config: ClusterConfig,
+    mut config: ClusterConfig,
+    serve: &ServeArgs,
     output: &Path,
     work: impl FnOnce(&Client) -> Result<(), engine::EngineError>,
 ) -> Result<()> {
+    let served = match serve.serve {
+        Some(addr) => {
+            let hub = Arc::new(Hub::new());
+            let server = Server::start(hub.clone(), addr, serve.token.clone())?;
+            config.tap = Some(Tap(hub.clone()));
+            eprintln!(
+                "serving Observe on {}: watch with `taskscope top {}`",
+                server.local_addr(),
+                server.local_addr()
+            );
+            Some((hub, server))
+        }
+        None => None,
+    };
     let cluster = Cluster::start(config)?;
+    let hub = served.as_ref().map(|(hub, _)| hub.as_ref());
+    if let Some(hub) = hub {
+        hub.set_control(Arc::new(EngineControl(cluster.client())));
+    }
     let started = Instant::now();
-    let result = with_progress(&cluster, || work(&cluster.client()));
+    let result = with_progress(&cluster, hub, || work(&cluster.client()));
     let elapsed = started.elapsed();
     let progress = cluster.progress();
+    let last_state = cluster.client().live_state();
     let records = cluster.shutdown()?;
+    if let Some(hub) = hub {
+        hub.publish_progress(&last_state);
+    }
     result.with_context(|| format!("workload {name} failed"))?;
 
     eprintln!(
@@ -147,11 +184,37 @@ fn execute(
         "{}",
         analyzer::report::to_text(&report, crate::analyze::use_color())
     );
+    if let Some((_, server)) = served {
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "\nthe run is over; still serving on {} for `taskscope top` (Ctrl-C to stop)",
+            server.local_addr()
+        );
+        // Ctrl-C's default action ends the process; the trace is complete by now.
+        loop {
+            std::thread::park();
+        }
+    }
     Ok(())
 }
 
-/// Runs `work` while a progress bar on stderr shows tasks done / submitted, spills and kills.
-fn with_progress<T>(cluster: &Cluster, work: impl FnOnce() -> T) -> T {
+/// `Pause` / `Resume` from a watcher: the engine stops starting tasks.
+struct EngineControl(Client);
+
+impl Control for EngineControl {
+    fn pause(&self) -> bool {
+        self.0.pause()
+    }
+
+    fn resume(&self) -> bool {
+        self.0.resume()
+    }
+}
+
+/// Runs `work` while a progress bar on stderr shows tasks done / submitted, spills and kills,
+/// and the scheduler's state goes to watchers, if any.
+fn with_progress<T>(cluster: &Cluster, hub: Option<&Hub>, work: impl FnOnce() -> T) -> T {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(10));
     bar.set_style(
         ProgressStyle::with_template(
@@ -164,6 +227,9 @@ fn with_progress<T>(cluster: &Cluster, work: impl FnOnce() -> T) -> T {
         scope.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 update(&bar, cluster.progress());
+                if let Some(hub) = hub {
+                    hub.publish_progress(&cluster.client().live_state());
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
             update(&bar, cluster.progress());

@@ -15,7 +15,7 @@ use traces::{
 };
 
 /// Everything known about one task group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GroupStats {
     pub name: String,
     /// Successful attempts.
@@ -144,7 +144,7 @@ fn histogram() -> Histogram<u64> {
     Histogram::new(3).expect("3 significant figures is a valid histogram precision")
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct WorkerStats {
     pub name: String,
     pub threads: u32,
@@ -191,6 +191,8 @@ pub struct Repeat {
     pub after_death: bool,
 }
 
+/// Cloneable so a live view can analyze what arrived so far and keep adding.
+#[derive(Clone)]
 pub struct TraceIndex {
     pub header: Header,
     pub format: String,
@@ -330,7 +332,8 @@ impl TraceIndex {
         Ok(index)
     }
 
-    fn empty(header: Header, format: String) -> TraceIndex {
+    /// An index with no records yet, to [`TraceIndex::add`] records to (a live run).
+    pub fn empty(header: Header, format: String) -> TraceIndex {
         TraceIndex {
             workers: header
                 .cluster
@@ -376,7 +379,7 @@ impl TraceIndex {
         }
     }
 
-    fn add(&mut self, record: Record) {
+    pub fn add(&mut self, record: Record) {
         match record {
             Record::Task(task) => self.add_task(&task),
             Record::Memory(sample) => self.memory.push(sample),
@@ -465,6 +468,13 @@ impl TraceIndex {
         self.has_dependencies |= other.has_dependencies;
         self.memory.extend(other.memory);
         self.kills.extend(other.kills);
+    }
+
+    /// The index of what was added so far, ready for rules; `self` goes on accepting records.
+    pub fn finished(&self) -> TraceIndex {
+        let mut index = self.clone();
+        index.finish();
+        index
     }
 
     fn finish(&mut self) {

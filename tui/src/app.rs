@@ -1,0 +1,269 @@
+//! The terminal, the event loop, and keys turned into changes of the [`Ui`] and the clock.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use observe::{Command, Watcher};
+use ratatui::DefaultTerminal;
+
+use crate::state::{Analysis, Connection, State};
+use crate::view::{self, Tab, Ui};
+
+/// Time per frame spent taking in updates; the rest of the frame draws and reads keys.
+const INGEST_BUDGET: Duration = Duration::from_millis(8);
+
+/// How long to wait for a key before drawing again (~20 frames a second when idle).
+const FRAME: Duration = Duration::from_millis(50);
+
+/// What a key asks of the loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Send(Command),
+}
+
+/// Attaches to a running cluster at `addr` and shows it live until `q`.
+pub fn live(addr: String, token: Option<String>) -> Result<()> {
+    let watcher = observe::watch(addr.clone(), token);
+    let mut state = State::live(addr);
+    run(&mut state, Some(&watcher))
+}
+
+/// Reads a trace (native or Dask) and replays it.
+pub fn replay(path: &Path) -> Result<()> {
+    let mut state = load_replay(path)?;
+    run(&mut state, None)
+}
+
+/// The replay state of a trace file, with its findings computing in the background.
+pub fn load_replay(path: &Path) -> Result<State> {
+    let trace = traces::TraceReader::open(path)?;
+    let (header, records) = trace.read_all()?;
+    Ok(State::replay(
+        path.display().to_string(),
+        header,
+        records,
+        Analysis::of_file(path.to_path_buf()),
+    ))
+}
+
+fn run(state: &mut State, watcher: Option<&Watcher>) -> Result<()> {
+    // Restores the terminal on panics too (ratatui installs the hook).
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    let result = event_loop(&mut terminal, state, watcher);
+    ratatui::restore();
+    result
+}
+
+fn event_loop(
+    terminal: &mut DefaultTerminal,
+    state: &mut State,
+    watcher: Option<&Watcher>,
+) -> Result<()> {
+    let mut ui = Ui::default();
+    loop {
+        if let Some(watcher) = watcher {
+            let deadline = Instant::now() + INGEST_BUDGET;
+            while let Some(event) = watcher.try_next() {
+                state.apply(event);
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            if let Connection::Failed(error) = &state.connection {
+                return Err(anyhow!("{error}"));
+            }
+        }
+        state.tick(Instant::now());
+        ui.update_highlight(state);
+        terminal.draw(|frame| view::draw(frame, state, &ui))?;
+        if !event::poll(FRAME)? {
+            continue;
+        }
+        // Every waiting key, then one redraw.
+        loop {
+            if let Event::Key(key) = event::read()?
+                && key.kind != KeyEventKind::Release
+            {
+                match handle_key(key, state, &mut ui) {
+                    Some(Action::Quit) => return Ok(()),
+                    Some(Action::Send(command)) => {
+                        if let Some(watcher) = watcher {
+                            watcher.send(command);
+                        }
+                    }
+                    None => {}
+                }
+            }
+            if !event::poll(Duration::ZERO)? {
+                break;
+            }
+        }
+    }
+}
+
+/// Applies one key.
+pub fn handle_key(key: KeyEvent, state: &mut State, ui: &mut Ui) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+        return Some(Action::Quit);
+    }
+    if ui.filter.editing {
+        match key.code {
+            KeyCode::Enter => ui.filter.apply(&state.store),
+            KeyCode::Esc => {
+                ui.filter = Default::default();
+            }
+            KeyCode::Backspace => {
+                ui.filter.text.pop();
+            }
+            KeyCode::Char(c) => ui.filter.text.push(c),
+            _ => {}
+        }
+        return None;
+    }
+    if ui.help {
+        if matches!(
+            key.code,
+            KeyCode::Char('?') | KeyCode::Esc | KeyCode::Char('q')
+        ) {
+            ui.help = false;
+        }
+        return None;
+    }
+    let end = state.end();
+    let tenth = (end.saturating_sub(state.clock.start) / 10).max(1) as i64;
+    match key.code {
+        KeyCode::Char('q') => return Some(Action::Quit),
+        KeyCode::Char('?') => ui.help = true,
+        KeyCode::Esc => {
+            ui.filter = Default::default();
+            ui.stream.selected_task = None;
+            ui.finding_focus = false;
+        }
+        KeyCode::Char('/') => {
+            ui.filter.editing = true;
+            ui.filter.text.clear();
+        }
+        KeyCode::Tab => ui.tab = Tab::ALL[(tab_index(ui.tab) + 1) % Tab::ALL.len()],
+        KeyCode::BackTab => {
+            ui.tab = Tab::ALL[(tab_index(ui.tab) + Tab::ALL.len() - 1) % Tab::ALL.len()]
+        }
+        KeyCode::Char(c @ '1'..='7') => ui.tab = Tab::ALL[c as usize - '1' as usize],
+        KeyCode::Char(' ') if !state.is_live() => state.clock.toggle_play(end),
+        KeyCode::Char('p') if state.is_live() => {
+            return Some(Action::Send(if state.cluster_paused {
+                Command::Resume
+            } else {
+                Command::Pause
+            }));
+        }
+        KeyCode::Char(']') => state.clock.faster(),
+        KeyCode::Char('[') => state.clock.slower(),
+        KeyCode::Char(',') | KeyCode::Char('<') => state.clock.seek_by(-tenth, end),
+        KeyCode::Char('.') | KeyCode::Char('>') => state.clock.seek_by(tenth, end),
+        KeyCode::Home | KeyCode::Char('g') => state.clock.seek_start(),
+        KeyCode::End | KeyCode::Char('G') => {
+            state.clock.seek_end(end);
+            if !state.is_live() {
+                // A replay at its end is a finished run: nothing more to follow.
+                state.clock.follow = false;
+            }
+        }
+        KeyCode::Up | KeyCode::Char('k') => move_selection(state, ui, false),
+        KeyCode::Down | KeyCode::Char('j') => move_selection(state, ui, true),
+        KeyCode::Left | KeyCode::Char('h') if ui.tab == Tab::Stream => {
+            ui.stream.step_task(state, false)
+        }
+        KeyCode::Right | KeyCode::Char('l') if ui.tab == Tab::Stream => {
+            ui.stream.step_task(state, true)
+        }
+        KeyCode::Char('+') | KeyCode::Char('=') => ui.stream.zoom(state, 0.5),
+        KeyCode::Char('-') => ui.stream.zoom(state, 2.0),
+        KeyCode::Char('H') => ui.stream.pan(state, -0.25),
+        KeyCode::Char('L') => ui.stream.pan(state, 0.25),
+        KeyCode::Char('0') => ui.stream.fit(),
+        KeyCode::Enter if ui.tab == Tab::Findings => {
+            ui.finding_focus = true;
+            zoom_to_finding(state, ui);
+        }
+        _ => {}
+    }
+    None
+}
+
+fn tab_index(tab: Tab) -> usize {
+    Tab::ALL.iter().position(|&t| t == tab).unwrap_or(0)
+}
+
+fn move_selection(state: &State, ui: &mut Ui, down: bool) {
+    let step = |v: &mut usize, len: usize| {
+        *v = if down {
+            (*v + 1).min(len.saturating_sub(1))
+        } else {
+            v.saturating_sub(1)
+        };
+    };
+    match ui.tab {
+        Tab::Stream => ui.stream.step_lane(state, down),
+        Tab::Memory | Tab::Workers => step(&mut ui.workers_selected, state.store.workers.len()),
+        Tab::Graph => step(&mut ui.graph_selected, view::graph_nodes(state)),
+        Tab::Progress => step(&mut ui.progress_selected, state.group_progress().len()),
+        Tab::Histograms => step(
+            &mut ui.histograms_selected,
+            state.aggregates.histograms.len(),
+        ),
+        Tab::Findings => {
+            ui.finding_focus = true;
+            step(&mut ui.findings_selected, state.findings.len())
+        }
+    }
+}
+
+/// Enter on a finding: show its time range in the task stream.
+fn zoom_to_finding(state: &State, ui: &mut Ui) {
+    ui.update_highlight(state);
+    if let Some((a, b)) = ui.highlight.time_range {
+        let span = b.saturating_sub(a).max(1_000_000);
+        let pad = span / 10;
+        ui.stream.span = Some(span + 2 * pad);
+        let end = b + pad;
+        ui.stream.end = (end < state.clock.cursor).then_some(end);
+    }
+    if let Some(worker) = ui.highlight.worker
+        && let Some(i) = state
+            .store
+            .lane_order
+            .iter()
+            .position(|&l| state.store.lanes[l as usize].worker == worker)
+    {
+        ui.stream.lane = i;
+    }
+    // A finding that names an example task: select it and show it with some context.
+    let store = &state.store;
+    let example = state
+        .findings
+        .get(ui.findings_selected)
+        .and_then(|f| f.scope.keys.first())
+        .and_then(|key| {
+            store
+                .tasks
+                .iter()
+                .position(|row| store.keys[row.key as usize].to_string() == *key)
+        });
+    if let Some(t) = example {
+        let row = &store.tasks[t];
+        ui.stream.selected_task = Some(t as u32);
+        if let Some(i) = store.lane_order.iter().position(|&l| l == row.lane) {
+            ui.stream.lane = i;
+        }
+        if ui.highlight.time_range.is_none() {
+            let length = (row.stop - row.start).max(1_000_000);
+            ui.stream.span = Some(length * 3);
+            let end = row.stop + length;
+            ui.stream.end = (end < state.clock.cursor).then_some(end);
+        }
+    }
+    ui.tab = Tab::Stream;
+}

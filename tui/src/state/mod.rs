@@ -1,0 +1,277 @@
+//! What the UI knows: the run's records ([`Store`]), the scheduler's live state, the findings,
+//! the connection, and the clock that says which instant is shown. Nothing here knows about
+//! terminals; the views read it and never change it.
+
+mod aggregates;
+mod analysis;
+mod clock;
+mod store;
+
+use std::time::{Duration, Instant};
+
+use analyzer::Finding;
+use observe::WatchEvent;
+use traces::{Header, LiveState, Nanos, Record};
+
+pub use aggregates::{Aggregates, GroupHistogram, WorkerTotals};
+pub use analysis::Analysis;
+pub use clock::Clock;
+pub use store::{Group, Lane, Store, TASK_GRAPH_LIMIT, TaskRow, Worker, WorkerStatus};
+
+/// Where the records come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    Live { addr: String },
+    Replay { path: String },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Connection {
+    Connecting,
+    /// Receiving the snapshot.
+    Loading,
+    Live,
+    Disconnected {
+        error: String,
+        retry_at: Instant,
+    },
+    /// Retrying cannot help (a refused token).
+    Failed(String),
+    /// Replays are always "connected".
+    Replay,
+}
+
+pub struct State {
+    pub source: Source,
+    pub store: Store,
+    pub clock: Clock,
+    /// The scheduler's latest state (live runs only).
+    pub live: Option<LiveState>,
+    pub connection: Connection,
+    /// Updates the server dropped because we read too slowly.
+    pub dropped: u64,
+    /// Whether the cluster is paused (live), as the server last said.
+    pub cluster_paused: bool,
+    pub findings: Vec<Finding>,
+    pub aggregates: Aggregates,
+    analysis: Analysis,
+    /// The last message for the status line (a failed command…).
+    pub notice: Option<(String, Instant)>,
+}
+
+impl State {
+    /// A replay of records already read.
+    pub fn replay(path: String, header: Header, records: Vec<Record>, analysis: Analysis) -> State {
+        let mut store = Store::new(header);
+        for record in records {
+            store.add(record);
+        }
+        store.settle();
+        let mut clock = Clock::replay(store.first.min(store.end), store.end);
+        clock.cursor = store.end;
+        State {
+            source: Source::Replay { path },
+            store,
+            clock,
+            live: None,
+            connection: Connection::Replay,
+            dropped: 0,
+            cluster_paused: false,
+            findings: Vec::new(),
+            aggregates: Aggregates::default(),
+            analysis,
+            notice: None,
+        }
+    }
+
+    /// A live run, before the first message.
+    pub fn live(addr: String) -> State {
+        State {
+            source: Source::Live { addr },
+            store: Store::default(),
+            clock: Clock::live(),
+            live: None,
+            connection: Connection::Connecting,
+            dropped: 0,
+            cluster_paused: false,
+            findings: Vec::new(),
+            aggregates: Aggregates::default(),
+            analysis: Analysis::live(),
+            notice: None,
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        matches!(self.source, Source::Live { .. })
+    }
+
+    /// Applies one event from the watch connection.
+    pub fn apply(&mut self, event: WatchEvent) {
+        match event {
+            WatchEvent::Reset(header) => {
+                self.analysis.reset(header.clone());
+                self.store = Store::new(header);
+                self.live = None;
+                self.dropped = 0;
+                self.connection = Connection::Loading;
+            }
+            WatchEvent::Records(records) => {
+                self.analysis.add(&records);
+                for record in records {
+                    self.store.add(record);
+                }
+            }
+            WatchEvent::Live => self.connection = Connection::Live,
+            WatchEvent::Progress(state) => {
+                self.cluster_paused = state.paused;
+                self.live = Some(state);
+            }
+            WatchEvent::Dropped(n) => self.dropped = n,
+            WatchEvent::Disconnected { error, retry_in } => {
+                self.connection = Connection::Disconnected {
+                    error,
+                    retry_at: Instant::now() + retry_in,
+                };
+                self.live = None;
+            }
+            WatchEvent::Paused(paused) => {
+                self.cluster_paused = paused;
+                self.notify(if paused {
+                    "cluster paused: no new task starts"
+                } else {
+                    "cluster resumed"
+                });
+            }
+            WatchEvent::Fatal(error) => self.connection = Connection::Failed(error),
+            WatchEvent::CommandFailed(error) => self.notify(&error),
+        }
+    }
+
+    pub fn notify(&mut self, message: &str) {
+        self.notice = Some((message.to_string(), Instant::now()));
+    }
+
+    /// Once per frame: sorts new records, moves the clock, refreshes findings and aggregates.
+    pub fn tick(&mut self, now: Instant) {
+        self.store.settle();
+        let end = self.end();
+        self.clock.tick(now, end);
+        if let Some(findings) = self.analysis.poll() {
+            self.findings = findings;
+        }
+        self.aggregates.refresh(&self.store, self.clock.cursor, now);
+        if self
+            .notice
+            .as_ref()
+            .is_some_and(|(_, at)| now.duration_since(*at) > Duration::from_secs(5))
+        {
+            self.notice = None;
+        }
+    }
+
+    /// The latest instant known.
+    pub fn end(&self) -> Nanos {
+        let live = self.live.as_ref().map_or(0, |l| l.time);
+        self.store.end.max(live)
+    }
+
+    /// Tasks running at the cursor: from the scheduler when following a live run, else from
+    /// the records.
+    pub fn running_at_cursor(&self) -> Vec<(u32, u32)> {
+        let t = self.clock.cursor;
+        self.store
+            .lane_order
+            .iter()
+            .filter_map(|&lane| self.store.lane_task_at(lane, t).map(|task| (lane, task)))
+            .filter(|&(_, task)| self.store.tasks[task as usize].start <= t)
+            .collect()
+    }
+}
+
+/// One task group's tasks by state at the cursor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupProgress {
+    pub name: String,
+    /// The store's group id, if a task of it finished.
+    pub group: Option<u32>,
+    pub waiting: u64,
+    pub running: u64,
+    pub done: u64,
+    pub erred: u64,
+    pub dependencies: Vec<String>,
+}
+
+impl GroupProgress {
+    pub fn total(&self) -> u64 {
+        self.waiting + self.running + self.done + self.erred
+    }
+}
+
+impl State {
+    /// Task groups by state at the cursor, from the records; when following a live run, the
+    /// scheduler's own counts of waiting and running tasks (tasks not run yet) are merged in.
+    pub fn group_progress(&self) -> Vec<GroupProgress> {
+        let mut rows = self.recorded_progress();
+        let Some(live) = self.live.as_ref().filter(|_| self.clock.follow) else {
+            return rows;
+        };
+        for g in &live.groups {
+            let row = match rows.iter().position(|r| *r.name == *g.name) {
+                Some(i) => &mut rows[i],
+                None => {
+                    rows.push(GroupProgress {
+                        name: g.name.to_string(),
+                        group: None,
+                        waiting: 0,
+                        running: 0,
+                        done: 0,
+                        erred: 0,
+                        dependencies: Vec::new(),
+                    });
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.waiting = g.waiting;
+            row.running = g.running;
+            row.done = row.done.max(g.done);
+            row.erred = row.erred.max(g.erred);
+            for d in &g.dependencies {
+                if !row.dependencies.iter().any(|r| **r == **d) {
+                    row.dependencies.push(d.to_string());
+                }
+            }
+        }
+        rows
+    }
+
+    fn recorded_progress(&self) -> Vec<GroupProgress> {
+        let t = self.clock.cursor;
+        self.store
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.tasks > 0 || !g.deps.is_empty())
+            .map(|(i, g)| {
+                let (started, done) = self.store.group_counts_at(i as u32, t);
+                let erred = if t >= self.store.end {
+                    u64::from(g.erred)
+                } else {
+                    0
+                };
+                GroupProgress {
+                    name: g.name.clone(),
+                    group: Some(i as u32),
+                    waiting: u64::from(g.tasks) - started,
+                    running: started - done,
+                    done: done - erred.min(done),
+                    erred: erred.min(done),
+                    dependencies: g
+                        .deps
+                        .iter()
+                        .map(|&d| self.store.groups[d as usize].name.clone())
+                        .collect(),
+                }
+            })
+            .collect()
+    }
+}
