@@ -28,8 +28,19 @@ pub enum Action {
 pub fn live(addr: String, token: Option<String>) -> Result<()> {
     let watcher = observe::watch(addr.clone(), token);
     let mut state = State::live(addr);
+    // A refused token or a malformed address is one line on the shell, not a screen: give the
+    // connection a moment to say so before taking over the terminal.
+    if let Some(first) = watcher.next_timeout(FIRST_ANSWER) {
+        if let observe::WatchEvent::Fatal(error) = first {
+            return Err(anyhow!("{error}"));
+        }
+        state.apply(first);
+    }
     run(&mut state, Some(&watcher))
 }
+
+/// How long `live` waits for the server's first answer before opening the UI anyway.
+const FIRST_ANSWER: Duration = Duration::from_secs(2);
 
 /// Reads a trace (native or Dask) and replays it.
 pub fn replay(path: &Path) -> Result<()> {
