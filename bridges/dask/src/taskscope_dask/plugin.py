@@ -196,6 +196,8 @@ class TaskscopePlugin(SchedulerPlugin):
     # --- recording ---------------------------------------------------------------------------
 
     def _emit(self, record: dict) -> None:
+        if not self._started:
+            return  # closed: the scheduler is shutting down, or we were unregistered
         if self._writer is not None:
             self._writer.write(record)
         if self._server is not None:
@@ -443,6 +445,12 @@ class TaskscopePlugin(SchedulerPlugin):
     # --- periodic: memory samples and flushes, progress -------------------------------------
 
     def _sample(self) -> None:
+        if not any(p is self for p in self._scheduler.plugins.values()):
+            # Unregistered (Dask's unregister_scheduler_plugin does not call close): finish the
+            # trace and stop serving.
+            if self._started:
+                asyncio.ensure_future(self.close())
+            return
         try:
             t = self._ns(time.time())
             for info in list(self._workers.values()):
