@@ -199,3 +199,20 @@ def test_malformed_serve_address_fails_on_the_client():
         TaskscopePlugin(serve="127.0.0.1:http")
     with pytest.raises(ValueError, match="trace path"):
         TaskscopePlugin()
+
+
+def test_registering_again_replaces_the_plugin(tmp_path):
+    """A second registration (a notebook cell run twice) closes the first one's file and port."""
+    from conftest import info
+
+    port = free_port()
+    path = tmp_path / "run.ndjson"
+    with cluster(n_workers=1) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path), serve=port))
+        client.gather(client.map(inc, range(10)))
+        client.register_plugin(TaskscopePlugin(path=str(path), serve=port))
+        client.gather(client.map(inc, range(100, 120)))
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            first = next(iter(pb_grpc.ObserveStub(channel).Watch(pb.WatchRequest())))
+            assert first.WhichOneof("kind") == "snapshot"
+    assert info(path)["tasks"]["ok"] == 20

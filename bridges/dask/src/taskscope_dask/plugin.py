@@ -121,6 +121,11 @@ class TaskscopePlugin(SchedulerPlugin):
     async def start(self, scheduler: Any) -> None:
         if self._started:
             return
+        previous = scheduler.plugins.get(self.name)
+        if isinstance(previous, TaskscopePlugin) and previous is not self:
+            # Registered again (a notebook cell run twice): the new one replaces the old one,
+            # which must first let go of its file and its port.
+            await previous.close()
         self._scheduler = scheduler
         self._tasks = scheduler.tasks
         self._loop = asyncio.get_running_loop()
