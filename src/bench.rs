@@ -19,6 +19,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.target {
         BenchTarget::Info { tasks, dir } => bench_info(*tasks, dir.as_deref()),
         BenchTarget::Analyze { tasks } => bench_analyze(*tasks),
+        BenchTarget::Tui { tasks, rate } => crate::bench_tui::bench_tui(*tasks, *rate),
         BenchTarget::Engine { tasks, case: None } => bench_engine(*tasks),
         BenchTarget::Engine {
             tasks,

@@ -282,6 +282,16 @@ pub enum BenchTarget {
         #[arg(long, hide = true)]
         case: Option<String>,
     },
+    /// The terminal UI: frame render time per view with TASKS tasks in the state, and live
+    /// ingest over gRPC while frames are drawn.
+    Tui {
+        /// Tasks in the state.
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: u64,
+        /// Task events per second the live producer publishes.
+        #[arg(long, default_value_t = 150_000)]
+        rate: u64,
+    },
     /// Analysis: `analyze` records/s and peak memory, and `flamegraph` time, on a generated
     /// trace of TASKS tasks with dependencies.
     Analyze {

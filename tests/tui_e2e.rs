@@ -16,7 +16,10 @@ struct Tmux {
 
 impl Tmux {
     fn start(command: &str) -> Tmux {
-        let socket = format!("taskscope-e2e-{}", std::process::id());
+        // One tmux server per test: tests run in parallel.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let socket = format!("taskscope-e2e-{}-{n}", std::process::id());
         let tmux = Tmux { socket };
         let status = tmux
             .cmd(&[
@@ -257,4 +260,50 @@ fn serving_beyond_loopback_without_a_token_is_refused() {
         String::from_utf8_lossy(&out.stderr),
         "error: refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token or set TASKSCOPE_TOKEN, or bind 127.0.0.1\n"
     );
+}
+
+#[test]
+fn replay_plays_a_recorded_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("healthy.ndjson");
+    let status = Command::new(BIN)
+        .args(["run", "healthy", "-o"])
+        .arg(&trace)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let tmux = Tmux::start(&format!("{BIN} replay {}", trace.display()));
+    tmux.wait_for(&["healthy.ndjson", "w0/t0", "tasks 57"]);
+    // From the start, playing: the clock moves.
+    tmux.keys(&["Home"]);
+    tmux.wait_for(&["⏸ paused ×1", "t=0 ns"]);
+    tmux.keys(&["]", "Space"]);
+    tmux.wait_for(&["▶ playing ×2"]);
+    tmux.wait_until("the clock to move", |screen| !screen.contains("t=0 ns"));
+    // A balanced run: the analyzer has nothing to say.
+    tmux.keys(&["7"]);
+    tmux.wait_for(&["no findings: nothing the rules flag"]);
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "replay did not quit on q");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn replay_of_a_missing_file_is_one_line() {
+    let out = Command::new(BIN)
+        .args(["replay", "no-such-trace.ndjson"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: no-such-trace.ndjson: "),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }

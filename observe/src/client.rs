@@ -98,12 +98,11 @@ fn endpoint(addr: &str) -> Result<Endpoint, String> {
         .map_err(|e| format!("invalid address {addr:?}: {e}"))
 }
 
-/// Sends on the event channel from async code; `false` once the consumer is gone.
+/// Hands an event to the consumer; `false` once it is gone. Blocking the connection's runtime
+/// while the consumer is behind is the point: the stream stops being read, and the server
+/// drops (and counts) updates instead of anyone buffering them.
 async fn emit(tx: &SyncSender<WatchEvent>, event: WatchEvent) -> bool {
-    let tx = tx.clone();
-    tokio::task::spawn_blocking(move || tx.send(event).is_ok())
-        .await
-        .unwrap_or(false)
+    tx.send(event).is_ok()
 }
 
 async fn follow(

@@ -1,6 +1,7 @@
 //! The terminal, the event loop, and keys turned into changes of the [`Ui`] and the clock.
 
 use std::path::Path;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -11,11 +12,8 @@ use ratatui::DefaultTerminal;
 use crate::state::{Analysis, Connection, State};
 use crate::view::{self, Tab, Ui};
 
-/// Time per frame spent taking in updates; the rest of the frame draws and reads keys.
-const INGEST_BUDGET: Duration = Duration::from_millis(8);
-
-/// How long to wait for a key before drawing again (~20 frames a second when idle).
-const FRAME: Duration = Duration::from_millis(50);
+/// Time between frames (30 a second); updates and keys are taken in between.
+const FRAME: Duration = Duration::from_millis(33);
 
 /// What a key asks of the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,45 +72,78 @@ fn event_loop(
     watcher: Option<&Watcher>,
 ) -> Result<()> {
     let mut ui = Ui::default();
+    let keys = spawn_key_reader();
+    let mut next_frame = Instant::now();
     loop {
-        if let Some(watcher) = watcher {
-            let deadline = Instant::now() + INGEST_BUDGET;
-            while let Some(event) = watcher.try_next() {
-                state.apply(event);
-                if Instant::now() >= deadline {
-                    break;
+        let mut pressed: Vec<KeyEvent> = keys.try_iter().collect();
+        match watcher {
+            Some(watcher) => {
+                ingest_until(state, watcher, next_frame);
+                if let Connection::Failed(error) = &state.connection {
+                    return Err(anyhow!("{error}"));
                 }
             }
-            if let Connection::Failed(error) = &state.connection {
-                return Err(anyhow!("{error}"));
+            None => {
+                let left = next_frame.saturating_duration_since(Instant::now());
+                pressed.extend(keys.recv_timeout(left));
             }
         }
-        state.tick(Instant::now());
-        ui.update_highlight(state);
-        terminal.draw(|frame| view::draw(frame, state, &ui))?;
-        if !event::poll(FRAME)? {
-            continue;
-        }
-        // Every waiting key, then one redraw.
-        loop {
-            if let Event::Key(key) = event::read()?
-                && key.kind != KeyEventKind::Release
-            {
-                match handle_key(key, state, &mut ui) {
-                    Some(Action::Quit) => return Ok(()),
-                    Some(Action::Send(command)) => {
-                        if let Some(watcher) = watcher {
-                            watcher.send(command);
-                        }
+        for key in pressed {
+            match handle_key(key, state, &mut ui) {
+                Some(Action::Quit) => return Ok(()),
+                Some(Action::Send(command)) => {
+                    if let Some(watcher) = watcher {
+                        watcher.send(command);
                     }
-                    None => {}
                 }
+                None => {}
             }
-            if !event::poll(Duration::ZERO)? {
-                break;
-            }
+            // Show the key's effect now, not at the next frame.
+            next_frame = Instant::now();
+        }
+        let now = Instant::now();
+        if now >= next_frame {
+            state.tick(now);
+            ui.update_highlight(state);
+            terminal.draw(|frame| view::draw(frame, state, &ui))?;
+            next_frame = now + FRAME;
         }
     }
+}
+
+/// Takes in updates until `deadline` (waiting for them when none is there): the UI loop does
+/// this between frames, so a live run is ingested at full speed while frames stay regular.
+pub fn ingest_until(state: &mut State, watcher: &Watcher, deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        match watcher.next_timeout(left) {
+            Some(event) => state.apply(event),
+            None => return,
+        }
+    }
+}
+
+/// Keys come from a thread blocked in `event::read`, so the loop can wait on updates and keys
+/// at once (a key is handled at the latest one frame after it was pressed).
+fn spawn_key_reader() -> Receiver<KeyEvent> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("keys".into())
+        .spawn(move || {
+            while let Ok(event) = event::read() {
+                if let Event::Key(key) = event
+                    && key.kind != KeyEventKind::Release
+                    && tx.send(key).is_err()
+                {
+                    return;
+                }
+            }
+        })
+        .expect("spawning the key reader");
+    rx
 }
 
 /// Applies one key.
@@ -223,7 +254,7 @@ fn move_selection(state: &State, ui: &mut Ui, down: bool) {
         Tab::Progress => step(&mut ui.progress_selected, state.group_progress().len()),
         Tab::Histograms => step(
             &mut ui.histograms_selected,
-            state.aggregates.histograms.len(),
+            state.aggregates.histograms().count(),
         ),
         Tab::Findings => {
             ui.finding_focus = true;

@@ -303,3 +303,36 @@ fn help_and_resizes_down_to_tiny_terminals() {
         }
     }
 }
+
+#[test]
+fn a_new_snapshot_replaces_everything_known() {
+    let (header, records) = fixture();
+    let mut state = State::live("127.0.0.1:1".into());
+    state.apply(observe::WatchEvent::Reset(header.clone()));
+    state.apply(observe::WatchEvent::Records(records.clone()));
+    state.apply(observe::WatchEvent::Live);
+    state.tick(Instant::now());
+    assert_eq!(state.store.tasks.len(), 17);
+    // The server restarted with a smaller run: nothing of the old one may remain.
+    state.apply(observe::WatchEvent::Reset(header));
+    state.apply(observe::WatchEvent::Records(records[..5].to_vec()));
+    state.tick(Instant::now());
+    assert_eq!(state.store.tasks.len(), 4);
+    assert_eq!(
+        state
+            .aggregates
+            .histograms()
+            .map(|h| h.micros.len())
+            .sum::<u64>(),
+        4
+    );
+    for tab in Tab::ALL {
+        render(
+            &state,
+            &Ui {
+                tab,
+                ..Ui::default()
+            },
+        );
+    }
+}

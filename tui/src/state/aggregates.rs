@@ -1,6 +1,6 @@
-//! Totals that need a pass over every task (duration histograms, transfers per worker):
-//! recomputed when the cursor or the data changed, at most a few times a second, so a frame
-//! never pays for them.
+//! Totals that need a pass over the tasks (duration histograms, transfers per worker). At the
+//! newest instant (a live run) new tasks are added as they come; for a past instant the pass
+//! is redone, at most a few times a second, so a frame never pays for it.
 
 use std::time::{Duration, Instant};
 
@@ -8,19 +8,13 @@ use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use traces::{Action, Nanos, WorkerId};
 
-use super::store::Store;
+use super::store::{Store, TaskRow};
 
-/// How often the totals may be recomputed while things change.
+/// How often a full pass may run while the cursor moves through the past.
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
 
 /// The longest compute time the histograms tell apart: a day, in microseconds.
 const MAX_MICROS: u64 = 86_400_000_000;
-
-/// Compute-phase durations of one group's finished tasks, in microseconds.
-pub struct GroupHistogram {
-    pub group: u32,
-    pub micros: Histogram<u64>,
-}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WorkerTotals {
@@ -32,15 +26,37 @@ pub struct WorkerTotals {
 
 #[derive(Default)]
 pub struct Aggregates {
-    pub histograms: Vec<GroupHistogram>,
+    /// By group id.
+    histograms: Vec<Option<Histogram<u64>>>,
     pub workers: FxHashMap<WorkerId, WorkerTotals>,
-    /// What they were computed for: (cursor, tasks known).
+    /// `tasks[..counted]` are all in (the totals are for the newest instant).
+    counted: Option<usize>,
+    /// What a full pass was last computed for: (cursor, tasks known), and when.
     computed_for: Option<(Nanos, usize)>,
     computed_at: Option<Instant>,
 }
 
 impl Aggregates {
+    /// Histograms of the groups with finished tasks, in group order.
+    pub fn histograms(&self) -> impl Iterator<Item = GroupHistogramRef<'_>> {
+        self.histograms.iter().enumerate().filter_map(|(g, h)| {
+            h.as_ref().map(|micros| GroupHistogramRef {
+                group: g as u32,
+                micros,
+            })
+        })
+    }
+
     pub fn refresh(&mut self, store: &Store, cursor: Nanos, now: Instant) {
+        if cursor >= store.end
+            && let Some(counted) = self.counted.filter(|&c| c <= store.tasks.len())
+        {
+            for row in &store.tasks[counted..] {
+                self.count(store, row);
+            }
+            self.counted = Some(store.tasks.len());
+            return;
+        }
         let key = (cursor, store.tasks.len());
         if self.computed_for == Some(key)
             || self
@@ -49,56 +65,48 @@ impl Aggregates {
         {
             return;
         }
-        *self = Aggregates::compute(store, cursor);
+        self.histograms.clear();
+        self.workers.clear();
+        for row in store.tasks.iter().filter(|row| row.stop <= cursor) {
+            self.count(store, row);
+        }
+        self.counted = (cursor >= store.end).then_some(store.tasks.len());
         self.computed_for = Some(key);
         self.computed_at = Some(now);
     }
 
-    /// One pass over the tasks finished by `cursor`.
-    pub fn compute(store: &Store, cursor: Nanos) -> Aggregates {
-        let mut histograms: Vec<Option<Histogram<u64>>> = Vec::new();
-        histograms.resize_with(store.groups.len(), || None);
-        let mut workers: FxHashMap<WorkerId, WorkerTotals> = FxHashMap::default();
-        for row in &store.tasks {
-            if row.stop > cursor {
-                continue;
-            }
-            let mut compute = 0;
-            let worker = store.lanes[row.lane as usize].worker;
-            let totals = workers.entry(worker).or_default();
-            totals.tasks += 1;
-            for phase in store.task_phases(row) {
-                match phase.action {
-                    Action::Compute => compute += phase.duration(),
-                    Action::Transfer => {
-                        totals.transfers += 1;
-                        totals.transfer_bytes += phase.bytes.unwrap_or(0);
-                    }
-                    Action::DiskRead | Action::DiskWrite => {
-                        totals.disk_bytes += phase.bytes.unwrap_or(0)
-                    }
-                    _ => {}
+    fn count(&mut self, store: &Store, row: &TaskRow) {
+        let mut compute = 0;
+        let worker = store.lanes[row.lane as usize].worker;
+        let totals = self.workers.entry(worker).or_default();
+        totals.tasks += 1;
+        for phase in store.task_phases(row) {
+            match phase.action {
+                Action::Compute => compute += phase.duration(),
+                Action::Transfer => {
+                    totals.transfers += 1;
+                    totals.transfer_bytes += phase.bytes.unwrap_or(0);
                 }
+                Action::DiskRead | Action::DiskWrite => {
+                    totals.disk_bytes += phase.bytes.unwrap_or(0)
+                }
+                _ => {}
             }
-            let h = histograms[row.group as usize].get_or_insert_with(|| {
+        }
+        let g = row.group as usize;
+        if self.histograms.len() <= g {
+            self.histograms.resize_with(g + 1, || None);
+        }
+        self.histograms[g]
+            .get_or_insert_with(|| {
                 Histogram::new_with_bounds(1, MAX_MICROS, 3).expect("valid bounds")
-            });
-            h.saturating_record((compute / 1_000).max(1));
-        }
-        Aggregates {
-            histograms: histograms
-                .into_iter()
-                .enumerate()
-                .filter_map(|(g, h)| {
-                    h.map(|micros| GroupHistogram {
-                        group: g as u32,
-                        micros,
-                    })
-                })
-                .collect(),
-            workers,
-            computed_for: None,
-            computed_at: None,
-        }
+            })
+            .saturating_record((compute / 1_000).max(1));
     }
+}
+
+/// Compute-phase durations of one group's finished tasks, in microseconds.
+pub struct GroupHistogramRef<'a> {
+    pub group: u32,
+    pub micros: &'a Histogram<u64>,
 }

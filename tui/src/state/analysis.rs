@@ -61,9 +61,9 @@ impl Analysis {
         }
     }
 
-    pub fn add(&self, records: &[Record]) {
+    pub fn add(&self, records: Vec<Record>) {
         if let Some(input) = &self.input {
-            let _ = input.send(Input::Records(records.to_vec()));
+            let _ = input.send(Input::Records(records));
         }
     }
 

@@ -13,7 +13,7 @@ use analyzer::Finding;
 use observe::WatchEvent;
 use traces::{Header, LiveState, Nanos, Record};
 
-pub use aggregates::{Aggregates, GroupHistogram, WorkerTotals};
+pub use aggregates::{Aggregates, GroupHistogramRef, WorkerTotals};
 pub use analysis::Analysis;
 pub use clock::Clock;
 pub use store::{Group, Lane, Store, TASK_GRAPH_LIMIT, TaskRow, Worker, WorkerStatus};
@@ -63,10 +63,11 @@ impl State {
     /// A replay of records already read.
     pub fn replay(path: String, header: Header, records: Vec<Record>, analysis: Analysis) -> State {
         let mut store = Store::new(header);
-        for record in records {
+        for record in &records {
             store.add(record);
         }
-        store.settle();
+        // Sorted for any instant: a replay is seeked through.
+        store.settle(0);
         let mut clock = Clock::replay(store.first.min(store.end), store.end);
         clock.cursor = store.end;
         State {
@@ -111,15 +112,16 @@ impl State {
             WatchEvent::Reset(header) => {
                 self.analysis.reset(header.clone());
                 self.store = Store::new(header);
+                self.aggregates = Aggregates::default();
                 self.live = None;
                 self.dropped = 0;
                 self.connection = Connection::Loading;
             }
             WatchEvent::Records(records) => {
-                self.analysis.add(&records);
-                for record in records {
+                for record in &records {
                     self.store.add(record);
                 }
+                self.analysis.add(records);
             }
             WatchEvent::Live => self.connection = Connection::Live,
             WatchEvent::Progress(state) => {
@@ -153,9 +155,9 @@ impl State {
 
     /// Once per frame: sorts new records, moves the clock, refreshes findings and aggregates.
     pub fn tick(&mut self, now: Instant) {
-        self.store.settle();
         let end = self.end();
         self.clock.tick(now, end);
+        self.store.settle(self.clock.cursor);
         if let Some(findings) = self.analysis.poll() {
             self.findings = findings;
         }

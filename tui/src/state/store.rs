@@ -31,13 +31,16 @@ pub struct TaskRow {
 pub struct Lane {
     pub worker: WorkerId,
     pub thread: u32,
-    /// Task indices, sorted by start once `sorted`.
+    /// Task indices, sorted by start once settled. A thread finishes its tasks in the order it
+    /// started them, so appends keep the order and sorting is rare.
     pub tasks: Vec<u32>,
     sorted: bool,
     /// The longest task: how far back from a window's start a task can still overlap it.
     pub max_span: Nanos,
-    /// Running total of busy time along `tasks`, for busy % at any instant.
+    /// Running total of busy time along `tasks`, for busy % at any instant; may lag `tasks`
+    /// until settled.
     busy_prefix: Vec<Nanos>,
+    last_start: Nanos,
 }
 
 #[derive(Debug, Default)]
@@ -85,7 +88,7 @@ pub struct Store {
     pub groups: Vec<Group>,
     group_ids: FxHashMap<String, u32>,
     /// Group of a dependency key, by the key's first name (tasks of one collection share it).
-    dep_groups: FxHashMap<String, u32>,
+    dep_groups: FxHashMap<std::sync::Arc<str>, u32>,
     key_index: FxHashMap<Key, u32>,
     pub workers: Vec<Worker>,
     worker_ids: FxHashMap<WorkerId, usize>,
@@ -155,7 +158,7 @@ impl Store {
         self.worker_ids.get(&id).map(|&i| &self.workers[i])
     }
 
-    pub fn add(&mut self, record: Record) {
+    pub fn add(&mut self, record: &Record) {
         match record {
             Record::Task(task) => self.add_task(task),
             Record::Memory(sample) => {
@@ -163,13 +166,13 @@ impl Store {
                 let memory = &mut self.worker_mut(sample.worker).memory;
                 // Samples from several threads can reach the writer slightly out of order.
                 let late = memory.last().is_some_and(|m| m.time > sample.time);
-                memory.push(sample);
+                memory.push(sample.clone());
                 if late {
                     self.memory_unsorted = true;
                     self.dirty = true;
                 }
             }
-            Record::Event(event) => self.add_event(event),
+            Record::Event(event) => self.add_event(event.clone()),
         }
     }
 
@@ -237,7 +240,7 @@ impl Store {
         l
     }
 
-    fn add_task(&mut self, task: TaskRecord) {
+    fn add_task(&mut self, task: &TaskRecord) {
         let Some(stop) = task.stop() else { return };
         let ready = task.start().unwrap_or(stop);
         let start = task
@@ -260,9 +263,13 @@ impl Store {
         if task.status == TaskStatus::Error {
             g.erred += 1;
         }
+        if g.starts.last().is_some_and(|&last| last > start)
+            || g.stops.last().is_some_and(|&last| last > stop)
+        {
+            g.sorted = false;
+        }
         g.starts.push(start);
         g.stops.push(stop);
-        g.sorted = false;
         for dep in &task.deps {
             let dep_group = self.dep_group(dep);
             let g = &mut self.groups[group as usize];
@@ -272,7 +279,10 @@ impl Store {
         }
         let l = &mut self.lanes[lane as usize];
         l.tasks.push(index);
-        l.sorted = false;
+        if start < l.last_start {
+            l.sorted = false;
+        }
+        l.last_start = l.last_start.max(start);
         l.max_span = l.max_span.max(stop - start);
         self.first = self.first.min(ready);
         self.end = self.end.max(stop);
@@ -298,21 +308,21 @@ impl Store {
             attempt: task.attempt,
             nbytes: task.nbytes,
         });
-        self.keys.push(task.key);
+        self.keys.push(task.key.clone());
         self.phases
-            .extend(task.phases.into_iter().take(u16::MAX as usize));
+            .extend(task.phases.iter().take(u16::MAX as usize).cloned());
         self.dirty = true;
     }
 
     fn dep_group(&mut self, dep: &Key) -> u32 {
-        let name = match dep {
-            Key::Str(s) => s.to_string(),
+        let name: std::sync::Arc<str> = match dep {
+            Key::Str(s) => s.clone(),
             Key::Tuple(parts) => match parts.first() {
-                Some(traces::KeyPart::Str(s)) => s.to_string(),
-                _ => dep.to_string(),
+                Some(traces::KeyPart::Str(s)) => s.clone(),
+                _ => return self.group_id(&dep.group()),
             },
         };
-        if let Some(&g) = self.dep_groups.get(&name) {
+        if let Some(&g) = self.dep_groups.get(&*name) {
             return g;
         }
         let g = self.group_id(&dep.group());
@@ -320,64 +330,78 @@ impl Store {
         g
     }
 
-    /// Sorts what arrived since the last call; queries below assume it was called.
-    pub fn settle(&mut self) {
+    /// Orders what arrived since the last call; the queries below assume it was called.
+    /// Group start / stop times are sorted only when `cursor` is before the end (a past
+    /// instant): following a live run never pays for it.
+    pub fn settle(&mut self, cursor: Nanos) {
         if !self.dirty {
             return;
         }
-        self.dirty = false;
         let tasks = &self.tasks;
         for lane in &mut self.lanes {
             if !lane.sorted {
+                // Stable and adaptive: a few late tasks cost a merge, not a full sort.
                 lane.tasks.sort_by_key(|&t| tasks[t as usize].start);
                 lane.sorted = true;
-                let mut total = 0;
                 lane.busy_prefix.clear();
-                lane.busy_prefix.extend(lane.tasks.iter().map(|&t| {
-                    let row = &tasks[t as usize];
-                    total += row.stop - row.start;
-                    total
-                }));
             }
+            let mut total = lane.busy_prefix.last().copied().unwrap_or(0);
+            let from = lane.busy_prefix.len();
+            lane.busy_prefix.extend(lane.tasks[from..].iter().map(|&t| {
+                let row = &tasks[t as usize];
+                total += row.stop - row.start;
+                total
+            }));
         }
         if std::mem::take(&mut self.memory_unsorted) {
             for worker in &mut self.workers {
                 worker.memory.sort_by_key(|m| m.time);
             }
         }
-        for group in &mut self.groups {
-            if !group.sorted {
-                group.starts.sort_unstable();
-                group.stops.sort_unstable();
-                group.sorted = true;
+        if cursor < self.end {
+            for group in &mut self.groups {
+                if !group.sorted {
+                    group.starts.sort();
+                    group.stops.sort();
+                    group.sorted = true;
+                }
             }
         }
+        self.dirty = self.groups.iter().any(|g| !g.sorted);
     }
 
     pub fn task_phases(&self, row: &TaskRow) -> &[Phase] {
         &self.phases[row.phases as usize..row.phases as usize + row.n_phases as usize]
     }
 
-    /// The lane's tasks that overlap `[from, to)`, in start order.
-    pub fn lane_window(&self, lane: u32, from: Nanos, to: Nanos) -> &[u32] {
-        let lane = &self.lanes[lane as usize];
-        let tasks = &self.tasks;
-        let lo = lane
-            .tasks
-            .partition_point(|&t| tasks[t as usize].start + lane.max_span < from);
-        let hi = lane
-            .tasks
-            .partition_point(|&t| tasks[t as usize].start < to);
-        &lane.tasks[lo..hi.max(lo)]
-    }
-
-    /// The first task of the lane (in start order) that is still running at or after `t`.
+    /// The lane's task running at `t` (started at or before, stopping after), if any.
     pub fn lane_task_at(&self, lane: u32, t: Nanos) -> Option<u32> {
-        let window = self.lane_window(lane, t, t.saturating_add(1));
-        window
+        let lane = &self.lanes[lane as usize];
+        let n = lane
+            .tasks
+            .partition_point(|&i| self.tasks[i as usize].start <= t);
+        // Tasks of one thread rarely overlap (a transfer before compute can): look back a few.
+        lane.tasks[n.saturating_sub(4)..n]
             .iter()
+            .rev()
             .copied()
             .find(|&i| self.tasks[i as usize].stop > t)
+    }
+
+    /// A task of the lane overlapping `[from, to)`: the one running at `from`, else the first
+    /// that starts inside.
+    pub fn lane_task_in(&self, lane: u32, from: Nanos, to: Nanos) -> Option<u32> {
+        if let Some(t) = self.lane_task_at(lane, from) {
+            return Some(t);
+        }
+        let lane = &self.lanes[lane as usize];
+        let n = lane
+            .tasks
+            .partition_point(|&i| self.tasks[i as usize].start < from);
+        lane.tasks
+            .get(n)
+            .copied()
+            .filter(|&i| self.tasks[i as usize].start < to)
     }
 
     /// Busy time of the lane in `[0, t]`.
@@ -397,6 +421,10 @@ impl Store {
     /// (started, done) tasks of the group by time `t`.
     pub fn group_counts_at(&self, group: u32, t: Nanos) -> (u64, u64) {
         let g = &self.groups[group as usize];
+        if t >= self.end || !g.sorted {
+            // At the end (or not sorted for a past instant yet): everything so far.
+            return (u64::from(g.tasks), u64::from(g.tasks));
+        }
         let started = g.starts.partition_point(|&s| s <= t) as u64;
         let done = g.stops.partition_point(|&s| s <= t) as u64;
         (started, done)

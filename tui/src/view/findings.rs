@@ -13,8 +13,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
     if findings.is_empty() {
         let text = if state.store.tasks.is_empty() {
             "no findings yet: waiting for tasks"
+        } else if state.is_live() {
+            "no findings: nothing the rules flag so far"
         } else {
-            "no findings: nothing the rules flag (so far)"
+            "no findings: nothing the rules flag"
         };
         frame.render_widget(Paragraph::new(text).style(styles::dim()), area);
         return;

@@ -16,8 +16,7 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
     let store = &state.store;
     let histograms: Vec<_> = state
         .aggregates
-        .histograms
-        .iter()
+        .histograms()
         .filter(|h| {
             ui.filter
                 .matches_group(&store.groups[h.group as usize].name)

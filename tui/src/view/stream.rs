@@ -220,17 +220,7 @@ impl Widget for Lanes<'_> {
                 // What covers the middle of the slice, else the first task inside it.
                 let task = store
                     .lane_task_at(lane, middle)
-                    .filter(|&t| store.tasks[t as usize].start <= middle)
-                    .or_else(|| {
-                        store
-                            .lane_window(lane, from, to)
-                            .iter()
-                            .copied()
-                            .find(|&t| {
-                                let r = &store.tasks[t as usize];
-                                r.start < to && r.stop > from
-                            })
-                    });
+                    .or_else(|| store.lane_task_in(lane, from, to));
                 let Some(t) = task else { continue };
                 let task_row = &store.tasks[t as usize];
                 if !filter.matches_task(t, &store.groups[task_row.group as usize].name) {
