@@ -669,3 +669,96 @@ fn a_persisted_graph_is_forgotten_once_released() {
     client.release(&persisted);
     assert_eq!(client.graphs_held(), 0);
 }
+
+#[test]
+fn pause_holds_every_task_and_live_state_counts_groups() {
+    let run = Run::new();
+    let cluster = Cluster::start(run.config(2, 1)).unwrap();
+    let client = cluster.client();
+    assert!(client.pause());
+    let mut graph = GraphBuilder::new();
+    let loads: Vec<_> = (0..6)
+        .map(|i| {
+            graph.add(
+                Key::Tuple(vec![KeyPart::Str("load-ab12cd34".into()), KeyPart::Int(i)]),
+                Work::new(1_000_000, 1_000),
+            )
+        })
+        .collect();
+    graph.add_with_deps(Key::from("total-ff00aa11"), Work::new(1_000_000, 8), &loads);
+    let graph = graph.build().unwrap();
+    let worker = {
+        let client = client.clone();
+        std::thread::spawn(move || client.compute(&graph).map(|out| out.len()))
+    };
+    // Submitted but held: everything waits, nothing runs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let held = loop {
+        let state = client.live_state();
+        if state.groups.iter().map(|g| g.waiting).sum::<u64>() == 7 {
+            break state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never saw the graph: {state:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let still = client.live_state();
+    assert!(still.paused);
+    assert_eq!(
+        still
+            .groups
+            .iter()
+            .map(|g| (g.name.to_string(), g.waiting, g.running, g.done))
+            .collect::<Vec<_>>(),
+        vec![
+            ("load".to_string(), 6, 0, 0),
+            ("total".to_string(), 1, 0, 0)
+        ]
+    );
+    assert_eq!(
+        held.groups[1].dependencies,
+        vec![std::sync::Arc::from("load")]
+    );
+    assert!(still.running.is_empty());
+    assert!(!client.resume());
+    assert_eq!(worker.join().unwrap().unwrap(), 1);
+    let done = client.live_state();
+    assert!(!done.paused);
+    cluster.shutdown().unwrap();
+    assert_eq!(run.tasks().len(), 7);
+}
+
+#[test]
+fn live_state_lists_the_running_task_with_its_thread() {
+    let run = Run::new();
+    let cluster = Cluster::start(run.config(1, 2)).unwrap();
+    let client = cluster.client();
+    let mut graph = GraphBuilder::new();
+    graph.add(Key::from("slow-0a0b0c0d"), Work::new(400_000_000, 8));
+    let graph = graph.build().unwrap();
+    let submitted = cluster.now();
+    let compute = {
+        let client = client.clone();
+        std::thread::spawn(move || client.compute(&graph).map(|out| out.len()))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let running = loop {
+        let state = client.live_state();
+        if let Some(r) = state.running.first() {
+            break r.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never saw it running");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert_eq!(running.key, Key::from("slow-0a0b0c0d"));
+    assert_eq!(&*running.group, "slow");
+    assert_eq!(running.worker, 0);
+    assert!(running.thread < 2);
+    assert!(running.start >= submitted);
+    assert_eq!(compute.join().unwrap().unwrap(), 1);
+    assert!(client.live_state().running.is_empty());
+    cluster.shutdown().unwrap();
+}
