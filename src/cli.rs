@@ -58,6 +58,29 @@ pub struct TopArgs {
     /// Bearer token the server requires.
     #[arg(long, env = "TASKSCOPE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// No interactive screen: watch for this long (e.g. 3s), then print VIEW as text and exit
+    /// (for scripts and CI logs).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub print_after: Option<std::time::Duration>,
+    /// The view --print-after prints.
+    #[arg(long, value_enum, default_value_t = View::Stream, requires = "print_after")]
+    pub view: View,
+}
+
+/// The views of `top` and `replay`, for --view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    Stream,
+    Memory,
+    Graph,
+    Progress,
+    Workers,
+    Histograms,
+    Findings,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
 }
 
 #[derive(Debug, Args)]

@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Command::Export(args) => export::export(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
-        Command::Top(args) => tui::app::live(args.addr, args.token).map(|()| ExitCode::SUCCESS),
+        Command::Top(args) => top(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => tui::app::replay(&args.trace).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
@@ -53,6 +53,27 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+fn top(args: cli::TopArgs) -> anyhow::Result<()> {
+    let Some(after) = args.print_after else {
+        return tui::app::live(args.addr, args.token);
+    };
+    use tui::view::Tab;
+    let tab = match args.view {
+        cli::View::Stream => Tab::Stream,
+        cli::View::Memory => Tab::Memory,
+        cli::View::Graph => Tab::Graph,
+        cli::View::Progress => Tab::Progress,
+        cli::View::Workers => Tab::Workers,
+        cli::View::Histograms => Tab::Histograms,
+        cli::View::Findings => Tab::Findings,
+    };
+    print!(
+        "{}",
+        tui::app::print_live(args.addr, args.token, after, tab)?
+    );
+    Ok(())
 }
 
 /// Prints the reader's warnings (a truncated last line…) to stderr.

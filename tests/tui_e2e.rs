@@ -307,3 +307,39 @@ fn replay_of_a_missing_file_is_one_line() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn top_prints_a_view_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let server = Served::start(dir.path(), "skewed-groupby", &addr);
+    server.wait_log("still serving");
+    let out = Command::new(BIN)
+        .args(["top", &addr, "--print-after", "1s", "--view", "findings"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let screen = String::from_utf8_lossy(&out.stdout);
+    let first_finding = screen.lines().nth(2).unwrap_or("");
+    assert!(first_finding.contains("skew"), "{screen}");
+    assert!(screen.contains("fix: "), "{screen}");
+    assert_eq!(screen.lines().count(), 40);
+
+    // Nobody listening: one line, exit 1.
+    drop(server);
+    let out = Command::new(BIN)
+        .args(["top", &addr, "--print-after", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to {addr}: ")),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

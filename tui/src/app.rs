@@ -37,6 +37,46 @@ pub fn live(addr: String, token: Option<String>) -> Result<()> {
     run(&mut state, Some(&watcher))
 }
 
+/// Watches `addr` for `after`, then renders `tab` at 120×40 as text: `top` for scripts. The
+/// findings are the analyzer's on what arrived.
+pub fn print_live(
+    addr: String,
+    token: Option<String>,
+    after: Duration,
+    tab: Tab,
+) -> Result<String> {
+    let watcher = observe::watch(addr.clone(), token);
+    let mut state = State::live(addr);
+    let deadline = Instant::now() + after;
+    ingest_until(&mut state, &watcher, deadline);
+    match &state.connection {
+        Connection::Disconnected { error, .. } | Connection::Failed(error) => {
+            return Err(anyhow!("{error}"));
+        }
+        Connection::Connecting => return Err(anyhow!("no answer from the server")),
+        _ => {}
+    }
+    state.wait_for_findings(Duration::from_secs(10));
+    state.tick(Instant::now());
+    let mut ui = Ui {
+        tab,
+        ..Ui::default()
+    };
+    ui.update_highlight(&state);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40))?;
+    terminal.draw(|frame| view::draw(frame, &state, &ui))?;
+    let buffer = terminal.backend().buffer();
+    let mut text = String::new();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        text.push_str(line.trim_end());
+        text.push('\n');
+    }
+    Ok(text)
+}
+
 /// How long `live` waits for the server's first answer before opening the UI anyway.
 const FIRST_ANSWER: Duration = Duration::from_secs(2);
 

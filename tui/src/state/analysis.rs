@@ -13,11 +13,14 @@ const LIVE_EVERY: Duration = Duration::from_secs(1);
 enum Input {
     Reset(Header),
     Records(Vec<Record>),
+    /// Analyze what arrived now, whatever the pace.
+    AnalyzeNow,
 }
 
 pub struct Analysis {
     input: Option<Sender<Input>>,
-    output: Receiver<Vec<Finding>>,
+    /// Findings, and whether they answer an `AnalyzeNow` (or are final).
+    output: Receiver<(Vec<Finding>, bool)>,
 }
 
 impl Analysis {
@@ -26,7 +29,7 @@ impl Analysis {
         let (tx, output) = channel();
         std::thread::spawn(move || {
             if let Ok(report) = traces::TraceReader::open(&path).and_then(analyzer::analyze) {
-                let _ = tx.send(report.findings);
+                let _ = tx.send((report.findings, true));
             }
         });
         Analysis {
@@ -38,7 +41,7 @@ impl Analysis {
     /// Findings of a fixed list of findings (tests).
     pub fn fixed(findings: Vec<Finding>) -> Analysis {
         let (tx, output) = channel();
-        let _ = tx.send(findings);
+        let _ = tx.send((findings, true));
         Analysis {
             input: None,
             output,
@@ -69,11 +72,32 @@ impl Analysis {
 
     /// The newest findings, if new ones arrived.
     pub fn poll(&self) -> Option<Vec<Finding>> {
-        self.output.try_iter().last()
+        self.output.try_iter().last().map(|(findings, _)| findings)
+    }
+
+    /// Findings of everything sent so far: asks for an analysis now and waits for it.
+    pub fn wait(&self, timeout: Duration) -> Option<Vec<Finding>> {
+        if let Some(input) = &self.input {
+            let _ = input.send(Input::AnalyzeNow);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut latest = None;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.output.recv_timeout(left) {
+                Ok((findings, last)) => {
+                    latest = Some(findings);
+                    if last {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        latest
     }
 }
 
-fn live_loop(rx: Receiver<Input>, tx: Sender<Vec<Finding>>) {
+fn live_loop(rx: Receiver<Input>, tx: Sender<(Vec<Finding>, bool)>) {
     let mut index: Option<TraceIndex> = None;
     let mut changed = false;
     let mut next_run = Instant::now();
@@ -83,7 +107,9 @@ fn live_loop(rx: Receiver<Input>, tx: Sender<Vec<Finding>>) {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
         };
+        let mut now = false;
         match input {
+            Some(Input::AnalyzeNow) => now = true,
             Some(Input::Reset(header)) => {
                 index = Some(TraceIndex::empty(header, "taskscope live".to_string()));
                 changed = true;
@@ -98,13 +124,12 @@ fn live_loop(rx: Receiver<Input>, tx: Sender<Vec<Finding>>) {
             }
             None => {}
         }
-        if changed
-            && Instant::now() >= next_run
+        if (now || (changed && Instant::now() >= next_run))
             && let Some(index) = &index
         {
             let started = Instant::now();
             let findings = analyzer::report(&index.finished()).findings;
-            if tx.send(findings).is_err() {
+            if tx.send((findings, now)).is_err() {
                 return;
             }
             changed = false;

@@ -149,6 +149,13 @@ impl State {
         }
     }
 
+    /// Waits (up to `timeout`) until the analysis caught up with what arrived.
+    pub fn wait_for_findings(&mut self, timeout: Duration) {
+        if let Some(findings) = self.analysis.wait(timeout) {
+            self.findings = findings;
+        }
+    }
+
     pub fn notify(&mut self, message: &str) {
         self.notice = Some((message.to_string(), Instant::now()));
     }
