@@ -184,7 +184,11 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
-        text = format!("{text}: {s}");
+        // Some errors print their source themselves.
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
         source = s.source();
     }
     text
