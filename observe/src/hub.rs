@@ -12,6 +12,10 @@ use traces::{Event, Header, LiveState, MemorySample, RecordSink, TaskRecordRef};
 /// falls further behind loses the oldest and is told how many.
 pub const LIVE_BUFFER: usize = 256;
 
+/// Encoded records kept for snapshots at most (~10 M tasks); past it the oldest go, and new
+/// watchers are told how many batches their snapshot lacks.
+pub const HISTORY_LIMIT_BYTES: usize = 1 << 30;
+
 /// Pause and resume the producer (the engine stops starting tasks).
 pub trait Control: Send + Sync {
     /// Returns whether the producer is paused afterwards.
@@ -30,8 +34,11 @@ struct Inner {
     header: Option<v1::Header>,
     /// Every record so far, as encoded [`v1::Records`] of at most [`BATCH_BYTES`]: about 100
     /// bytes per task, and each entry becomes one snapshot message as is.
-    history: Vec<Arc<[u8]>>,
+    history: std::collections::VecDeque<Arc<[u8]>>,
     history_bytes: usize,
+    /// Batches dropped from the front of `history` to stay under the limit.
+    evicted: u64,
+    limit: usize,
     batcher: RecordsBatcher,
     progress: Option<Arc<v1::Update>>,
 }
@@ -40,6 +47,8 @@ struct Inner {
 pub(crate) struct Snapshot {
     pub header: v1::Header,
     pub history: Vec<Arc<[u8]>>,
+    /// Batches of the run's start the snapshot lacks.
+    pub evicted: u64,
     pub progress: Option<Arc<v1::Update>>,
     pub live: broadcast::Receiver<Arc<v1::Update>>,
 }
@@ -52,11 +61,18 @@ impl Default for Hub {
 
 impl Hub {
     pub fn new() -> Hub {
+        Hub::with_history_limit(HISTORY_LIMIT_BYTES)
+    }
+
+    /// A hub keeping at most `limit` bytes of records for snapshots.
+    pub fn with_history_limit(limit: usize) -> Hub {
         Hub {
             inner: Mutex::new(Inner {
                 header: None,
-                history: Vec::new(),
+                history: Default::default(),
                 history_bytes: 0,
+                evicted: 0,
+                limit,
                 batcher: RecordsBatcher::new(BATCH_BYTES),
                 progress: None,
             }),
@@ -104,7 +120,8 @@ impl Hub {
         // and in the live stream, and none is in neither.
         Some(Snapshot {
             header: inner.header.clone()?,
-            history: inner.history.clone(),
+            history: inner.history.iter().cloned().collect(),
+            evicted: inner.evicted,
             progress: inner.progress.clone(),
             live: self.updates.subscribe(),
         })
@@ -114,7 +131,13 @@ impl Hub {
         for records in batches {
             let bytes: Arc<[u8]> = records.encode_to_vec().into();
             inner.history_bytes += bytes.len();
-            inner.history.push(bytes);
+            inner.history.push_back(bytes);
+            while inner.history_bytes > inner.limit
+                && let Some(old) = inner.history.pop_front()
+            {
+                inner.history_bytes -= old.len();
+                inner.evicted += 1;
+            }
             let _ = self.updates.send(Arc::new(v1::Update {
                 dropped: 0,
                 kind: Some(v1::update::Kind::Records(records)),

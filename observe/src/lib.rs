@@ -19,5 +19,5 @@ mod hub;
 mod server;
 
 pub use client::{Command, WatchEvent, Watcher, watch};
-pub use hub::{Control, Hub, LIVE_BUFFER};
+pub use hub::{Control, HISTORY_LIMIT_BYTES, Hub, LIVE_BUFFER};
 pub use server::{DEFAULT_PORT, ServeError, Server, TOKEN_ENV, check_exposure};

@@ -154,6 +154,8 @@ impl Observe for ObserveService {
         let chunks = snapshot.history.len().max(1);
         let mut header = Some(snapshot.header);
         let history = snapshot.history;
+        // A run longer than the history keeps: the snapshot says how much of its start is gone.
+        let evicted = snapshot.evicted;
         let snapshot_stream = tokio_stream::iter(0..chunks).map(move |i| {
             let records = match history.get(i) {
                 Some(bytes) => <v1::Records as prost::Message>::decode(&bytes[..])
@@ -161,7 +163,7 @@ impl Observe for ObserveService {
                 None => v1::Records::default(),
             };
             Ok(v1::Update {
-                dropped: 0,
+                dropped: evicted,
                 kind: Some(v1::update::Kind::Snapshot(v1::Snapshot {
                     header: header.take(),
                     records: Some(records),
@@ -170,7 +172,7 @@ impl Observe for ObserveService {
             })
         });
         let progress = tokio_stream::iter(snapshot.progress.map(|p| Ok((*p).clone())));
-        let mut dropped = 0u64;
+        let mut dropped = evicted;
         let live = BroadcastStream::new(snapshot.live).filter_map(move |item| match item {
             Ok(update) => {
                 let mut update = (*update).clone();

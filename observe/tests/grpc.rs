@@ -402,3 +402,31 @@ fn the_watcher_reconnects_after_the_server_restarts() {
     });
     assert_eq!(records.len(), 7);
 }
+
+#[test]
+fn a_run_longer_than_the_history_keeps_its_end_and_says_what_is_gone() {
+    let hub = Arc::new(Hub::with_history_limit(100_000));
+    hub.header(&header());
+    for i in 0..100 {
+        feed_tasks(&hub, i * 100, 100);
+    }
+    assert!(hub.history_bytes() <= 100_000);
+    let server = start(&hub, None);
+    let watcher = observe::watch(server.local_addr().to_string(), None);
+    let dropped = wait_for(&watcher, |e| match e {
+        WatchEvent::Dropped(n) => Some(n),
+        _ => None,
+    });
+    let mut tasks = 0;
+    wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => {
+            tasks += r.len() as u64;
+            None
+        }
+        WatchEvent::Live => Some(()),
+        _ => None,
+    });
+    // Each flush of 100 tasks was one batch: what is kept and what is gone add up.
+    assert!(dropped > 0);
+    assert_eq!(tasks + dropped * 100, 10_000);
+}

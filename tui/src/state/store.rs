@@ -410,6 +410,8 @@ impl Store {
         let n = lane
             .tasks
             .partition_point(|&i| self.tasks[i as usize].start < t);
+        // Settling extends the running totals; until then, count what they cover.
+        let n = n.min(lane.busy_prefix.len());
         if n == 0 {
             return 0;
         }
