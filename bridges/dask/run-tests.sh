@@ -35,13 +35,14 @@ if [ ! -x "$venv/bin/python" ]; then
         fi
         "$python" -m venv "$venv"
     fi
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
 fi
 
 # Reinstalled every run, so the tests see the current sources; without build isolation, a run
 # whose dependencies are all installed needs no network.
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-    "$here[test]"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+"${pip[@]}" "setuptools>=77"
+"${pip[@]}" --no-build-isolation "$here[test]"
 
 cd "$here"
 exec "$venv/bin/python" -m pytest tests "$@"
