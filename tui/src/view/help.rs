@@ -15,7 +15,7 @@ pub fn draw(frame: &mut Frame, area: Rect, live: bool) {
         Line::raw("  ←→ or h l         task stream: previous / next task in the lane"),
         Line::raw("  + / -             zoom in / out     H L   pan     0   fit"),
         Line::raw("  /                 filter by group or key (Enter apply, Esc clear)"),
-        Line::raw("  Findings view: the selected finding is highlighted everywhere"),
+        Line::raw("  Findings: the selected one is highlighted everywhere; Enter shows it"),
         Line::styled("time", styles::header()),
         Line::raw("  , / .             seek back / forward 10 % of the run"),
         Line::raw("  Home / End        start / newest (End follows a live run)"),
