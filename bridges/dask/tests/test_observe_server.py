@@ -10,7 +10,7 @@ import pytest
 from taskscope_dask import wire
 from taskscope_dask._proto import observe_pb2 as pb
 from taskscope_dask._proto import observe_pb2_grpc as pb_grpc
-from taskscope_dask.observe import QUEUE_UPDATES, ObserveServer
+from taskscope_dask.observe import QUEUE_UPDATES, ObserveServer, _History, _Watcher
 from taskscope_dask.wire import key_from_pb
 
 HEADER = {
@@ -86,8 +86,13 @@ def test_batcher_splits_a_huge_dependency_list():
     batcher.push(task(0))
     batcher.push(task(1, deps))
     batcher.push(task(2))
-    messages = [pb.Records.FromString(data) for data, _ in batcher.take()]
+    taken = batcher.take()
+    messages = [pb.Records.FromString(data) for data, _, _ in taken]
     assert len(messages) >= 4
+    # The plain task before, then the continuation's messages (open until the last), then the
+    # plain task after.
+    assert [(c, o) for _, c, o in taken][-2:] == [(True, False), (False, False)]
+    assert all(c and o for _, c, o in taken[1:-2])
     assert all(m.ByteSize() <= wire.BATCH_BYTES + 64 * 1024 for m in messages)
     tasks = decode(messages)
     assert [key_from_pb(t.key)[1] for t in tasks] == [0, 1, 2]
@@ -165,3 +170,36 @@ def test_slow_watcher_drops_and_counts(server):
     assert dropped == sorted(dropped), "the dropped count only grows"
     assert dropped[-1] > 0
     assert len(rest) + dropped[-1] == produced
+
+
+def test_history_evicts_whole_continuations():
+    batcher = wire.Batcher()
+    batcher.push(task(0, [(f"in-{'f' * 40}", i) for i in range(50_000)]))  # ~2.6 MB
+    for i in range(1, 4000):
+        batcher.push(task(i, pad=300))  # 1.2 MB: 2 more messages
+    history = _History(limit=1)  # keeps only the newest chunk
+    taken = batcher.take()
+    end = next(i for i, (_, _, o) in enumerate(taken) if not o)
+    assert end >= 2 and all(c and o for _, c, o in taken[:end]) and taken[end][1]
+    assert not any(c for _, c, _ in taken[end + 1:])
+    for data, continued, open_after in taken:
+        history.add(data, continued, open_after)
+    history._seal()
+    chunks = [pb.Records.FromString(c()) for c in history.chunks()]
+    assert len(chunks) == 1 and not chunks[0].more_deps
+    assert history.evicted == len(taken) - 1
+    decode(chunks)  # no orphan continuation
+
+
+def test_a_dropped_continuation_is_dropped_whole():
+    w = _Watcher()
+    for i in range(QUEUE_UPDATES):
+        w.offer("records", b"x")
+    w.offer("records", b"task with more_deps_follow", open_after=True)  # queue full: dropped
+    w.next(0)  # room again
+    w.offer("records", b"middle piece", open_after=True)
+    w.offer("records", b"last piece", open_after=False)
+    w.offer("records", b"next")
+    assert w.dropped == 3
+    items = [w.next(0)[1] for _ in range(QUEUE_UPDATES)]
+    assert items[-1] == b"next" and b"last piece" not in items

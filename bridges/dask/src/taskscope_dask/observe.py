@@ -40,6 +40,10 @@ TOKEN_ENV = "TASKSCOPE_TOKEN"
 #: Updates waiting for one slow watcher before further ones are dropped.
 QUEUE_UPDATES = 256
 QUEUE_BYTES = 16 * 1024 * 1024
+#: Compressed history kept for snapshots at most (tens of millions of tasks); past it the oldest
+#: chunks go, and a new watcher's ``dropped`` count starts at the batches its snapshot lacks
+#: (as the Rust hub does, observe/src/hub.rs).
+HISTORY_LIMIT_BYTES = 256 * 1024 * 1024
 #: Concurrent Watch streams; more are refused with RESOURCE_EXHAUSTED.
 MAX_WATCHERS = 8
 #: Progress caps (observe.proto).
@@ -108,12 +112,18 @@ class _Watcher:
         self.size = 0
         self.dropped = 0
         self.closed = False
+        self.skipping = False  # the rest of a dropped dependency continuation
         self.cond = threading.Condition()
 
-    def offer(self, kind: str, payload: bytes) -> None:
+    def offer(self, kind: str, payload: bytes, open_after: bool = False) -> None:
         with self.cond:
-            if len(self.items) >= QUEUE_UPDATES or self.size + len(payload) > QUEUE_BYTES:
+            if self.skipping or (
+                len(self.items) >= QUEUE_UPDATES or self.size + len(payload) > QUEUE_BYTES
+            ):
+                # Once part of a continuation is dropped, so is the rest: a client must not get
+                # dependencies whose task it never saw.
                 self.dropped += 1
+                self.skipping = open_after
                 return
             self.items.append((kind, payload))
             self.size += len(payload)
@@ -136,44 +146,56 @@ class _Watcher:
 
 
 class _History:
-    """Everything recorded so far, as serialized ``Records`` chunks of about 1 MiB."""
+    """Everything recorded so far (up to a limit), as serialized ``Records`` chunks of about
+    1 MiB."""
 
-    def __init__(self) -> None:
-        self.sealed: list[bytes] = []  # zlib-compressed chunks
+    def __init__(self, limit: int = HISTORY_LIMIT_BYTES) -> None:
+        # (zlib-compressed chunk, batches in it, its continuation goes on in the next chunk)
+        self.sealed: collections.deque[tuple[bytes, int, bool]] = collections.deque()
+        self.sealed_bytes = 0
+        self.limit = limit
+        self.evicted = 0  # batches dropped from the front
         self.open: list[bytes] = []  # batches of the chunk being filled
         self.open_size = 0
 
-    def add(self, batch: bytes, continued: bool) -> None:
+    def add(self, batch: bytes, continued: bool, open_after: bool = False) -> None:
         if continued:
             # A dependency continuation must stay alone in its message.
             self._seal()
             self.open.append(batch)
             self.open_size = len(batch)
-            self._seal()
+            self._seal(open_after)
             return
         if self.open_size and self.open_size + len(batch) > wire.BATCH_BYTES:
             self._seal()
         self.open.append(batch)
         self.open_size += len(batch)
 
-    def _seal(self) -> None:
+    def _seal(self, open_after: bool = False) -> None:
         if self.open:
-            self.sealed.append(zlib.compress(b"".join(self.open), 1))
+            chunk = zlib.compress(b"".join(self.open), 1)
+            self.sealed.append((chunk, len(self.open), open_after))
+            self.sealed_bytes += len(chunk)
             self.open = []
             self.open_size = 0
+            while self.sealed_bytes > self.limit and len(self.sealed) > 1:
+                # A task and its dependency continuation go together: a snapshot must not
+                # start in the middle of one.
+                going_on = True
+                while going_on and self.sealed:
+                    old, batches, going_on = self.sealed.popleft()
+                    self.sealed_bytes -= len(old)
+                    self.evicted += batches
 
     def chunks(self) -> list[Callable[[], bytes]]:
         """The snapshot's ``Records`` chunks, decompressed when sent."""
         out: list[Callable[[], bytes]] = [
-            (lambda c=c: zlib.decompress(c)) for c in self.sealed
+            (lambda c=c: zlib.decompress(c)) for c, _, _ in self.sealed
         ]
         if self.open:
             data = b"".join(self.open)
             out.append(lambda: data)
         return out
-
-    def nbytes(self) -> int:
-        return sum(map(len, self.sealed)) + self.open_size
 
 
 class ObserveServer:
@@ -188,6 +210,7 @@ class ObserveServer:
         token: str | None,
         pause: Callable[[bool], bool],
         tick: float = 0.1,
+        history_limit: int = HISTORY_LIMIT_BYTES,
     ):
         self.host = host
         self.token = token
@@ -196,7 +219,7 @@ class ObserveServer:
         self._header = wire.header(header).SerializeToString()
         self._incoming: collections.deque[dict] = collections.deque()
         self._progress: collections.deque[Any] = collections.deque()
-        self._history = _History()
+        self._history = _History(history_limit)
         self._watchers: list[_Watcher] = []
         self._last_progress: bytes | None = None  # sent to a new watcher after its snapshot
         self._lock = threading.Lock()  # history and watchers
@@ -296,14 +319,14 @@ class ObserveServer:
         if not batches and not progress:
             return
         with self._lock:
-            for data, continued in batches:
-                self._history.add(data, continued)
+            for data, continued, open_after in batches:
+                self._history.add(data, continued, open_after)
             if progress:
                 self._last_progress = progress[-1]
             watchers = list(self._watchers)
         for w in watchers:
-            for data, _ in batches:
-                w.offer("records", data)
+            for data, _, open_after in batches:
+                w.offer("records", data, open_after)
             for data in progress:
                 w.offer("progress", data)
 
@@ -331,11 +354,13 @@ class ObserveServer:
                 )
             # Batches sealed from now on go to the queue; the ones before are the snapshot.
             chunks = self._history.chunks()
+            # A run longer than the history keeps: the snapshot says how much of it is gone.
+            watcher.dropped = self._history.evicted
             progress = self._last_progress
             self._watchers.append(watcher)
         try:
             if not chunks:
-                yield wire.update_snapshot(0, self._header, b"", last=True)
+                yield wire.update_snapshot(watcher.dropped, self._header, b"", last=True)
             for i, chunk in enumerate(chunks):
                 header = self._header if i == 0 else None
                 last = i + 1 == len(chunks)

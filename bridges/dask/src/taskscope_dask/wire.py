@@ -173,15 +173,17 @@ def event(rec: dict) -> pb.Event:
 
 class Batcher:
     """Packs records into serialized ``Records`` messages of at most ``budget`` bytes (plus one
-    element). :meth:`take` returns ``(bytes, continued)`` pairs; ``continued`` marks a message
-    holding a dependency continuation, which must not be merged with another."""
+    element). :meth:`take` returns ``(bytes, continued, open)`` triples: ``continued`` marks a
+    message holding part of a dependency continuation, which must not be merged with another;
+    ``open``, one whose continuation goes on in the next message."""
 
     def __init__(self, budget: int = BATCH_BYTES):
         self.budget = budget
         self._current = pb.Records()
         self._size = 0
         self._continued = False
-        self._full: list[tuple[bytes, bool]] = []
+        self._open = False
+        self._full: list[tuple[bytes, bool, bool]] = []
 
     def push(self, rec: dict) -> None:
         kind = rec["kind"]
@@ -211,7 +213,7 @@ class Batcher:
         t.more_deps_follow = True
         self._make_room(t.ByteSize() + FIELD_OVERHEAD)
         self._current.tasks.append(t)
-        self._continued = True
+        self._continued = self._open = True
         base = pb.TaskDeps(key=t.key, attempt=t.attempt).ByteSize() + FIELD_OVERHEAD
         piece = pb.TaskDeps(key=t.key, attempt=t.attempt)
         piece_size = base
@@ -224,11 +226,13 @@ class Batcher:
                 self._make_room(piece_size)
                 self._current.more_deps.append(piece)
                 self._continued = True
+                self._open = not last
                 piece = pb.TaskDeps(key=t.key, attempt=t.attempt)
                 piece_size = base
         if not deps:
             piece.last = True
             self._current.more_deps.append(piece)
+        self._open = False
         self.seal()
 
     def _make_room(self, size: int) -> None:
@@ -239,12 +243,12 @@ class Batcher:
     def seal(self) -> None:
         """Ends the current message."""
         if self._size > 0 or len(self._current.more_deps):
-            self._full.append((self._current.SerializeToString(), self._continued))
+            self._full.append((self._current.SerializeToString(), self._continued, self._open))
             self._current = pb.Records()
             self._size = 0
-            self._continued = False
+            self._continued = self._open
 
-    def take(self) -> list[tuple[bytes, bool]]:
+    def take(self) -> list[tuple[bytes, bool, bool]]:
         """Every message, the current one included."""
         self.seal()
         full, self._full = self._full, []
