@@ -1,7 +1,7 @@
 //! Packing records into wire messages that stay under gRPC's 4 MB limit, and unpacking them.
 
 use prost::Message;
-use traces::{Event, MemorySample, Record, TaskRecord};
+use traces::{Event, Key, MemorySample, Record, TaskRecord};
 
 use crate::convert::InvalidMessage;
 use crate::v1;
@@ -184,17 +184,21 @@ impl RecordsDecoder {
             }
         }
         for piece in &records.more_deps {
-            let Some(pending) = self.pending.as_mut() else {
-                return Err(InvalidMessage {
-                    what: "dependency continuation",
-                    detail: "no task announced it".into(),
-                });
-            };
+            // A continuation whose task is not the one pending: that task was in an update the
+            // server dropped (the stream says how many); its remaining pieces go with it.
+            let piece_key = piece.key.as_ref().map(Key::try_from).transpose()?;
+            let matches = self.pending.as_ref().is_some_and(|p| {
+                Some(&p.key) == piece_key.as_ref() && p.attempt == piece.attempt.max(1)
+            });
+            if !matches {
+                continue;
+            }
+            let pending = self.pending.as_mut().expect("matched above");
             for dep in &piece.deps {
                 pending.deps.push(dep.try_into()?);
             }
             if piece.last {
-                out(Record::Task(self.pending.take().expect("checked above")));
+                out(Record::Task(self.pending.take().expect("matched above")));
             }
         }
         for sample in &records.memory {

@@ -122,19 +122,17 @@ fn many_small_records_fill_batches_up_to_the_budget() {
 }
 
 #[test]
-fn a_continuation_without_its_task_is_an_error() {
-    let records = v1::Records {
-        more_deps: vec![v1::TaskDeps {
-            key: None,
-            attempt: 1,
-            deps: vec![],
-            last: true,
-        }],
-        ..Default::default()
-    };
-    let err = RecordsDecoder::new().decode(&records, |_| {}).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid dependency continuation in an Observe message: no task announced it"
-    );
+fn continuations_of_a_dropped_task_are_skipped() {
+    // The server dropped the update holding the task: its continuation arrives alone.
+    let mut batcher = RecordsBatcher::new(BATCH_BYTES);
+    batcher.push(&Record::Task(task("sum-aggregate", 0, 300_000)));
+    batcher.push(&Record::Task(task("inc-1", 1, 2)));
+    let batches = batcher.finish();
+    assert!(batches.len() >= 3);
+    let mut decoder = RecordsDecoder::new();
+    let mut out = Vec::new();
+    for batch in &batches[1..] {
+        decoder.decode(batch, |r| out.push(r)).unwrap();
+    }
+    assert_eq!(out, vec![Record::Task(task("inc-1", 1, 2))]);
 }
