@@ -231,7 +231,7 @@ fn with_progress<T>(cluster: &Cluster, hub: Option<&Hub>, work: impl FnOnce() ->
                 // Every 300 ms: sampling walks every task held under the scheduler's lock
                 // (a few ms at a million tasks).
                 if let Some(hub) = hub
-                    && ticks % 3 == 0
+                    && ticks.is_multiple_of(3)
                 {
                     hub.publish_progress(&cluster.client().live_state());
                 }
