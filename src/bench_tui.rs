@@ -9,7 +9,7 @@ use observe::{Hub, Server};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use traces::units::format_count;
-use traces::{Record, RecordSink, TaskRecordRef, synthetic};
+use traces::{Record, RecordSink, synthetic};
 use tui::state::{Analysis, State};
 use tui::view::{self, Tab, Ui};
 
@@ -149,19 +149,7 @@ fn live_ingest(header: &traces::Header, records: &[Record], rate: u64) -> Result
                 }
             }
             let deps: Vec<&traces::Key> = t.deps.iter().collect();
-            producer_hub.task(&TaskRecordRef {
-                key: &t.key,
-                group: &t.group,
-                worker: t.worker,
-                thread: t.thread,
-                status: t.status,
-                nbytes: t.nbytes,
-                inline_bytes: t.inline_bytes,
-                deps: &deps,
-                attempt: t.attempt,
-                error: t.error.as_deref(),
-                phases: &t.phases,
-            });
+            producer_hub.task(&t.borrowed(&deps));
             if i % 100 == 99 {
                 producer_hub.flush();
             }

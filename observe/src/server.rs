@@ -137,6 +137,21 @@ struct ObserveService {
     hub: Arc<Hub>,
 }
 
+impl ObserveService {
+    fn control(
+        &self,
+        act: impl FnOnce(&dyn crate::hub::Control) -> bool,
+    ) -> Result<Response<v1::PauseResponse>, Status> {
+        let control = self
+            .hub
+            .control()
+            .ok_or_else(|| Status::unimplemented("this producer cannot be paused"))?;
+        Ok(Response::new(v1::PauseResponse {
+            paused: act(control.as_ref()),
+        }))
+    }
+}
+
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<v1::Update, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -193,25 +208,13 @@ impl Observe for ObserveService {
         &self,
         _request: Request<v1::PauseRequest>,
     ) -> Result<Response<v1::PauseResponse>, Status> {
-        let control = self
-            .hub
-            .control()
-            .ok_or_else(|| Status::unimplemented("this producer cannot be paused"))?;
-        Ok(Response::new(v1::PauseResponse {
-            paused: control.pause(),
-        }))
+        self.control(|c| c.pause())
     }
 
     async fn resume(
         &self,
         _request: Request<v1::ResumeRequest>,
     ) -> Result<Response<v1::PauseResponse>, Status> {
-        let control = self
-            .hub
-            .control()
-            .ok_or_else(|| Status::unimplemented("this producer cannot be paused"))?;
-        Ok(Response::new(v1::PauseResponse {
-            paused: control.resume(),
-        }))
+        self.control(|c| c.resume())
     }
 }

@@ -195,19 +195,7 @@ impl From<&TaskRecordRef<'_>> for v1::Task {
 impl From<&TaskRecord> for v1::Task {
     fn from(t: &TaskRecord) -> v1::Task {
         let deps: Vec<&Key> = t.deps.iter().collect();
-        v1::Task::from(&TaskRecordRef {
-            key: &t.key,
-            group: &t.group,
-            worker: t.worker,
-            thread: t.thread,
-            status: t.status,
-            nbytes: t.nbytes,
-            inline_bytes: t.inline_bytes,
-            deps: &deps,
-            attempt: t.attempt,
-            error: t.error.as_deref(),
-            phases: &t.phases,
-        })
+        v1::Task::from(&t.borrowed(&deps))
     }
 }
 

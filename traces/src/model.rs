@@ -206,6 +206,24 @@ fn is_first_attempt(v: &u32) -> bool {
 }
 
 impl TaskRecord {
+    /// The record borrowed, for code that takes [`TaskRecordRef`]s; `deps` is
+    /// `self.deps.iter().collect()` (the borrowed form lists references).
+    pub fn borrowed<'a>(&'a self, deps: &'a [&'a Key]) -> TaskRecordRef<'a> {
+        TaskRecordRef {
+            key: &self.key,
+            group: &self.group,
+            worker: self.worker,
+            thread: self.thread,
+            status: self.status,
+            nbytes: self.nbytes,
+            inline_bytes: self.inline_bytes,
+            deps,
+            attempt: self.attempt,
+            error: self.error.as_deref(),
+            phases: &self.phases,
+        }
+    }
+
     /// Earliest phase start, if the task has phases.
     pub fn start(&self) -> Option<Nanos> {
         self.phases.iter().map(|p| p.start).min()

@@ -5,8 +5,7 @@ use std::io::Cursor;
 use proptest::prelude::*;
 use traces::{
     Action, Cluster, Event, EventKind, FloatBits, Header, Key, KeyPart, MemoryFractions,
-    MemorySample, Phase, Record, TaskRecord, TaskRecordRef, TaskStatus, TraceReader, TraceWriter,
-    WorkerSpec,
+    MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceReader, TraceWriter, WorkerSpec,
 };
 
 fn finite() -> impl Strategy<Value = f64> {
@@ -187,19 +186,7 @@ proptest! {
     fn borrowed_task_records_are_written_identically(task in task()) {
         let header = Header::new("test", 0, Cluster::default());
         let deps: Vec<&Key> = task.deps.iter().collect();
-        let borrowed = TaskRecordRef {
-            key: &task.key,
-            group: &task.group,
-            worker: task.worker,
-            thread: task.thread,
-            status: task.status,
-            nbytes: task.nbytes,
-            inline_bytes: task.inline_bytes,
-            deps: &deps,
-            attempt: task.attempt,
-            error: task.error.as_deref(),
-            phases: &task.phases,
-        };
+        let borrowed = task.borrowed(&deps);
         let mut owned = TraceWriter::new(Vec::new(), "a", &header, false).unwrap();
         owned.write_task(&task).unwrap();
         let mut by_ref = TraceWriter::new(Vec::new(), "b", &header, false).unwrap();
