@@ -143,6 +143,7 @@ fn event_loop(
         }
         let now = Instant::now();
         if now >= next_frame {
+            state.aggregates_wanted = matches!(ui.tab, Tab::Workers | Tab::Histograms);
             state.tick(now);
             ui.update_highlight(state);
             terminal.draw(|frame| view::draw(frame, state, &ui))?;

@@ -34,6 +34,9 @@ pub struct Aggregates {
     /// What a full pass was last computed for: (cursor, tasks known), and when.
     computed_for: Option<(Nanos, usize)>,
     computed_at: Option<Instant>,
+    /// How long the last full pass took: passes are spaced at least 4 times that apart, so
+    /// they never take more than a fifth of the UI's time.
+    last_cost: Duration,
 }
 
 impl Aggregates {
@@ -61,10 +64,11 @@ impl Aggregates {
         if self.computed_for == Some(key)
             || self
                 .computed_at
-                .is_some_and(|at| now.duration_since(at) < REFRESH_EVERY)
+                .is_some_and(|at| now.duration_since(at) < REFRESH_EVERY.max(self.last_cost * 4))
         {
             return;
         }
+        let started = Instant::now();
         self.histograms.clear();
         self.workers.clear();
         for row in store.tasks.iter().filter(|row| row.stop <= cursor) {
@@ -73,6 +77,7 @@ impl Aggregates {
         self.counted = (cursor >= store.end).then_some(store.tasks.len());
         self.computed_for = Some(key);
         self.computed_at = Some(now);
+        self.last_cost = started.elapsed();
     }
 
     fn count(&mut self, store: &Store, row: &TaskRow) {

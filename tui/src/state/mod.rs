@@ -54,6 +54,9 @@ pub struct State {
     pub cluster_paused: bool,
     pub findings: Vec<Finding>,
     pub aggregates: Aggregates,
+    /// Whether a view shows the aggregates: a full pass over a million tasks takes ~0.1 s,
+    /// paid only when someone looks.
+    pub aggregates_wanted: bool,
     analysis: Analysis,
     /// The last message for the status line (a failed command…).
     pub notice: Option<(String, Instant)>,
@@ -80,6 +83,7 @@ impl State {
             cluster_paused: false,
             findings: Vec::new(),
             aggregates: Aggregates::default(),
+            aggregates_wanted: true,
             analysis,
             notice: None,
         }
@@ -97,6 +101,7 @@ impl State {
             cluster_paused: false,
             findings: Vec::new(),
             aggregates: Aggregates::default(),
+            aggregates_wanted: true,
             analysis: Analysis::live(),
             notice: None,
         }
@@ -168,7 +173,9 @@ impl State {
         if let Some(findings) = self.analysis.poll() {
             self.findings = findings;
         }
-        self.aggregates.refresh(&self.store, self.clock.cursor, now);
+        if self.aggregates_wanted {
+            self.aggregates.refresh(&self.store, self.clock.cursor, now);
+        }
         if self
             .notice
             .as_ref()
