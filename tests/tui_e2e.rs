@@ -343,3 +343,19 @@ fn top_prints_a_view_for_scripts() {
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+#[test]
+fn serving_on_a_taken_port_is_one_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(BIN)
+        .args(["run", "healthy", "--serve", &addr, "-o"])
+        .arg(std::env::temp_dir().join("taskscope-taken-port.ndjson"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("error: cannot listen on {addr}: Address already in use (os error 98)\n")
+    );
+}
