@@ -336,3 +336,29 @@ fn a_new_snapshot_replaces_everything_known() {
         );
     }
 }
+
+#[test]
+fn zoom_and_pan_stay_within_the_run() {
+    let mut state = state();
+    let mut ui = Ui::default();
+    let (start, end) = ui.stream.window(&state);
+    assert_eq!((start, end), (0, 1_830 * MS));
+    press(&mut state, &mut ui, KeyCode::Char('+'));
+    let (a, b) = ui.stream.window(&state);
+    assert_eq!(b - a, (end - start) / 2);
+    for _ in 0..10 {
+        press(&mut state, &mut ui, KeyCode::Char('H'));
+    }
+    let (a2, b2) = ui.stream.window(&state);
+    assert_eq!((a2, b2 - a2), (0, b - a), "panned to the start, same span");
+    for _ in 0..10 {
+        press(&mut state, &mut ui, KeyCode::Char('L'));
+    }
+    assert_eq!(
+        ui.stream.window(&state).1,
+        end,
+        "back at the newest instant"
+    );
+    press(&mut state, &mut ui, KeyCode::Char('0'));
+    assert_eq!(ui.stream.window(&state), (start, end));
+}

@@ -31,7 +31,7 @@ impl Clock {
         }
     }
 
-    pub fn replay(start: Nanos, _end: Nanos) -> Clock {
+    pub fn replay(start: Nanos) -> Clock {
         Clock {
             cursor: start,
             start,

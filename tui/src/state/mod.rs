@@ -71,7 +71,7 @@ impl State {
         }
         // Sorted for any instant: a replay is seeked through.
         store.settle(0);
-        let mut clock = Clock::replay(store.first.min(store.end), store.end);
+        let mut clock = Clock::replay(store.first.min(store.end));
         clock.cursor = store.end;
         State {
             source: Source::Replay { path },

@@ -55,9 +55,10 @@ impl StreamUi {
         let (start, end) = self.window(state);
         let span = end - start;
         let shift = (span as f64 * fraction.abs()) as Nanos;
+        let first = state.store.first.min(state.clock.cursor);
         let new_end = if fraction < 0.0 {
-            end.saturating_sub(shift)
-                .max(state.store.first.saturating_add(span.min(1_000)))
+            // Not before the run's start.
+            end.saturating_sub(shift).max(first.saturating_add(span))
         } else {
             end + shift
         };
