@@ -362,3 +362,52 @@ fn zoom_and_pan_stay_within_the_run() {
     press(&mut state, &mut ui, KeyCode::Char('0'));
     assert_eq!(ui.stream.window(&state), (start, end));
 }
+
+#[test]
+fn live_counts_merge_with_newer_records() {
+    let (header, records) = fixture();
+    let mut state = State::live("127.0.0.1:1".into());
+    state.apply(observe::WatchEvent::Reset(header));
+    state.apply(observe::WatchEvent::Records(records));
+    state.apply(observe::WatchEvent::Live);
+    // A sample taken when only 2 of 8 `process` tasks had finished: the records say 8.
+    state.apply(observe::WatchEvent::Progress(traces::LiveState {
+        time: 1,
+        paused: false,
+        groups: vec![
+            traces::GroupState {
+                name: "process".into(),
+                waiting: 4,
+                running: 2,
+                done: 2,
+                erred: 0,
+                dependencies: vec!["load".into()],
+            },
+            traces::GroupState {
+                name: "next".into(),
+                waiting: 5,
+                running: 0,
+                done: 0,
+                erred: 0,
+                dependencies: vec!["process".into()],
+            },
+        ],
+        running: vec![],
+    }));
+    state.tick(Instant::now());
+    let progress = state.group_progress();
+    let row = |name: &str| progress.iter().find(|g| g.name == name).unwrap().clone();
+    let process = row("process");
+    assert_eq!(
+        (
+            process.waiting,
+            process.running,
+            process.done,
+            process.erred
+        ),
+        (0, 0, 8, 0)
+    );
+    let next = row("next");
+    assert_eq!((next.waiting, next.done, next.group), (5, 0, None));
+    assert_eq!(next.dependencies, vec!["process".to_string()]);
+}

@@ -247,10 +247,13 @@ impl State {
                     rows.last_mut().expect("just pushed")
                 }
             };
-            row.waiting = g.waiting;
-            row.running = g.running;
+            // The sample may be older than the newest records: keep the group's total from
+            // the sample and the finished counts from whichever is further along.
+            let total = g.waiting + g.running + g.done + g.erred;
             row.done = row.done.max(g.done);
             row.erred = row.erred.max(g.erred);
+            row.running = g.running.min(total.saturating_sub(row.done + row.erred));
+            row.waiting = total.saturating_sub(row.done + row.erred + row.running);
             for d in &g.dependencies {
                 if !row.dependencies.iter().any(|r| **r == **d) {
                     row.dependencies.push(d.to_string());
