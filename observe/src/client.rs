@@ -168,6 +168,13 @@ async fn follow(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
+        // A pause asked for while disconnected must not reach the next cluster unasked.
+        while let Ok(command) = commands.try_recv() {
+            let failed = WatchEvent::CommandFailed(format!("{command:?}: not connected"));
+            if !emit(&tx, failed).await {
+                return;
+            }
+        }
     }
 }
 

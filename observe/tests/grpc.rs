@@ -388,6 +388,13 @@ fn the_watcher_reconnects_after_the_server_restarts() {
         error.starts_with("connection lost") || error.starts_with("cannot connect"),
         "{error}"
     );
+    // A pause asked for while nobody is there is refused, not kept for the next cluster.
+    watcher.send(Command::Pause);
+    let failed = wait_for(&watcher, |e| match e {
+        WatchEvent::CommandFailed(m) => Some(m),
+        _ => None,
+    });
+    assert_eq!(failed, "Pause: not connected");
 
     let hub = Arc::new(Hub::new());
     hub.header(&header());
