@@ -89,7 +89,14 @@ pub fn replay(path: &Path) -> Result<()> {
 /// The replay state of a trace file, with its findings computing in the background.
 pub fn load_replay(path: &Path) -> Result<State> {
     let trace = traces::TraceReader::open(path)?;
-    let (header, records) = trace.read_all()?;
+    let header = trace.header().clone();
+    // Two threads parse; the store orders what it is given (lanes, samples) itself.
+    let (parts, warnings) =
+        trace.par_fold(2, Vec::new, |records: &mut Vec<_>, r| records.push(r))?;
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let records = parts.into_iter().flatten().collect();
     Ok(State::replay(
         path.display().to_string(),
         header,

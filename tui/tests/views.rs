@@ -411,3 +411,33 @@ fn live_counts_merge_with_newer_records() {
     assert_eq!((next.waiting, next.done, next.group), (5, 0, None));
     assert_eq!(next.dependencies, vec!["process".to_string()]);
 }
+
+#[test]
+fn a_replay_does_not_depend_on_record_order() {
+    // Parallel loading hands records over in batches from two threads: any order must do.
+    let (header, records) = fixture();
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let build = |records: Vec<Record>| {
+        let mut state = State::replay(
+            "fixture.ndjson".into(),
+            header.clone(),
+            records,
+            Analysis::fixed(Vec::new()),
+        );
+        state.tick(Instant::now());
+        state
+    };
+    let (a, b) = (build(records), build(reversed));
+    for tab in Tab::ALL {
+        let ui = Ui {
+            tab,
+            ..Ui::default()
+        };
+        assert_eq!(
+            render(&a, &ui).backend().buffer(),
+            render(&b, &ui).backend().buffer(),
+            "{tab:?}"
+        );
+    }
+}

@@ -63,8 +63,17 @@ pub struct State {
 }
 
 impl State {
-    /// A replay of records already read.
-    pub fn replay(path: String, header: Header, records: Vec<Record>, analysis: Analysis) -> State {
+    /// A replay of records already read, in any order: they are taken in time order, as a
+    /// live run delivers them (worker events apply in sequence, and groups are numbered, and
+    /// coloured, by first appearance whatever the file's order).
+    pub fn replay(
+        path: String,
+        header: Header,
+        mut records: Vec<Record>,
+        analysis: Analysis,
+    ) -> State {
+        // Ties (tasks finishing together) go by key: the same file always gives the same view.
+        records.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
         let mut store = Store::new(header);
         for record in &records {
             store.add(record);
@@ -201,6 +210,20 @@ impl State {
             .filter_map(|&lane| self.store.lane_task_at(lane, t).map(|task| (lane, task)))
             .filter(|&(_, task)| self.store.tasks[task as usize].start <= t)
             .collect()
+    }
+}
+
+/// Where a record goes in a replay: by time, then tasks by key and attempt.
+fn order_key(record: &Record) -> (Nanos, u8, Option<(&traces::Key, u32)>, u32) {
+    match record {
+        Record::Task(t) => (
+            t.stop().unwrap_or(0),
+            0,
+            Some((&t.key, t.attempt)),
+            t.worker,
+        ),
+        Record::Memory(m) => (m.time, 1, None, m.worker),
+        Record::Event(e) => (e.time, 2, None, 0),
     }
 }
 
