@@ -66,17 +66,24 @@ impl State {
     /// A replay of records already read, in any order: they are taken in time order, as a
     /// live run delivers them (worker events apply in sequence, and groups are numbered, and
     /// coloured, by first appearance whatever the file's order).
-    pub fn replay(
-        path: String,
-        header: Header,
-        mut records: Vec<Record>,
-        analysis: Analysis,
-    ) -> State {
+    pub fn replay(path: String, header: Header, records: Vec<Record>, analysis: Analysis) -> State {
         // Ties (tasks finishing together) go by key: the same file always gives the same view.
-        records.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        let mut order: Vec<(Nanos, u8, u32)> = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let (time, rank) = order_key(r);
+                (time, rank, i as u32)
+            })
+            .collect();
+        order.sort_unstable_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then_with(|| tie_break(&records[a.2 as usize], &records[b.2 as usize]))
+        });
         let mut store = Store::new(header);
-        for record in &records {
-            store.add(record);
+        for &(_, _, i) in &order {
+            store.add(&records[i as usize]);
         }
         // Sorted for any instant: a replay is seeked through.
         store.settle(0);
@@ -213,17 +220,27 @@ impl State {
     }
 }
 
-/// Where a record goes in a replay: by time, then tasks by key and attempt.
-fn order_key(record: &Record) -> (Nanos, u8, Option<(&traces::Key, u32)>, u32) {
+/// Where a record goes in a replay: its time, then tasks before samples before events.
+fn order_key(record: &Record) -> (Nanos, u8) {
     match record {
-        Record::Task(t) => (
-            t.stop().unwrap_or(0),
-            0,
-            Some((&t.key, t.attempt)),
-            t.worker,
-        ),
-        Record::Memory(m) => (m.time, 1, None, m.worker),
-        Record::Event(e) => (e.time, 2, None, 0),
+        Record::Task(t) => (t.stop().unwrap_or(0), 0),
+        Record::Memory(m) => (m.time, 1),
+        Record::Event(e) => (e.time, 2),
+    }
+}
+
+/// Records of the same time and kind: tasks by key and attempt, samples by worker, events by
+/// what they say (a total order, so any load order gives the same result).
+fn tie_break(a: &Record, b: &Record) -> std::cmp::Ordering {
+    match (a, b) {
+        (Record::Task(a), Record::Task(b)) => {
+            (&a.key, a.attempt, a.worker).cmp(&(&b.key, b.attempt, b.worker))
+        }
+        (Record::Memory(a), Record::Memory(b)) => a.worker.cmp(&b.worker),
+        (Record::Event(a), Record::Event(b)) => {
+            format!("{:?}", a.kind).cmp(&format!("{:?}", b.kind))
+        }
+        _ => std::cmp::Ordering::Equal,
     }
 }
 
