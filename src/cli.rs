@@ -62,21 +62,18 @@ pub struct TopArgs {
     /// (for scripts and CI logs).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub print_after: Option<std::time::Duration>,
-    /// The view --print-after prints.
-    #[arg(long, value_enum, default_value_t = View::Stream, requires = "print_after")]
-    pub view: View,
+    /// The view --print-after prints: stream, memory, graph, progress, workers, histograms or
+    /// findings.
+    #[arg(long, default_value = "stream", value_parser = view_name, requires = "print_after")]
+    pub view: tui::view::Tab,
 }
 
-/// The views of `top` and `replay`, for --view.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum View {
-    Stream,
-    Memory,
-    Graph,
-    Progress,
-    Workers,
-    Histograms,
-    Findings,
+fn view_name(s: &str) -> Result<tui::view::Tab, String> {
+    use tui::view::Tab;
+    Tab::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = Tab::ALL.iter().map(|t| t.name()).collect();
+        format!("invalid view {s:?}: expected one of {}", names.join(", "))
+    })
 }
 
 fn duration(s: &str) -> Result<std::time::Duration, String> {

@@ -60,19 +60,9 @@ fn top(args: cli::TopArgs) -> anyhow::Result<()> {
     let Some(after) = args.print_after else {
         return tui::app::live(args.addr, args.token);
     };
-    use tui::view::Tab;
-    let tab = match args.view {
-        cli::View::Stream => Tab::Stream,
-        cli::View::Memory => Tab::Memory,
-        cli::View::Graph => Tab::Graph,
-        cli::View::Progress => Tab::Progress,
-        cli::View::Workers => Tab::Workers,
-        cli::View::Histograms => Tab::Histograms,
-        cli::View::Findings => Tab::Findings,
-    };
     print!(
         "{}",
-        tui::app::print_live(args.addr, args.token, after, tab)?
+        tui::app::print_live(args.addr, args.token, after, args.view)?
     );
     Ok(())
 }

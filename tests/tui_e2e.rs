@@ -82,6 +82,16 @@ impl Tmux {
         }
     }
 
+    /// Presses q and waits for the program, and with it tmux's session, to end.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive() {
+            assert!(Instant::now() < deadline, "it did not quit on q");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn alive(&self) -> bool {
         self.cmd(&["has-session", "-t", "top"])
             .stderr(Stdio::null())
@@ -217,12 +227,7 @@ fn top_shows_a_served_run_and_reconnects_after_a_restart() {
     tmux.keys(&["?"]);
     tmux.wait_for(&["close this help"]);
     tmux.keys(&["Escape"]);
-    tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "top did not quit on q");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit();
 }
 
 #[test]
@@ -285,12 +290,7 @@ fn replay_plays_a_recorded_trace() {
     // A balanced run: the analyzer has nothing to say.
     tmux.keys(&["7"]);
     tmux.wait_for(&["no findings: nothing the rules flag"]);
-    tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "replay did not quit on q");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit();
 }
 
 #[test]
@@ -357,5 +357,19 @@ fn serving_on_a_taken_port_is_one_line() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         format!("error: cannot listen on {addr}: Address already in use (os error 98)\n")
+    );
+}
+
+#[test]
+fn an_unknown_view_is_a_usage_error_naming_the_views() {
+    let out = Command::new(BIN)
+        .args(["top", "--print-after", "1s", "--view", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("error: invalid value 'nope' for '--view <VIEW>': invalid view \"nope\": expected one of stream, memory, graph, progress, workers, histograms, findings\n"),
+        "{stderr}"
     );
 }

@@ -62,6 +62,23 @@ impl Tab {
         }
     }
 
+    /// The view's name on the command line (`top --view NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tab::Stream => "stream",
+            Tab::Memory => "memory",
+            Tab::Graph => "graph",
+            Tab::Progress => "progress",
+            Tab::Workers => "workers",
+            Tab::Histograms => "histograms",
+            Tab::Findings => "findings",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Tab> {
+        Tab::ALL.into_iter().find(|t| t.name() == name)
+    }
+
     fn index(self) -> usize {
         Tab::ALL.iter().position(|&t| t == self).unwrap_or(0)
     }
