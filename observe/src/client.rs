@@ -55,11 +55,6 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// The next event, if one is waiting (the thread stops only after a [`WatchEvent::Fatal`]).
-    pub fn try_next(&self) -> Option<WatchEvent> {
-        self.events.try_recv().ok()
-    }
-
     /// Waits up to `timeout` for the next event.
     pub fn next_timeout(&self, timeout: Duration) -> Option<WatchEvent> {
         self.events.recv_timeout(timeout).ok()

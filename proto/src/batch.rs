@@ -45,11 +45,6 @@ impl RecordsBatcher {
         }
     }
 
-    /// Whether nothing is waiting in the current batch.
-    pub fn is_empty(&self) -> bool {
-        self.size == 0
-    }
-
     pub fn push(&mut self, record: &Record) {
         match record {
             Record::Task(task) => self.push_task(v1::Task::from(task)),

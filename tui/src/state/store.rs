@@ -154,10 +154,6 @@ impl Store {
         &mut self.workers[i]
     }
 
-    pub fn worker(&self, id: WorkerId) -> Option<&Worker> {
-        self.worker_ids.get(&id).map(|&i| &self.workers[i])
-    }
-
     pub fn add(&mut self, record: &Record) {
         match record {
             Record::Task(task) => self.add_task(task),
