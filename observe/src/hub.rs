@@ -127,6 +127,14 @@ impl Hub {
         })
     }
 
+    /// Adds a record; batches it filled go out at once (whatever the producer's flushes).
+    fn push(&self, add: impl FnOnce(&mut RecordsBatcher)) {
+        let mut inner = self.lock();
+        add(&mut inner.batcher);
+        let full = inner.batcher.take_full();
+        self.publish_batches(&mut inner, full);
+    }
+
     fn publish_batches(&self, inner: &mut Inner, batches: Vec<v1::Records>) {
         for records in batches {
             let bytes: Arc<[u8]> = records.encode_to_vec().into();
@@ -152,18 +160,15 @@ impl RecordSink for Hub {
     }
 
     fn task(&self, task: &TaskRecordRef<'_>) {
-        let mut inner = self.lock();
-        inner.batcher.push_task(task.into());
-        let full = inner.batcher.take_full();
-        self.publish_batches(&mut inner, full);
+        self.push(|batcher| batcher.push_task(task.into()));
     }
 
     fn memory(&self, sample: &MemorySample) {
-        self.lock().batcher.push_memory(sample);
+        self.push(|batcher| batcher.push_memory(sample));
     }
 
     fn event(&self, event: &Event) {
-        self.lock().batcher.push_event(event);
+        self.push(|batcher| batcher.push_event(event));
     }
 
     fn flush(&self) {
