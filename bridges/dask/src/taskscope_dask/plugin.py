@@ -3,7 +3,8 @@
 Everything here runs on the scheduler's event loop, in its hooks, and must stay cheap: one dict
 and one JSON line per finished task attempt, a few comparisons per other transition. State kept
 between hooks is bounded by what is in flight (tasks ready or running, workers), never by the
-number of tasks recorded.
+number of tasks recorded. Worker CPU and Dask's fine performance metrics are read on the
+periodic sample, never per transition.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncio
 import concurrent.futures
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -21,6 +23,7 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from . import __version__
+from . import _worker_side
 from .runspec import inline_bytes
 from .trace import FORMAT_NAME, FORMAT_VERSION, TraceFile
 
@@ -37,6 +40,13 @@ _ACTIONS = {
 # Scheduler states in which a task is ready to run: its inputs are all in memory.
 _READY = frozenset(("processing", "queued", "no-worker"))
 _OUR_STIMULUS = "taskscope-"
+# Dask's warnings recorded per trace, at most; identical ones within this many seconds count once.
+MAX_WARNINGS = 1000
+_WARNING_DEDUPE_S = 1.0
+# Longest wait for the workers' last heartbeat at close, and for the worker plugin's
+# (un)registration broadcast.
+_FINAL_HEARTBEAT_S = 1.0
+_BROADCAST_S = 2.0
 
 
 class _Worker:
@@ -51,7 +61,7 @@ class _Worker:
         self.alive = True
         self.closing = False
         self.own_status = "running"  # as the worker itself last reported it
-        self.last_memory: tuple[int, int, int] | None = None
+        self.last_memory: tuple | None = None
 
     def spec(self) -> dict:
         """The trace's ``WorkerSpec``."""
@@ -105,6 +115,7 @@ class TaskscopePlugin(SchedulerPlugin):
         self.flush_lines = int(flush_lines)
         self.serve_address: str | None = None
         self._started = False
+        self._closing = False
 
     def __getstate__(self) -> dict:
         # Only the configuration travels to the scheduler.
@@ -115,6 +126,7 @@ class TaskscopePlugin(SchedulerPlugin):
         self.__dict__.update(state)
         self.serve_address = None
         self._started = False
+        self._closing = False
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -141,6 +153,19 @@ class TaskscopePlugin(SchedulerPlugin):
         self._writer: TraceFile | None = None
         self._server = None
         self._callbacks: list[PeriodicCallback] = []
+        # Fine performance metrics: the scheduler's totals when we started (not ours to count),
+        # and the last values written per group.
+        self._metrics_base = dict(getattr(scheduler, "cumulative_worker_metrics", {}))
+        self._metrics_last: dict[str, dict] = {}
+        # Warnings: how many recorded, and when each (source, worker, message) was last.
+        self._warnings = 0
+        self._warning_seen: dict[tuple, float] = {}
+        self._log_handler: _SchedulerLogHandler | None = None
+        self._loop_thread = threading.get_ident()
+        # (key, message) of the task-erred message being handled, while it is.
+        self._erring: tuple[Any, dict] | None = None
+        self._erred_handler = None
+        self._worker_plugin = False
 
         workers = [self._register(ws).spec() for ws in list(scheduler.workers.values())]
         self.header = {
@@ -176,17 +201,33 @@ class TaskscopePlugin(SchedulerPlugin):
         for pc in self._callbacks:
             pc.start()
         self._started = True
+        self._closing = False
+        self._wrap_task_erred()
+        self._log_handler = _SchedulerLogHandler(self)
+        logging.getLogger("distributed").addHandler(self._log_handler)
+        await self._add_worker_plugin()
 
     async def before_close(self) -> None:
         if self._started and self._writer is not None:
             self._writer.flush()
 
     async def close(self) -> None:
-        if not self._started:
+        if not self._started or self._closing:
             return
-        self._started = False
+        self._closing = True
         for pc in self._callbacks:
             pc.stop()
+        if self._log_handler is not None:
+            logging.getLogger("distributed").removeHandler(self._log_handler)
+            self._log_handler = None
+        self._unwrap_task_erred()
+        try:
+            await self._final_heartbeat()
+            self._sample_metrics(time.time())
+        except Exception:
+            logger.exception("taskscope: final metrics failed")
+        self._started = False
+        await self._remove_worker_plugin()
         if self._writer is not None:
             self._writer.close()
         if self._server is not None:
@@ -205,7 +246,8 @@ class TaskscopePlugin(SchedulerPlugin):
             return  # closed: the scheduler is shutting down, or we were unregistered
         if self._writer is not None:
             self._writer.write(record)
-        if self._server is not None:
+        if self._server is not None and record["kind"] != "group-metrics":
+            # The Observe protocol has no message for group metrics (yet).
             self._server.feed(record)
 
     def _ns(self, t: float) -> int:
@@ -264,10 +306,23 @@ class TaskscopePlugin(SchedulerPlugin):
             if ready is None:
                 return  # recorded already (lost with its worker), or from before we started
             if stimulus_id.startswith("task-erred"):
-                # Failed with retries left: Dask passes no details of this attempt along.
+                # Failed with retries left: Dask passes the plugin no details of this attempt;
+                # the worker's task-erred message, seen on its way in, has them.
                 attempt = self._attempts.get(key, 1)
-                self._attempt(key, "error", ready, kw, error="failed; retried (Dask does not "
-                              "report the exception of an attempt it retries)")
+                erring = self._erring
+                error = None
+                if erring is not None and erring[0] == key:
+                    msg = erring[1]
+                    kw = {
+                        "worker": msg.get("worker"),
+                        "startstops": msg.get("startstops"),
+                        "thread": msg.get("thread"),
+                    }
+                    error = msg.get("exception_text") or None
+                if error is None:
+                    error = ("failed; retried (the worker's report of this attempt was not "
+                             "seen)")
+                self._attempt(key, "error", ready, kw, error=error)
                 self._attempts[key] = attempt + 1
                 self._emit(self._event("task-retried", key=key, attempt=attempt + 1))
             elif stimulus_id.startswith(("client-releases-keys", "cancel", "remove-client")):
@@ -388,6 +443,9 @@ class TaskscopePlugin(SchedulerPlugin):
     def log_event(self, topic, msg) -> None:
         if type(msg) is not dict:
             return
+        if topic == _worker_side.TOPIC:
+            self._worker_warning(msg)
+            return
         action = msg.get("action")
         if action == "worker-status-change":
             self._status_change(topic, msg)
@@ -442,6 +500,165 @@ class TaskscopePlugin(SchedulerPlugin):
                 self._event("worker-killed", now, worker=info.id, reason=f"worker lost ({reason})")
             )
 
+    # --- Dask's own warnings -----------------------------------------------------------------
+
+    def _worker_warning(self, msg: dict) -> None:
+        """A warning a worker's logging handler forwarded (``_worker_side.WarningForwarder``)."""
+        address = msg.get("worker")
+        info = self._workers.get(address) if address else None
+        t = msg.get("time")
+        self._warning(
+            str(msg.get("message", "")),
+            str(msg.get("source", "")),
+            info.id if info is not None else None,
+            float(t) if isinstance(t, (int, float)) else None,
+        )
+
+    def _warning(self, message: str, source: str, worker: int | None, t: float | None) -> None:
+        """Records one of Dask's warnings, at most ``MAX_WARNINGS`` per trace, identical ones
+        (same source, worker and text) once per second. Event loop only."""
+        if not self._started or self._warnings > MAX_WARNINGS:
+            return
+        now = time.time()
+        seen = self._warning_seen
+        who = (source, worker, message)
+        last = seen.get(who)
+        if last is not None and now - last < _WARNING_DEDUPE_S:
+            return
+        if len(seen) > 4 * MAX_WARNINGS:
+            seen.clear()
+        seen[who] = now
+        self._warnings += 1
+        if self._warnings > MAX_WARNINGS:
+            self._emit(self._event(
+                "warning", now, source="taskscope",
+                message=f"taskscope: {MAX_WARNINGS} of Dask's warnings recorded; "
+                "later ones are left out of this trace",
+            ))
+            return
+        fields: dict[str, Any] = {"message": message}
+        if worker is not None:
+            fields["worker"] = worker
+        if source:
+            fields["source"] = source
+        self._emit(self._event("warning", now if t is None else min(t, now), **fields))
+
+    def _log_record(self, record: logging.LogRecord) -> None:
+        """A WARNING-or-above record of a ``distributed.*`` logger in the scheduler's process
+        (``_SchedulerLogHandler``), on the event loop."""
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        if len(message) > _worker_side.MAX_MESSAGE:
+            message = message[: _worker_side.MAX_MESSAGE] + "…"
+        self._warning(message, record.name, None, record.created)
+
+    # --- retried attempts: the worker's task-erred message ------------------------------------
+
+    def _wrap_task_erred(self) -> None:
+        """Puts a wrapper around the scheduler's ``task-erred`` stream handler that keeps the
+        message (exception text, startstops, thread) at hand while Dask handles it, so that
+        an attempt Dask retries — which reaches :meth:`transition` without any of it — is
+        recorded with its real exception."""
+        handlers = getattr(self._scheduler, "stream_handlers", None)
+        original = handlers.get("task-erred") if handlers is not None else None
+        if original is None:
+            return
+
+        def task_erred(key: Any = None, **msg: Any) -> Any:
+            self._erring = (key, msg)
+            try:
+                return original(key=key, **msg)
+            finally:
+                self._erring = None
+
+        task_erred.taskscope_wrapped = original  # type: ignore[attr-defined]
+        handlers["task-erred"] = task_erred
+        self._erred_handler = task_erred
+
+    def _unwrap_task_erred(self) -> None:
+        wrapper, self._erred_handler = self._erred_handler, None
+        if wrapper is None:
+            return
+        handlers = self._scheduler.stream_handlers
+        if handlers.get("task-erred") is wrapper:
+            handlers["task-erred"] = wrapper.taskscope_wrapped
+        else:
+            # Someone wrapped it after us: leave their wrapper in place, ours passes through.
+            self._erring = None
+
+    # --- the worker plugin: warnings from the workers, a last heartbeat ------------------------
+
+    async def _add_worker_plugin(self) -> None:
+        """Registers ``_worker_side.WarningForwarder`` on every worker, present and future,
+        through the scheduler's own ``register_worker_plugin`` (no client needed). The module
+        is pickled by value, so workers need not have taskscope-dask installed."""
+        scheduler = self._scheduler
+        if not hasattr(scheduler, "register_worker_plugin"):
+            return
+        try:
+            import cloudpickle
+
+            cloudpickle.register_pickle_by_value(_worker_side)
+            payload = cloudpickle.dumps(_worker_side.WarningForwarder(os.getpid(), MAX_WARNINGS))
+        except Exception:
+            logger.exception("taskscope: cannot ship the warning forwarder to workers")
+            return
+        self._worker_plugin = True
+        register = asyncio.ensure_future(scheduler.register_worker_plugin(
+            None, payload, _worker_side.WarningForwarder.name, idempotent=False
+        ))
+        try:
+            # Registered for future workers at once; existing ones get it by a broadcast,
+            # waited for a moment (a worker that does not answer must not hold start up).
+            await asyncio.wait_for(asyncio.shield(register), _BROADCAST_S)
+        except asyncio.TimeoutError:
+            pass
+        except Exception:
+            logger.exception("taskscope: registering the warning forwarder on workers failed")
+
+    async def _remove_worker_plugin(self) -> None:
+        if not self._worker_plugin:
+            return
+        self._worker_plugin = False
+        scheduler = self._scheduler
+        name = _worker_side.WarningForwarder.name
+        if scheduler.worker_plugins.pop(name, None) is None:
+            return
+        if scheduler.status in (Status.closing, Status.closed) or not scheduler.workers:
+            return  # the workers go too
+        try:
+            await asyncio.wait_for(
+                scheduler.broadcast(msg={"op": "plugin-remove", "name": name}, on_error="ignore"),
+                _BROADCAST_S,
+            )
+        except Exception:
+            pass
+
+    async def _final_heartbeat(self) -> None:
+        """Asks every worker still connected for a heartbeat, and waits for them (1 s at most),
+        so the last group metrics include the work done since the previous heartbeats."""
+        scheduler = self._scheduler
+        workers = [a for a, ws in list(scheduler.workers.items())
+                   if ws.status in (Status.running, Status.paused)]
+        if not workers:
+            return
+        try:
+            import cloudpickle
+
+            function = cloudpickle.dumps(_worker_side.heartbeat)
+            await asyncio.wait_for(
+                scheduler.broadcast(
+                    msg={"op": "run", "function": function, "wait": True},
+                    workers=workers,
+                    on_error="ignore",
+                ),
+                _FINAL_HEARTBEAT_S,
+            )
+        except Exception:
+            pass
+
     def restart(self, scheduler) -> None:
         self._ready.clear()
         self._attempts.clear()
@@ -456,31 +673,87 @@ class TaskscopePlugin(SchedulerPlugin):
             if self._started:
                 asyncio.ensure_future(self.close())
             return
+        now = time.time()
         try:
-            t = self._ns(time.time())
+            t = self._ns(now)
             for info in list(self._workers.values()):
                 if not info.alive:
                     continue
                 try:
-                    m = info.ws.memory
-                    values = (int(m.managed), int(m.unmanaged), int(m.spilled))
+                    ws = info.ws
+                    m = ws.memory
+                    cpu = ws.metrics.get("cpu")
+                    values = (
+                        int(m.managed),
+                        int(m.unmanaged),
+                        int(m.spilled),
+                        round(cpu / 100, 3) if isinstance(cpu, (int, float)) else None,
+                    )
                 except Exception:
                     continue  # no heartbeat yet
                 if values == info.last_memory:
                     continue
                 info.last_memory = values
-                self._emit({
+                record = {
                     "kind": "memory",
                     "time": t,
                     "worker": info.id,
                     "managed": values[0],
                     "unmanaged": values[1],
                     "spilled": values[2],
-                })
-            if self._writer is not None:
-                self._writer.flush()
+                }
+                if values[3] is not None:
+                    record["cpu"] = values[3]
+                self._emit(record)
         except Exception:
             logger.exception("taskscope: memory sampling failed")
+        try:
+            self._sample_metrics(now)
+        except Exception:
+            logger.exception("taskscope: group metrics sampling failed")
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _sample_metrics(self, now: float) -> None:
+        """One ``group-metrics`` record per group whose metrics changed since the last one:
+        ``Scheduler.cumulative_worker_metrics`` less what it held when we started.
+
+        Keys ``("execute", prefix, activity, unit)`` go to group ``prefix`` as
+        ``execute/activity/unit``; every other tuple key (``("gather-dep", activity, unit)``,
+        ``("get-data", …)``, ``("memory-monitor", …)``, ``("p2p", …)``) goes to group ``""``,
+        its parts joined by ``/``. Plain-name keys (``"latency"``, ``"tick-duration"``,
+        ``"transfer-bandwidth"``…) are sums of samples that change with every heartbeat,
+        busy or not, and say nothing per group: left out."""
+        metrics = getattr(self._scheduler, "cumulative_worker_metrics", None)
+        if not metrics:
+            return
+        base = self._metrics_base
+        groups: dict[str, dict[str, float]] = {}
+        for k, v in list(metrics.items()):
+            if base:
+                v -= base.get(k, 0)
+                if not v:
+                    continue
+            if type(k) is not tuple or not k:
+                continue
+            if k[0] == "execute" and len(k) >= 3:
+                group = str(k[1])
+                name = "/".join(["execute", *map(str, k[2:])])
+            else:
+                group, name = "", "/".join(map(str, k))
+            g = groups.get(group)
+            if g is None:
+                g = groups[group] = {}
+            g[name] = g.get(name, 0) + v
+        last = self._metrics_last
+        t = None
+        for group, values in groups.items():
+            if last.get(group) == values:
+                continue
+            last[group] = values
+            if t is None:
+                t = self._ns(now)
+            self._emit({"kind": "group-metrics", "time": t, "group": group, "metrics": values})
 
     def _progress(self) -> None:
         server = self._server
@@ -581,6 +854,36 @@ class TaskscopePlugin(SchedulerPlugin):
         if self._paused and ws.status == Status.running and ws.address in self._scheduler.workers:
             stimulus = f"{_OUR_STIMULUS}pause-{time.time()}"
             self._scheduler.handle_worker_status_change(Status.paused, ws, stimulus)
+
+
+class _SchedulerLogHandler(logging.Handler):
+    """WARNING-and-above records of ``distributed.*`` loggers in the scheduler's process (the
+    scheduler, and in a LocalCluster the client and the nannies), handed to the plugin on the
+    event loop. Not our own logger's (``distributed.taskscope``), nor one logged while handing
+    one over."""
+
+    def __init__(self, plugin: TaskscopePlugin):
+        super().__init__(logging.WARNING)
+        self.plugin = plugin
+        self.busy = threading.local()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        name = record.name
+        if not name.startswith("distributed") or name.startswith(logger.name):
+            return
+        if getattr(self.busy, "on", False):
+            return
+        self.busy.on = True
+        try:
+            plugin = self.plugin
+            if threading.get_ident() == plugin._loop_thread:
+                plugin._log_record(record)
+            else:
+                plugin._loop.call_soon_threadsafe(plugin._log_record, record)
+        except Exception:
+            pass  # never break Dask's logging (a closed loop, …)
+        finally:
+            self.busy.on = False
 
 
 class _UnknownWorker:

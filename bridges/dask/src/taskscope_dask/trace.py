@@ -1,5 +1,6 @@
 """Writing taskscope's native trace format: NDJSON, the header on line 1, then one record per
-line tagged by ``kind`` (``task``, ``memory``, ``event``), as ``traces/src/native.rs`` reads it.
+line tagged by ``kind`` (``task``, ``memory``, ``event``, and since 1.1 ``group-metrics``), as
+``traces/src/native.rs`` reads it.
 
 Lines are encoded as they are recorded and written out in batches (every ``flush_lines`` lines
 and whenever :meth:`TraceFile.flush` is called), so the file is always a valid trace up to its
@@ -12,7 +13,7 @@ import os
 from typing import Any
 
 FORMAT_NAME = "taskscope-trace"
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 
 
 def _json_default(obj: Any) -> Any:

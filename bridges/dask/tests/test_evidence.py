@@ -1,0 +1,210 @@
+"""Format 1.1 evidence: worker CPU, Dask's fine performance metrics per group, Dask's own
+warnings (scheduler and workers), and the real exception of retried attempts."""
+from __future__ import annotations
+
+import json
+import time
+
+import psutil
+
+from conftest import cluster, info, read_trace
+
+from taskscope_dask import TaskscopePlugin
+
+# Memory a worker leaks on purpose (test_worker_warnings): module-level, so it outlives the task.
+LEAK: list[bytes] = []
+
+
+def busy(seconds):
+    """A pure-Python loop: one core busy."""
+    end = time.perf_counter() + seconds
+    n = 0
+    while time.perf_counter() < end:
+        n += 1
+    return n
+
+
+def sleepy(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def needs_module(x):
+    import taskscope_no_such_module  # noqa: F401
+
+    return x
+
+
+def leak(fraction, limit):
+    """Grows the worker's unmanaged memory to ``fraction`` of ``limit``, then holds it."""
+    proc = psutil.Process()
+    while proc.memory_info().rss < fraction * limit:
+        LEAK.append(b"\x01" * (4 << 20))
+    time.sleep(3)
+    return len(LEAK)
+
+
+def wait_for(condition, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def records_so_far(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.endswith("\n"):
+                out.append(json.loads(line))
+    return out[1:]
+
+
+def compute_seconds(tasks, group):
+    return sum(
+        (p["stop"] - p["start"]) / 1e9
+        for t in tasks
+        if t["group"] == group
+        for p in t["phases"]
+        if p["action"] == "compute"
+    )
+
+
+def test_cpu_and_group_metrics(tmp_path):
+    path = tmp_path / "run.ndjson"
+    with cluster(n_workers=1) as (_, client):
+        # Work done before the plugin starts is not the trace's.
+        assert client.submit(busy, 0.5, pure=False).result() > 0
+        assert client.submit(sleepy, 0.2, pure=False).result() == 0.2
+
+        def seen(dask_scheduler):
+            m = dask_scheduler.cumulative_worker_metrics
+            return all(
+                m.get(("execute", g, "thread-noncpu", "seconds"), 0) > 0
+                for g in ("busy", "sleepy")
+            )
+
+        wait_for(lambda: client.run_on_scheduler(seen), what="the first heartbeat's metrics")
+        client.register_plugin(TaskscopePlugin(path=str(path), interval=0.1))
+        assert client.submit(busy, 2.0, pure=False).result() > 0
+        assert client.submit(sleepy, 2.5, pure=False).result() == 2.5
+    header, records = read_trace(path)
+    assert header["version"] == "1.1"
+    tasks = [r for r in records if r["kind"] == "task"]
+    assert sorted(t["group"] for t in tasks) == ["busy", "sleepy"]
+
+    def window(group):
+        (t,) = [t for t in tasks if t["group"] == group]
+        (p,) = [p for p in t["phases"] if p["action"] == "compute"]
+        return p["start"], p["stop"]
+
+    memory = [r for r in records if r["kind"] == "memory"]
+    assert memory and all("cpu" in m for m in memory)
+    # The heartbeat's CPU figure is psutil's over the previous system-monitor interval
+    # (0.5 s), up to a heartbeat (0.5 s) late: look at the part of each task a second in.
+    b0, b1 = window("busy")
+    busy_cpu = [m["cpu"] for m in memory if b0 + 1e9 <= m["time"] <= b1 + 0.5e9]
+    assert busy_cpu and max(busy_cpu) > 0.5, busy_cpu
+    s0, s1 = window("sleepy")
+    sleep_cpu = [m["cpu"] for m in memory if s0 + 1.2e9 <= m["time"] <= s1]
+    assert sleep_cpu and min(sleep_cpu) < 0.2, sleep_cpu
+
+    metrics = {}
+    for r in records:
+        if r["kind"] == "group-metrics":
+            assert isinstance(r["time"], int) and isinstance(r["metrics"], dict)
+            metrics[r["group"]] = r["metrics"]  # a later record supersedes an earlier one
+    busy_m, sleepy_m = metrics["busy"], metrics["sleepy"]
+    busy_s, sleepy_s = compute_seconds(tasks, "busy"), compute_seconds(tasks, "sleepy")
+    cpu = busy_m["execute/thread-cpu/seconds"]
+    # Most of the busy loop is CPU, and the work before the plugin (0.5 s) is not counted.
+    assert 0.5 * busy_s < cpu <= busy_s + 0.1, (cpu, busy_s, busy_m)
+    noncpu = sleepy_m["execute/thread-noncpu/seconds"]
+    assert 0.8 * sleepy_s < noncpu <= sleepy_s + 0.1, (noncpu, sleepy_s, sleepy_m)
+    assert sleepy_m.get("execute/thread-cpu/seconds", 0) < 0.2 * sleepy_s
+    assert all(name.startswith("execute/") for name in busy_m)
+    summary = info(path)
+    assert summary["tasks"]["ok"] == 2
+
+
+def test_worker_and_scheduler_warnings(tmp_path):
+    path = tmp_path / "run.ndjson"
+    limit = 400 * 2**20
+    with cluster(n_workers=1, memory_limit=limit) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path), interval=0.1))
+        (address,) = client.scheduler_info()["workers"]
+        # A scheduler-side warning: a key resubmitted with other dependencies while the
+        # scheduler still holds the first ("Detected different `run_spec`").
+        held = client.submit(sleepy, 0.01, key="taskscope-dup")
+        held.result(timeout=60)
+        other = client.get(
+            {
+                "first": (sleepy, 0.01),
+                "taskscope-dup": (sleepy, "first"),
+                "other": (sleepy, "taskscope-dup"),
+            },
+            "other", sync=False,
+        )
+        wait_for(
+            lambda: any(
+                r["kind"] == "event" and r["type"] == "warning"
+                and r.get("source") == "distributed.scheduler"
+                for r in records_so_far(path)
+            ),
+            what="the scheduler's warning",
+        )
+        del other
+        # Past spill (0.7: nothing managed to spill, so "Unmanaged memory use is high") and
+        # pause (0.8), short of terminate (0.95). The worker stays paused afterwards.
+        future = client.submit(leak, 0.86, limit, pure=False)
+
+        def from_worker():
+            return [
+                r for r in records_so_far(path)
+                if r["kind"] == "event" and r["type"] == "warning" and "worker" in r
+            ]
+
+        wait_for(
+            lambda: {r["source"] for r in from_worker()} >= {"distributed.worker.memory"}
+            and any("Pausing worker" in r["message"] for r in from_worker()),
+            what="the worker's memory warnings",
+        )
+        del future
+    header, records = read_trace(path)
+    ids = {w["name"]: w["id"] for w in header["cluster"]["workers"]}
+    warnings = [r for r in records if r["kind"] == "event" and r["type"] == "warning"]
+    worker_side = [w for w in warnings if "worker" in w]
+    assert worker_side and all(w["worker"] == ids[address] for w in worker_side)
+    assert all(w["source"].startswith("distributed.") for w in worker_side)
+    unmanaged = [w for w in worker_side if "Unmanaged memory use is high" in w["message"]]
+    assert unmanaged, worker_side
+    assert any("Pausing worker" in w["message"] for w in worker_side)
+    scheduler_side = [w for w in warnings if w.get("source") == "distributed.scheduler"]
+    assert any("run_spec" in w["message"] for w in scheduler_side), scheduler_side
+    assert not any(w.get("source", "").startswith("distributed.taskscope") for w in warnings)
+    info(path)  # readable
+
+
+def test_retried_attempts_carry_their_exception(tmp_path):
+    path = tmp_path / "run.ndjson"
+    with cluster(n_workers=1) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path)))
+        future = client.submit(needs_module, 1, retries=2)
+        assert isinstance(future.exception(), ModuleNotFoundError)
+        key = future.key
+    _, records = read_trace(path)
+    attempts = [r for r in records if r["kind"] == "task" and r["key"] == key]
+    assert [(a["status"], a.get("attempt", 1)) for a in attempts] == [
+        ("error", 1), ("error", 2), ("error", 3)
+    ]
+    for a in attempts:
+        first = a["error"].splitlines()[0]
+        assert first.startswith("ModuleNotFoundError"), a["error"]
+        assert "No module named 'taskscope_no_such_module'" in first
+        # The worker's report of a retried attempt carries its phases too.
+        assert any(p["action"] == "compute" for p in a["phases"]), a
+    assert info(path)["tasks"]["error"] == 3
