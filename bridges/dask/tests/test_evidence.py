@@ -208,3 +208,107 @@ def test_retried_attempts_carry_their_exception(tmp_path):
         # The worker's report of a retried attempt carries its phases too.
         assert any(p["action"] == "compute" for p in a["phases"]), a
     assert info(path)["tasks"]["error"] == 3
+
+
+def test_scheduler_warnings_deduped_and_capped(tmp_path):
+    """Records logged from another thread than the scheduler's loop (here, the test's) reach
+    the trace; identical ones within a second count once; at most MAX_WARNINGS per trace."""
+    import logging
+
+    from taskscope_dask.plugin import MAX_WARNINGS
+
+    path = tmp_path / "run.ndjson"
+    log = logging.getLogger("distributed.scheduler")
+    with cluster(n_workers=0, processes=False) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path), interval=0.1))
+        for _ in range(5):
+            log.warning("taskscope test: the same warning")
+        logging.getLogger("distributed.taskscope").warning("taskscope test: our own, left out")
+        logging.getLogger("distributed.scheduler").info("taskscope test: info, left out")
+        for i in range(MAX_WARNINGS + 50):
+            log.error("taskscope test: warning %d", i)
+
+        def count():
+            return sum(
+                r["kind"] == "event" and r["type"] == "warning" for r in records_so_far(path)
+            )
+
+        wait_for(lambda: count() >= MAX_WARNINGS + 1, what="the warnings")
+    _, records = read_trace(path)
+    warnings = [r for r in records if r["kind"] == "event" and r["type"] == "warning"]
+    ours = [w for w in warnings if w["message"].startswith("taskscope test")]
+    assert [w["message"] for w in ours[:2]] == [
+        "taskscope test: the same warning", "taskscope test: warning 0"
+    ]
+    assert all(w["source"] == "distributed.scheduler" and "worker" not in w for w in ours)
+    assert len(warnings) == MAX_WARNINGS + 1
+    assert warnings[-1]["source"] == "taskscope" and "left out" in warnings[-1]["message"]
+
+
+def test_close_is_fresh_and_leaves_nothing_behind(tmp_path):
+    """Closing the plugin while the workers run asks them for a last heartbeat, so the final
+    group metrics count a task that finished just before; the worker plugin, the log handler
+    and the task-erred wrapper go away."""
+    import logging
+
+    path = tmp_path / "run.ndjson"
+    with cluster(n_workers=1) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path), interval=60))
+        assert client.submit(busy, 1.0, pure=False).result() > 0
+
+        async def close(dask_scheduler):
+            await dask_scheduler.plugins["taskscope"].close()
+            handlers = logging.getLogger("distributed").handlers
+            return (
+                sorted(dask_scheduler.worker_plugins),
+                [type(h).__name__ for h in handlers],
+                dask_scheduler.stream_handlers["task-erred"] == dask_scheduler.handle_task_erred,
+            )
+
+        worker_plugins, handlers, restored = client.run_on_scheduler(close)
+        assert "taskscope-warnings" not in worker_plugins
+        assert "_SchedulerLogHandler" not in handlers
+        assert restored
+
+        def worker_side(dask_worker):
+            return (
+                sorted(dask_worker.plugins),
+                [type(h).__name__ for h in logging.getLogger("distributed").handlers],
+            )
+
+        ((plugins, handlers),) = client.run(worker_side).values()
+        assert "taskscope-warnings" not in plugins and "_Handler" not in handlers
+    _, records = read_trace(path)
+    tasks = [r for r in records if r["kind"] == "task"]
+    metrics = [r for r in records if r["kind"] == "group-metrics" and r["group"] == "busy"]
+    assert metrics, records
+    cpu = metrics[-1]["metrics"]["execute/thread-cpu/seconds"]
+    assert cpu > 0.5 * compute_seconds(tasks, "busy"), metrics
+
+
+def test_worker_side_needs_no_taskscope_on_workers():
+    """The worker plugin and the heartbeat function travel by value: they load in a Python
+    that cannot import taskscope_dask."""
+    import os
+    import subprocess
+    import sys
+
+    import cloudpickle
+
+    from taskscope_dask import _worker_side
+
+    cloudpickle.register_pickle_by_value(_worker_side)
+    payload = cloudpickle.dumps(
+        (_worker_side.WarningForwarder(os.getpid()), _worker_side.heartbeat)
+    )
+    code = (
+        "import sys, pickle\n"
+        "sys.modules['taskscope_dask'] = None\n"
+        "plugin, heartbeat = pickle.loads(sys.stdin.buffer.read())\n"
+        "print(type(plugin).__name__, plugin.name, heartbeat.__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=payload, capture_output=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    assert out.stdout.decode().split() == ["WarningForwarder", "taskscope-warnings", "heartbeat"]

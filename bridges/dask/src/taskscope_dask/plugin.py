@@ -82,7 +82,7 @@ class TaskscopePlugin(SchedulerPlugin):
     the scheduler's working directory. ``serve``: ``True`` (127.0.0.1:7878), a port, or
     ``"host:port"``; a non-loopback host needs ``token`` (or ``$TASKSCOPE_TOKEN``), which every
     call must then carry as ``authorization: Bearer <token>`` metadata. ``interval``: seconds
-    between worker memory samples and trace flushes. ``progress_interval``: seconds between
+    between worker memory/CPU samples, group-metrics samples and trace flushes. ``progress_interval``: seconds between
     ``Progress`` updates to watchers.
 
     >>> client.register_plugin(TaskscopePlugin(path="run.ndjson"))  # doctest: +SKIP
