@@ -47,6 +47,16 @@ def leak(fraction, limit):
     return len(LEAK)
 
 
+def leak_until(marker):
+    """Leaks memory until the nanny kills the worker, unless ``marker`` exists."""
+    import os
+
+    while not os.path.exists(marker):
+        LEAK.append(b"\x01" * (8 << 20))
+        time.sleep(0.01)
+    return len(LEAK)
+
+
 def wait_for(condition, timeout=60.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -197,6 +207,44 @@ def test_worker_and_scheduler_warnings(tmp_path):
     assert any("run_spec" in w["message"] for w in scheduler_side), scheduler_side
     assert not any(w.get("source", "").startswith("distributed.taskscope") for w in warnings)
     info(path)  # readable
+
+
+def test_nanny_memory_kill_is_a_warning_of_the_worker(tmp_path):
+    """A worker past the terminate fraction is killed by its nanny: one warning, from
+    ``distributed.nanny.memory``, with the killed worker's id (the LocalCluster's nanny logs in
+    the scheduler's process and also sends a ``worker-restart-memory`` event: counted once)."""
+    path = tmp_path / "run.ndjson"
+    marker = tmp_path / "stop"
+    with cluster(n_workers=1, memory_limit=300 * 2**20) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=str(path), interval=0.1))
+        (address,) = client.scheduler_info()["workers"]
+        future = client.submit(leak_until, str(marker), pure=False)
+
+        def kills():
+            return [
+                r for r in records_so_far(path)
+                if r["kind"] == "event" and r["type"] == "warning"
+                and r.get("source") == "distributed.nanny.memory"
+            ]
+
+        wait_for(kills, what="the nanny's warning")
+        marker.write_text("stop")
+        wait_for(
+            lambda: any(r["kind"] == "event" and r["type"] == "worker-killed"
+                        for r in records_so_far(path)),
+            what="the worker's death",
+        )
+        time.sleep(0.5)  # the nanny's event follows its log record
+        del future
+    header, records = read_trace(path)
+    ids = {w["name"]: w["id"] for w in header["cluster"]["workers"]}
+    nanny = [r for r in records if r["kind"] == "event" and r["type"] == "warning"
+             and r.get("source") == "distributed.nanny.memory"]
+    first = [w for w in nanny if w.get("worker") == ids[address]]
+    assert len(first) == 1, nanny
+    assert "exceeded 95% memory budget" in first[0]["message"]
+    killed = [r for r in records if r["kind"] == "event" and r["type"] == "worker-killed"]
+    assert killed[0]["worker"] == ids[address]
 
 
 def test_retried_attempts_carry_their_exception(tmp_path):

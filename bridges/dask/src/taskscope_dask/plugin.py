@@ -160,6 +160,7 @@ class TaskscopePlugin(SchedulerPlugin):
         # Warnings: how many recorded, and when each (source, worker, message) was last.
         self._warnings = 0
         self._warning_seen: dict[tuple, float] = {}
+        self._nanny_warned: dict[int, float] = {}  # worker id → time of its nanny's kill warning
         self._log_handler: _SchedulerLogHandler | None = None
         self._loop_thread = threading.get_ident()
         # (key, message) of the task-erred message being handled, while it is.
@@ -446,6 +447,9 @@ class TaskscopePlugin(SchedulerPlugin):
         if topic == _worker_side.TOPIC:
             self._worker_warning(msg)
             return
+        if topic == "worker-restart-memory":
+            self._nanny_restart(msg)
+            return
         action = msg.get("action")
         if action == "worker-status-change":
             self._status_change(topic, msg)
@@ -514,6 +518,29 @@ class TaskscopePlugin(SchedulerPlugin):
             float(t) if isinstance(t, (int, float)) else None,
         )
 
+    def _nanny_restart(self, msg: dict) -> None:
+        """A nanny terminating its worker past the memory terminate fraction: it logs a warning
+        (captured by our handler when the nanny shares the scheduler's process, as in a
+        LocalCluster) and tells the scheduler with this event, which is how a nanny in another
+        process (``dask worker``) gets its warning into the trace."""
+        address = msg.get("worker")
+        info = self._workers.get(address) if address else None
+        if info is None:
+            return
+        last = self._nanny_warned.get(info.id)
+        if last is not None and time.time() - last < 10:
+            return  # the same kill, seen through our log handler already
+        rss = msg.get("rss")
+        fraction = _memory_fractions()["terminate"]
+        self._warning(
+            f"Worker {address} (pid={msg.get('pid')}) exceeded {fraction * 100:.0f}% memory "
+            f"budget. Restarting... (process memory: {rss} bytes; from the nanny's "
+            f"worker-restart-memory event)",
+            "distributed.nanny.memory",
+            info.id,
+            None,
+        )
+
     def _warning(self, message: str, source: str, worker: int | None, t: float | None) -> None:
         """Records one of Dask's warnings, at most ``MAX_WARNINGS`` per trace, identical ones
         (same source, worker and text) once per second. Event loop only."""
@@ -539,6 +566,8 @@ class TaskscopePlugin(SchedulerPlugin):
         fields: dict[str, Any] = {"message": message}
         if worker is not None:
             fields["worker"] = worker
+            if source == "distributed.nanny.memory":
+                self._nanny_warned[worker] = now
         if source:
             fields["source"] = source
         self._emit(self._event("warning", now if t is None else min(t, now), **fields))
@@ -552,7 +581,15 @@ class TaskscopePlugin(SchedulerPlugin):
             message = str(record.msg)
         if len(message) > _worker_side.MAX_MESSAGE:
             message = message[: _worker_side.MAX_MESSAGE] + "…"
-        self._warning(message, record.name, None, record.created)
+        worker = None
+        if record.name.startswith("distributed.nanny"):
+            # A nanny in this process (a LocalCluster): its messages name its worker (the
+            # longest address found: tcp://h:4000 is in tcp://h:40001 too).
+            found = ""
+            for address, info in list(self._workers.items()):
+                if len(address) > len(found) and address in message:
+                    found, worker = address, info.id
+        self._warning(message, record.name, worker, record.created)
 
     # --- retried attempts: the worker's task-erred message ------------------------------------
 
