@@ -52,9 +52,15 @@ class WarningForwarder(WorkerPlugin):
         if getattr(worker.status, "name", "") == "closing" and os.getpid() != self.scheduler_pid:
             # The worker is closing (a cluster shutting down closes its workers before its
             # scheduler): one last heartbeat carries the fine performance metrics gathered
-            # since the previous one, so the scheduler's totals are complete.
+            # since the previous one, so the scheduler's totals are complete. Only when there
+            # are some (tuple keys: the plain ones are latency and the like).
             comm = getattr(worker.batched_stream, "comm", None)
-            if comm is not None and not comm.closed():
+            pending = getattr(worker, "digests_total_since_heartbeat", None) or {}
+            if (
+                comm is not None
+                and not comm.closed()
+                and any(type(k) is tuple for k in list(pending))
+            ):
                 try:
                     await asyncio.wait_for(worker.heartbeat(), 1.0)
                 except Exception:  # noqa: BLE001 - best effort, the worker is going away
