@@ -38,7 +38,7 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
                 }
                 continue;
             }
-            Record::Memory(_) => continue,
+            Record::Memory(_) | Record::GroupMetrics(_) => continue,
         };
         let next = groups.len() as u32;
         let group = match groups.get(task.group.as_str()) {

@@ -10,8 +10,8 @@ use std::hash::{Hash, Hasher};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use traces::{
-    Action, EventKind, Header, Key, MemorySample, Nanos, Record, TaskRecord, TaskStatus,
-    TraceError, TraceReader, WorkerId,
+    Action, ActionTotals, EventKind, GroupMetrics, Header, Key, MemorySample, Nanos, Record,
+    TaskRecord, TaskStatus, TraceError, TraceReader, WorkerId,
 };
 
 /// Everything known about one task group.
@@ -21,24 +21,15 @@ pub struct GroupStats {
     /// Successful attempts.
     pub tasks: u64,
     pub compute: Histogram<u64>,
-    pub compute_total: Nanos,
-    pub compute_max: Nanos,
-    /// Key of the longest task.
-    pub slowest_key: String,
+    /// The slowest tasks by compute time, slowest first (at most [`SLOWEST_KEPT`]).
+    pub slowest: Vec<TaskBrief>,
     pub output: Histogram<u64>,
     pub output_total: u64,
     pub output_max: u64,
     /// Key of the largest output.
     pub largest_key: String,
-    pub transfer_ns: Nanos,
-    pub transfer_bytes: u64,
-    pub transfers: u64,
-    pub deserialize_ns: Nanos,
-    pub deserialize_bytes: u64,
-    pub disk_write_ns: Nanos,
-    pub disk_write_bytes: u64,
-    pub disk_read_ns: Nanos,
-    pub disk_read_bytes: u64,
+    /// Time, bytes and count per phase action.
+    pub phases: ActionTotals,
     /// Inline arguments: tasks carrying any, total bytes, largest, and how often each size
     /// repeats (a few distinct sizes at most are kept).
     pub inline_tasks: u64,
@@ -50,6 +41,31 @@ pub struct GroupStats {
     pub last_stop: Nanos,
 }
 
+/// One task, kept as an example (a group's slowest).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskBrief {
+    pub key: String,
+    pub compute: Nanos,
+    /// When it started occupying its thread.
+    pub start: Nanos,
+    pub worker: WorkerId,
+    pub nbytes: u64,
+}
+
+/// Slowest tasks kept per group: enough to look past each worker's warm-up task.
+pub const SLOWEST_KEPT: usize = 8;
+
+/// Keeps `task` among the slowest, slowest first; of equals, the first seen stays first (and
+/// is kept), as when `merge` adds a later part of the trace.
+fn keep_slowest(slowest: &mut Vec<TaskBrief>, task: TaskBrief) {
+    if slowest.len() == SLOWEST_KEPT && slowest.last().is_some_and(|l| l.compute >= task.compute) {
+        return;
+    }
+    let at = slowest.partition_point(|t| t.compute >= task.compute);
+    slowest.insert(at, task);
+    slowest.truncate(SLOWEST_KEPT);
+}
+
 impl GroupStats {
     /// Adds the same group's statistics from another part of the trace.
     fn merge(&mut self, other: GroupStats) {
@@ -57,25 +73,15 @@ impl GroupStats {
         // Auto-resizing histograms of the same precision always add.
         let _ = self.compute.add(&other.compute);
         let _ = self.output.add(&other.output);
-        self.compute_total += other.compute_total;
-        if other.compute_max > self.compute_max {
-            self.compute_max = other.compute_max;
-            self.slowest_key = other.slowest_key;
+        for task in other.slowest {
+            keep_slowest(&mut self.slowest, task);
         }
         self.output_total += other.output_total;
-        if other.output_max > self.output_max {
+        if other.output_max > self.output_max || self.largest_key.is_empty() {
             self.output_max = other.output_max;
             self.largest_key = other.largest_key;
         }
-        self.transfer_ns += other.transfer_ns;
-        self.transfer_bytes += other.transfer_bytes;
-        self.transfers += other.transfers;
-        self.deserialize_ns += other.deserialize_ns;
-        self.deserialize_bytes += other.deserialize_bytes;
-        self.disk_write_ns += other.disk_write_ns;
-        self.disk_write_bytes += other.disk_write_bytes;
-        self.disk_read_ns += other.disk_read_ns;
-        self.disk_read_bytes += other.disk_read_bytes;
+        self.phases.merge(&other.phases);
         self.inline_tasks += other.inline_tasks;
         self.inline_total += other.inline_total;
         self.inline_max = self.inline_max.max(other.inline_max);
@@ -93,22 +99,12 @@ impl GroupStats {
             name: name.to_string(),
             tasks: 0,
             compute: histogram(),
-            compute_total: 0,
-            compute_max: 0,
-            slowest_key: String::new(),
+            slowest: Vec::new(),
             output: histogram(),
             output_total: 0,
             output_max: 0,
             largest_key: String::new(),
-            transfer_ns: 0,
-            transfer_bytes: 0,
-            transfers: 0,
-            deserialize_ns: 0,
-            deserialize_bytes: 0,
-            disk_write_ns: 0,
-            disk_write_bytes: 0,
-            disk_read_ns: 0,
-            disk_read_bytes: 0,
+            phases: ActionTotals::default(),
             inline_tasks: 0,
             inline_total: 0,
             inline_max: 0,
@@ -118,9 +114,17 @@ impl GroupStats {
         }
     }
 
+    pub fn compute_total(&self) -> Nanos {
+        self.phases.ns(Action::Compute)
+    }
+
+    pub fn compute_max(&self) -> Nanos {
+        self.slowest.first().map_or(0, |t| t.compute)
+    }
+
     /// The histogram answers with its bucket's upper end: never above the true maximum.
     pub fn median_compute(&self) -> Nanos {
-        self.compute.value_at_quantile(0.5).min(self.compute_max)
+        self.compute.value_at_quantile(0.5).min(self.compute_max())
     }
 
     pub fn median_output(&self) -> u64 {
@@ -129,11 +133,7 @@ impl GroupStats {
 
     /// Time its tasks spent occupying threads or moving their inputs.
     pub fn task_time(&self) -> Nanos {
-        self.compute_total
-            + self.transfer_ns
-            + self.deserialize_ns
-            + self.disk_read_ns
-            + self.disk_write_ns
+        self.phases.task_ns()
     }
 }
 
@@ -152,17 +152,69 @@ pub struct WorkerStats {
     /// Thread-occupying time (compute, deserialize, disk).
     pub busy_ns: Nanos,
     pub memory_limit: Option<u64>,
-    pub samples: u64,
+    /// Memory (and CPU) samples in time order.
+    pub samples: Vec<MemorySample>,
     pub max_process: u64,
     pub max_managed: u64,
     pub max_unmanaged: u64,
     pub max_spilled: u64,
-    /// Time with process memory over the pause fraction (between consecutive samples).
-    pub over_pause_ns: Nanos,
-    last_sample: Option<(Nanos, bool)>,
+    /// Time paused: between pause and resume events (or, without them, between samples over
+    /// the pause fraction).
+    pub paused_ns: Nanos,
     pub killed: Vec<(Nanos, String)>,
     pub paused: u64,
+    /// When its first and last task stopped occupying a thread.
+    pub first_busy: Nanos,
+    pub last_busy: Nanos,
 }
+
+impl WorkerStats {
+    /// Process memory (managed + unmanaged) of the last sample at or before `time`.
+    pub fn process_before(&self, time: Nanos) -> Option<u64> {
+        let at = self.samples.partition_point(|s| s.time <= time);
+        at.checked_sub(1).map(|i| {
+            self.samples[i]
+                .managed
+                .saturating_add(self.samples[i].unmanaged)
+        })
+    }
+}
+
+/// A task that was running on a worker when it died.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LostTask {
+    pub time: Nanos,
+    pub worker: WorkerId,
+    pub key: String,
+    pub group: String,
+    /// Bytes of its inputs (when the trace has dependencies) or inline arguments.
+    pub inline_bytes: u64,
+}
+
+/// Failed attempts of one group with one error.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FailureStats {
+    pub group: String,
+    /// First line of the error text; empty when the trace does not say (Dask task streams).
+    pub error: String,
+    pub attempts: u64,
+    /// Thread time the failed attempts took.
+    pub compute_ns: Nanos,
+    pub example_key: String,
+    /// Distinct keys that failed, and of those the ones that never succeeded.
+    pub keys: u64,
+    pub keys_never_succeeded: u64,
+    /// First failed attempt's start, last one's stop.
+    pub first: Nanos,
+    pub last: Nanos,
+}
+
+/// Failures kept apart by group and error; more distinct pairs are folded into the last.
+const FAILURE_KINDS: usize = 64;
+/// Dask log warnings kept.
+const WARNINGS_KEPT: usize = 1_000;
+/// Tasks lost with a dead worker, kept with their keys.
+const LOST_KEPT: usize = 1_000;
 
 /// One successful attempt: enough to find recomputed keys and to walk the critical path.
 /// Appended in file order (cheap), sorted by key once at the end.
@@ -171,6 +223,10 @@ pub struct Run {
     pub hash: u64,
     pub start: Nanos,
     pub stop: Nanos,
+    /// When it occupied its thread (its first to last thread-occupying phase).
+    pub busy_start: Nanos,
+    pub busy_stop: Nanos,
+    pub thread: u32,
     pub compute: Nanos,
     pub transfer: Nanos,
     /// Its dependencies: `dep_hashes[deps_from..deps_from + deps_len]`.
@@ -210,12 +266,35 @@ pub struct TraceIndex {
     pub gaps: Vec<Gap>,
     /// Time with at least one task queued or running somewhere.
     pub alive_ns: Nanos,
+    /// Median time a thread sat between two tasks (under [`MAX_LANE_GAP_NS`]): what each task
+    /// costs around its compute on this cluster, the same in every format of one run.
+    pub lane_gap_ns: Nanos,
     pub submissions: Vec<Nanos>,
     pub task_records: u64,
+    /// Attempts that erred or were cancelled.
     pub failed: u64,
+    pub cancelled: u64,
     pub lost: u64,
     pub lost_compute_ns: Nanos,
     pub retried: u64,
+    /// Erred attempts by group and error, largest time first (after [`TraceIndex::finish`]).
+    pub failures: Vec<FailureStats>,
+    /// `(key hash, index in failures)` per erred attempt, to count keys that recovered.
+    failed_keys: Vec<(u64, u32)>,
+    /// When each erred attempt stopped: a whole-cluster gap right after one is a retry's
+    /// wait, not the client's.
+    pub error_stops: Vec<Nanos>,
+    /// Tasks running on workers when they died.
+    pub lost_tasks: Vec<LostTask>,
+    /// Earliest thread start of each group on each worker: its warm-up task (imports, first
+    /// allocations) is the one that started then.
+    pub first_on_worker: FxHashMap<(u32, WorkerId), Nanos>,
+    /// Dask's fine performance metrics per group, the latest record of each.
+    pub group_metrics: BTreeMap<String, GroupMetrics>,
+    /// Warnings the producer recorded (Dask's own log warnings, with the plugin).
+    pub dask_warnings: Vec<(Nanos, Option<WorkerId>, String)>,
+    /// Pause (`true`) and resume events per worker.
+    pauses: Vec<(Nanos, WorkerId, bool)>,
     pub runs: Vec<Run>,
     /// `(key hash, run index)` sorted by hash: a key's runs are adjacent.
     pub by_key: Vec<(u64, u32)>,
@@ -251,9 +330,22 @@ pub const CLIENT_GAP_NS: Nanos = 10_000_000;
 pub struct Gap {
     pub start: Nanos,
     pub stop: Nanos,
-    /// Waiting on the client (a new graph submission ends it) rather than on the scheduler.
-    pub client: bool,
+    pub cause: GapCause,
 }
+
+/// What the cluster waited on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapCause {
+    /// The client: a new graph submission ends the gap.
+    Client,
+    /// A failed attempt just before it: the retry's turnaround.
+    Failure,
+    /// The scheduler or the network.
+    Scheduler,
+}
+
+/// A failed attempt this close before a gap explains it (the scheduler reschedules it).
+pub const FAILURE_SLACK_NS: Nanos = 5_000_000;
 
 impl Gap {
     pub fn len(&self) -> Nanos {
@@ -273,13 +365,31 @@ fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
     out
 }
 
-/// Gaps between merged `alive` intervals.
-fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos]) -> Vec<Gap> {
+/// Longer pauses between a thread's tasks are waits for work, not per-task cost.
+pub const MAX_LANE_GAP_NS: Nanos = 100_000_000;
+
+fn median_lane_gap<'a>(lanes: impl Iterator<Item = &'a Vec<(Nanos, Nanos)>>) -> Nanos {
+    let mut gaps: Vec<Nanos> = lanes
+        .flat_map(|lane| lane.windows(2).map(|w| w[1].0.saturating_sub(w[0].1)))
+        .filter(|&gap| gap < MAX_LANE_GAP_NS)
+        .collect();
+    if gaps.is_empty() {
+        return 0;
+    }
+    let mid = gaps.len() / 2;
+    *gaps.select_nth_unstable(mid).1
+}
+
+/// Gaps between merged `alive` intervals (`submissions` and `error_stops` sorted).
+fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos], error_stops: &[Nanos]) -> Vec<Gap> {
     alive
         .windows(2)
         .map(|w| (w[0].1, w[1].0))
         .filter(|(a, b)| b - a >= MIN_GAP_NS)
         .map(|(start, stop)| {
+            let after_error =
+                error_stops.partition_point(|&e| e < start.saturating_sub(FAILURE_SLACK_NS));
+            let failure = error_stops.get(after_error).is_some_and(|&e| e <= start);
             let client = if submissions.is_empty() {
                 stop - start >= CLIENT_GAP_NS
             } else {
@@ -288,11 +398,14 @@ fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos]) -> Vec<Gap> {
                     .get(first)
                     .is_some_and(|&s| s <= stop + SUBMIT_SLACK_NS)
             };
-            Gap {
-                start,
-                stop,
-                client,
-            }
+            let cause = if failure {
+                GapCause::Failure
+            } else if client {
+                GapCause::Client
+            } else {
+                GapCause::Scheduler
+            };
+            Gap { start, stop, cause }
         })
         .collect()
 }
@@ -303,6 +416,22 @@ const EXAMPLE_KEYS: usize = 5;
 const SEEN_BITS: usize = 1 << 26;
 /// Candidate repeated keys kept with their text.
 const MAX_CANDIDATES: usize = 5_000;
+
+/// The line of an error text that names it: Python tracebacks end with the exception, Dask's
+/// `exception_text` is its one-line repr. At most 200 characters.
+pub fn first_error_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = if lines.first().is_some_and(|l| l.starts_with("Traceback")) {
+        lines.last().copied().unwrap_or_default()
+    } else {
+        lines.first().copied().unwrap_or_default()
+    };
+    line.chars().take(200).collect()
+}
 
 pub fn key_hash(key: &Key) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
@@ -359,12 +488,22 @@ impl TraceIndex {
             alive: Vec::new(),
             gaps: Vec::new(),
             alive_ns: 0,
+            lane_gap_ns: 0,
             submissions: Vec::new(),
             task_records: 0,
             failed: 0,
+            cancelled: 0,
             lost: 0,
             lost_compute_ns: 0,
             retried: 0,
+            failures: Vec::new(),
+            failed_keys: Vec::new(),
+            error_stops: Vec::new(),
+            lost_tasks: Vec::new(),
+            first_on_worker: FxHashMap::default(),
+            group_metrics: BTreeMap::new(),
+            dask_warnings: Vec::new(),
+            pauses: Vec::new(),
             runs: Vec::new(),
             by_key: Vec::new(),
             repeats: Vec::new(),
@@ -383,6 +522,7 @@ impl TraceIndex {
         match record {
             Record::Task(task) => self.add_task(&task),
             Record::Memory(sample) => self.memory.push(sample),
+            Record::GroupMetrics(metrics) => self.add_group_metrics(metrics),
             Record::Event(event) => match event.kind {
                 EventKind::GraphSubmitted { .. } => self.submissions.push(event.time),
                 EventKind::WorkerKilled { worker, reason } => {
@@ -395,6 +535,15 @@ impl TraceIndex {
                 }
                 EventKind::WorkerPaused { worker } => {
                     self.workers.entry(worker).or_default().paused += 1;
+                    self.pauses.push((event.time, worker, true));
+                }
+                EventKind::WorkerResumed { worker } => {
+                    self.pauses.push((event.time, worker, false));
+                }
+                EventKind::Warning {
+                    message, worker, ..
+                } if self.dask_warnings.len() < WARNINGS_KEPT => {
+                    self.dask_warnings.push((event.time, worker, message));
                 }
                 EventKind::WorkerAdded { worker } => {
                     let stats = self.workers.entry(worker.id).or_default();
@@ -408,8 +557,17 @@ impl TraceIndex {
         }
     }
 
-    /// Adds what another thread indexed (from later lines of the same trace).
-    fn merge(&mut self, other: TraceIndex) {
+    fn add_group_metrics(&mut self, metrics: GroupMetrics) {
+        match self.group_metrics.get(&metrics.group) {
+            Some(known) if known.time > metrics.time => {}
+            _ => {
+                self.group_metrics.insert(metrics.group.clone(), metrics);
+            }
+        }
+    }
+
+    /// Adds what was indexed from other lines of the same trace (another thread's batches).
+    pub fn merge(&mut self, other: TraceIndex) {
         self.first = self.first.min(other.first);
         self.last = self.last.max(other.last);
         let remap: Vec<u32> = other
@@ -435,11 +593,49 @@ impl TraceIndex {
             }
             mine.threads = mine.threads.max(w.threads);
             mine.memory_limit = mine.memory_limit.or(w.memory_limit);
+            if w.tasks > 0 {
+                mine.first_busy = if mine.tasks == 0 {
+                    w.first_busy
+                } else {
+                    mine.first_busy.min(w.first_busy)
+                };
+                mine.last_busy = mine.last_busy.max(w.last_busy);
+            }
             mine.tasks += w.tasks;
             mine.busy_ns += w.busy_ns;
             mine.killed.extend(w.killed);
             mine.paused += w.paused;
         }
+        for ((group, worker), start) in other.first_on_worker {
+            let first = self
+                .first_on_worker
+                .entry((remap[group as usize], worker))
+                .or_insert(start);
+            *first = (*first).min(start);
+        }
+        let failure_remap: Vec<u32> = other
+            .failures
+            .into_iter()
+            .map(|f| self.failure_id(f))
+            .collect();
+        self.failed_keys.extend(
+            other
+                .failed_keys
+                .into_iter()
+                .map(|(hash, id)| (hash, failure_remap[id as usize])),
+        );
+        self.error_stops.extend(other.error_stops);
+        let room = LOST_KEPT.saturating_sub(self.lost_tasks.len());
+        self.lost_tasks
+            .extend(other.lost_tasks.into_iter().take(room));
+        for (_, metrics) in other.group_metrics {
+            self.add_group_metrics(metrics);
+        }
+        let room = WARNINGS_KEPT.saturating_sub(self.dask_warnings.len());
+        self.dask_warnings
+            .extend(other.dask_warnings.into_iter().take(room));
+        self.pauses.extend(other.pauses);
+        self.cancelled += other.cancelled;
         for (lane, intervals) in other.lanes {
             self.lanes.entry(lane).or_default().extend(intervals);
         }
@@ -470,6 +666,34 @@ impl TraceIndex {
         self.kills.extend(other.kills);
     }
 
+    /// The slot for failures of `f.group` with `f.error`, with `f`'s counts added.
+    fn failure_id(&mut self, f: FailureStats) -> u32 {
+        let found = self
+            .failures
+            .iter()
+            .position(|known| known.group == f.group && known.error == f.error);
+        let id = match found {
+            Some(id) => id,
+            None if self.failures.len() < FAILURE_KINDS => {
+                self.failures.push(FailureStats {
+                    group: f.group.clone(),
+                    error: f.error.clone(),
+                    example_key: f.example_key.clone(),
+                    first: f.first,
+                    ..FailureStats::default()
+                });
+                self.failures.len() - 1
+            }
+            None => self.failures.len() - 1,
+        };
+        let known = &mut self.failures[id];
+        known.attempts += f.attempts;
+        known.compute_ns += f.compute_ns;
+        known.first = known.first.min(f.first);
+        known.last = known.last.max(f.last);
+        id as u32
+    }
+
     /// The index of what was added so far, ready for rules; `self` goes on accepting records.
     pub fn finished(&self) -> TraceIndex {
         let mut index = self.clone();
@@ -482,34 +706,92 @@ impl TraceIndex {
         let mut memory = std::mem::take(&mut self.memory);
         memory.sort_by_key(|m| (m.worker, m.time));
         let pause = self.header.cluster.memory.pause;
+        let from_events = !self.pauses.is_empty();
         for sample in memory {
             let w = self.workers.entry(sample.worker).or_default();
-            w.samples += 1;
-            let process = sample.managed + sample.unmanaged;
+            let process = sample.managed.saturating_add(sample.unmanaged);
             w.max_process = w.max_process.max(process);
             w.max_managed = w.max_managed.max(sample.managed);
             w.max_unmanaged = w.max_unmanaged.max(sample.unmanaged);
             w.max_spilled = w.max_spilled.max(sample.spilled);
-            let over = w
-                .memory_limit
-                .is_some_and(|limit| process as f64 > limit as f64 * pause);
-            if let Some((time, was_over)) = w.last_sample
-                && was_over
+            if let Some(last) = w.samples.last()
+                && !from_events
+                && w.memory_limit.is_some_and(|limit| {
+                    last.managed.saturating_add(last.unmanaged) as f64 > limit as f64 * pause
+                })
             {
-                w.over_pause_ns += sample.time.saturating_sub(time);
+                w.paused_ns += sample.time.saturating_sub(last.time);
             }
-            w.last_sample = Some((sample.time, over));
+            w.samples.push(sample);
         }
+        self.finish_pauses();
         let kills = std::mem::take(&mut self.kills);
         self.finish_runs(&kills);
+        self.finish_failures();
         for lane in self.lanes.values_mut() {
             lane.sort_unstable();
         }
+        self.lane_gap_ns = median_lane_gap(self.lanes.values());
         self.alive.sort_unstable();
         self.submissions.sort_unstable();
+        self.error_stops.sort_unstable();
+        self.dask_warnings
+            .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.cmp(&b.2)));
+        self.lost_tasks
+            .sort_by(|a, b| (a.time, a.worker, &a.key).cmp(&(b.time, b.worker, &b.key)));
         let alive = merged(&self.alive);
         self.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
-        self.gaps = find_gaps(&alive, &self.submissions);
+        self.gaps = find_gaps(&alive, &self.submissions, &self.error_stops);
+    }
+
+    /// Paused time from pause and resume events; a worker's death ends its pause, and one
+    /// still paused at the end counts to the last task stop.
+    fn finish_pauses(&mut self) {
+        let mut pauses = std::mem::take(&mut self.pauses);
+        if pauses.is_empty() {
+            return;
+        }
+        pauses.extend(
+            self.kills
+                .iter()
+                .map(|&(time, worker)| (time, worker, false)),
+        );
+        pauses.sort_unstable();
+        let mut since: BTreeMap<WorkerId, Nanos> = BTreeMap::new();
+        for (time, worker, paused) in pauses {
+            if paused {
+                since.entry(worker).or_insert(time);
+            } else if let Some(start) = since.remove(&worker) {
+                self.workers.entry(worker).or_default().paused_ns += time.saturating_sub(start);
+            }
+        }
+        for (worker, start) in since {
+            self.workers.entry(worker).or_default().paused_ns += self.last.saturating_sub(start);
+        }
+    }
+
+    /// Counts the distinct keys of each failure, and those that never succeeded; orders
+    /// failures by the time they took.
+    fn finish_failures(&mut self) {
+        let mut failed = std::mem::take(&mut self.failed_keys);
+        failed.sort_unstable();
+        failed.dedup();
+        for &(hash, id) in &failed {
+            let recovered = self.latest_run(hash).is_some();
+            let f = &mut self.failures[id as usize];
+            f.keys += 1;
+            if !recovered {
+                f.keys_never_succeeded += 1;
+            }
+        }
+        self.failures.sort_by(|a, b| {
+            (b.compute_ns, b.attempts, &a.group, &a.error).cmp(&(
+                a.compute_ns,
+                a.attempts,
+                &b.group,
+                &b.error,
+            ))
+        });
     }
 
     fn add_task(&mut self, task: &TaskRecord) {
@@ -525,16 +807,28 @@ impl TraceIndex {
             TaskStatus::Lost => {
                 self.lost += 1;
                 self.lost_compute_ns += task.time_in(Action::Compute);
+                if self.lost_tasks.len() < LOST_KEPT {
+                    self.lost_tasks.push(LostTask {
+                        time: stop,
+                        worker: task.worker,
+                        key: task.key.to_string(),
+                        group: task.group.clone(),
+                        inline_bytes: task.inline_bytes,
+                    });
+                }
                 return;
             }
-            TaskStatus::Error | TaskStatus::Cancelled => {
+            TaskStatus::Cancelled => {
                 self.failed += 1;
+                self.cancelled += 1;
+                return;
+            }
+            TaskStatus::Error => {
+                self.failed += 1;
+                self.add_failure(task, start, stop);
                 return;
             }
         }
-        let mut busy = 0;
-        let mut busy_start = Nanos::MAX;
-        let mut busy_stop = 0;
         let group_id = match self.group_ids.get(task.group.as_str()) {
             Some(&id) => id,
             None => {
@@ -548,48 +842,44 @@ impl TraceIndex {
         group.tasks += 1;
         group.first_start = group.first_start.min(start);
         group.last_stop = group.last_stop.max(stop);
-        let mut compute = 0;
-        let mut transfer = 0;
+        let (mut busy, mut busy_start, mut busy_stop) = (0, Nanos::MAX, 0);
         for phase in &task.phases {
-            let d = phase.duration();
+            group.phases.add(phase);
             if phase.action.occupies_thread() {
-                busy += d;
+                busy += phase.duration();
                 busy_start = busy_start.min(phase.start);
                 busy_stop = busy_stop.max(phase.stop);
             }
-            match phase.action {
-                Action::Compute => compute += d,
-                Action::Transfer => {
-                    transfer += d;
-                    group.transfers += 1;
-                    group.transfer_bytes += phase.bytes.unwrap_or(0);
-                }
-                Action::Deserialize => {
-                    group.deserialize_ns += d;
-                    group.deserialize_bytes += phase.bytes.unwrap_or(0);
-                }
-                Action::DiskWrite => {
-                    group.disk_write_ns += d;
-                    group.disk_write_bytes += phase.bytes.unwrap_or(0);
-                }
-                Action::DiskRead => {
-                    group.disk_read_ns += d;
-                    group.disk_read_bytes += phase.bytes.unwrap_or(0);
-                }
-                Action::Queued => {}
-            }
         }
-        group.transfer_ns += transfer;
-        group.compute_total += compute;
+        let compute = task.time_in(Action::Compute);
+        let transfer = task.time_in(Action::Transfer);
         let _ = group.compute.record(compute.max(1));
-        if compute > group.compute_max || group.slowest_key.is_empty() {
-            group.compute_max = compute.max(group.compute_max);
-            group.slowest_key = task.key.to_string();
+        if busy_stop == 0 {
+            busy_start = start;
+        }
+        // The key's text only for tasks that make the list (most never do).
+        if group.slowest.len() < SLOWEST_KEPT
+            || group
+                .slowest
+                .last()
+                .is_some_and(|last| compute > last.compute)
+        {
+            keep_slowest(
+                &mut group.slowest,
+                TaskBrief {
+                    key: task.key.to_string(),
+                    compute,
+                    start: busy_start,
+                    worker: task.worker,
+                    nbytes: task.nbytes,
+                },
+            );
         }
         let _ = group.output.record(task.nbytes.max(1));
         group.output_total += task.nbytes;
+        // The first of equals wins, as in `merge` (whose other half comes later).
         if task.nbytes > group.output_max || group.largest_key.is_empty() {
-            group.output_max = task.nbytes.max(group.output_max);
+            group.output_max = task.nbytes;
             group.largest_key = task.key.to_string();
         }
         if task.inline_bytes > 0 {
@@ -602,11 +892,22 @@ impl TraceIndex {
                 *group.inline_sizes.entry(task.inline_bytes).or_default() += 1;
             }
         }
+        let first = self
+            .first_on_worker
+            .entry((group_id, task.worker))
+            .or_insert(busy_start);
+        *first = (*first).min(busy_start);
 
         let worker = self.workers.entry(task.worker).or_default();
+        worker.first_busy = if worker.tasks == 0 {
+            busy_start
+        } else {
+            worker.first_busy.min(busy_start)
+        };
+        worker.last_busy = worker.last_busy.max(busy_stop);
         worker.tasks += 1;
         worker.busy_ns += busy;
-        worker.threads = worker.threads.max(task.thread + 1);
+        worker.threads = worker.threads.max(task.thread.saturating_add(1));
         if busy_stop > 0 {
             self.lanes
                 .entry((task.worker, task.thread))
@@ -630,6 +931,9 @@ impl TraceIndex {
             hash,
             start,
             stop,
+            busy_start,
+            busy_stop: busy_stop.max(busy_start),
+            thread: task.thread,
             compute,
             transfer,
             deps_from,
@@ -637,6 +941,26 @@ impl TraceIndex {
             group: group_id,
             worker: task.worker,
         });
+    }
+
+    fn add_failure(&mut self, task: &TaskRecord, start: Nanos, stop: Nanos) {
+        self.error_stops.push(stop);
+        let error = task
+            .error
+            .as_deref()
+            .map(first_error_line)
+            .unwrap_or_default();
+        let id = self.failure_id(FailureStats {
+            group: task.group.clone(),
+            error,
+            attempts: 1,
+            compute_ns: task.time_in(Action::Compute),
+            example_key: task.key.to_string(),
+            first: start,
+            last: stop,
+            ..FailureStats::default()
+        });
+        self.failed_keys.push((key_hash(&task.key), id));
     }
 
     /// Sorts runs by key and finds the keys computed more than once. A key run again after a
@@ -738,9 +1062,18 @@ impl TraceIndex {
             .unwrap_or_else(|| format!("worker-{id}"))
     }
 
-    /// Whole-cluster idle time waiting on the scheduler (not on the client).
+    /// Whole-cluster idle time waiting on `cause`.
+    pub fn gap_ns(&self, cause: GapCause) -> Nanos {
+        self.gaps
+            .iter()
+            .filter(|g| g.cause == cause)
+            .map(Gap::len)
+            .sum()
+    }
+
+    /// Whole-cluster idle time waiting on the scheduler (not on the client or a retry).
     pub fn scheduler_gap_ns(&self) -> Nanos {
-        self.gaps.iter().filter(|g| !g.client).map(Gap::len).sum()
+        self.gap_ns(GapCause::Scheduler)
     }
 
     /// Some keys computed more than once, to name in a finding.

@@ -68,6 +68,7 @@ pub fn report(index: &TraceIndex) -> Report {
         .iter()
         .flat_map(|rule| rule.check(index))
         .collect();
+    rules::attribute_causes(&mut findings);
     findings.sort_by(|a, b| {
         b.impact_seconds
             .total_cmp(&a.impact_seconds)

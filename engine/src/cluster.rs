@@ -195,6 +195,7 @@ impl Shared {
             managed: w.store.managed,
             unmanaged: w.unmanaged,
             spilled: w.store.spilled,
+            cpu: None,
         }));
     }
 

@@ -77,6 +77,7 @@ fn run(name: &str, fix: bool, scale: f64) -> Recorded {
             Record::Task(t) => recorded.tasks.push(t),
             Record::Event(e) => recorded.events.push((e.time, e.kind)),
             Record::Memory(_) => recorded.memory_samples += 1,
+            Record::GroupMetrics(g) => panic!("the engine records no Dask metrics: {g:?}"),
         }
     }
     assert_eq!(written, recorded.tasks.len() as u64);

@@ -159,6 +159,7 @@ fn the_watcher_gets_the_snapshot_then_live_records_and_progress() {
         managed: 1,
         unmanaged: 2,
         spilled: 3,
+        cpu: None,
     });
     hub.event(&Event {
         time: 8,
@@ -182,7 +183,8 @@ fn the_watcher_gets_the_snapshot_then_live_records_and_progress() {
                 worker: 0,
                 managed: 1,
                 unmanaged: 2,
-                spilled: 3
+                spilled: 3,
+                cpu: None,
             }),
             Record::Event(Event {
                 time: 8,
@@ -297,6 +299,8 @@ fn a_stalled_client_loses_updates_and_is_told_how_many() {
                 time: 1,
                 kind: EventKind::Warning {
                     message: "marker".into(),
+                    worker: None,
+                    source: None,
                 },
             });
             hub3.flush();

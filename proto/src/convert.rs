@@ -252,6 +252,7 @@ impl From<&v1::MemorySample> for MemorySample {
             managed: m.managed,
             unmanaged: m.unmanaged,
             spilled: m.spilled,
+            cpu: None,
         }
     }
 }
@@ -302,7 +303,7 @@ impl From<&Event> for v1::Event {
                     client: client.clone(),
                 })
             }
-            EventKind::Warning { message } => Kind::Warning(message.clone()),
+            EventKind::Warning { message, .. } => Kind::Warning(message.clone()),
         };
         v1::Event {
             time: e.time,
@@ -335,6 +336,8 @@ impl TryFrom<&v1::Event> for Event {
             },
             Kind::Warning(message) => EventKind::Warning {
                 message: message.clone(),
+                worker: None,
+                source: None,
             },
         };
         Ok(Event { time: e.time, kind })

@@ -100,6 +100,7 @@ fn many_small_records_fill_batches_up_to_the_budget() {
         managed: 10,
         unmanaged: 20,
         spilled: 30,
+        cpu: None,
     }));
     records.push(Record::Event(Event {
         time: 6,

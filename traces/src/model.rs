@@ -15,7 +15,11 @@ use crate::key::Key;
 pub const FORMAT_NAME: &str = "taskscope-trace";
 
 /// The format version this build writes. Readers accept any minor version of the same major.
-pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 0 };
+///
+/// 1.1 added the memory sample's `cpu`, the `group-metrics` record, and the warning event's
+/// `worker` and `source`. A 1.x reader skips record kinds, event types and enum values it does
+/// not know (with a warning), so newer minor versions stay readable.
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 1 };
 
 /// Index of a worker in the trace (not its address: that is [`WorkerSpec::name`]).
 pub type WorkerId = u32;
@@ -140,6 +144,7 @@ pub enum Record {
     Task(TaskRecord),
     Memory(MemorySample),
     Event(Event),
+    GroupMetrics(GroupMetrics),
 }
 
 /// One attempt at running one task.
@@ -256,6 +261,13 @@ pub enum TaskStatus {
 }
 
 impl TaskStatus {
+    pub const ALL: [TaskStatus; 4] = [
+        TaskStatus::Ok,
+        TaskStatus::Error,
+        TaskStatus::Cancelled,
+        TaskStatus::Lost,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TaskStatus::Ok => "ok",
@@ -323,6 +335,11 @@ impl Action {
         }
     }
 
+    /// Position in [`Action::ALL`], for per-action arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Whether the phase occupies one of the worker's threads (Dask runs transfers on the event
     /// loop, and a queued task has no thread yet).
     pub fn occupies_thread(self) -> bool {
@@ -330,8 +347,55 @@ impl Action {
     }
 }
 
-/// Worker memory at one instant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Time, bytes and count of phases per [`Action`]: the one per-phase accumulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActionTotals {
+    pub ns: [Nanos; 6],
+    /// Bytes of the phases that recorded theirs.
+    pub bytes: [u64; 6],
+    pub count: [u64; 6],
+}
+
+impl ActionTotals {
+    pub fn add(&mut self, phase: &Phase) {
+        let i = phase.action.index();
+        self.ns[i] = self.ns[i].saturating_add(phase.duration());
+        self.bytes[i] = self.bytes[i].saturating_add(phase.bytes.unwrap_or(0));
+        self.count[i] += 1;
+    }
+
+    pub fn merge(&mut self, other: &ActionTotals) {
+        for i in 0..Action::ALL.len() {
+            self.ns[i] = self.ns[i].saturating_add(other.ns[i]);
+            self.bytes[i] = self.bytes[i].saturating_add(other.bytes[i]);
+            self.count[i] += other.count[i];
+        }
+    }
+
+    pub fn ns(&self, action: Action) -> Nanos {
+        self.ns[action.index()]
+    }
+
+    pub fn bytes(&self, action: Action) -> u64 {
+        self.bytes[action.index()]
+    }
+
+    pub fn count(&self, action: Action) -> u64 {
+        self.count[action.index()]
+    }
+
+    /// Time in phases that occupy a thread or move inputs: everything but `queued`.
+    pub fn task_ns(&self) -> Nanos {
+        Action::ALL
+            .iter()
+            .filter(|a| **a != Action::Queued)
+            .map(|a| self.ns(*a))
+            .fold(0, Nanos::saturating_add)
+    }
+}
+
+/// Worker memory (and CPU use) at one instant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MemorySample {
     pub time: Nanos,
     pub worker: WorkerId,
@@ -343,6 +407,29 @@ pub struct MemorySample {
     /// On disk.
     #[serde(default)]
     pub spilled: u64,
+    /// CPU use of the worker process in cores (1.0 = one core busy), as its latest heartbeat
+    /// reported it (Dask: `WorkerState.metrics["cpu"] / 100`). Since format 1.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<f64>,
+}
+
+/// Dask's fine performance metrics for one task group, cumulative since recording started and
+/// summed over workers (`Scheduler.cumulative_worker_metrics`): `"execute/thread-cpu/seconds"`,
+/// `"execute/thread-noncpu/seconds"`, … A later record for the same group supersedes an
+/// earlier one. Since format 1.1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupMetrics {
+    pub time: Nanos,
+    /// The task group (Dask's prefix); empty for metrics tied to no group.
+    pub group: String,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl GroupMetrics {
+    /// A metric by name, `0.0` when absent.
+    pub fn get(&self, name: &str) -> f64 {
+        self.metrics.get(name).copied().unwrap_or(0.0)
+    }
 }
 
 /// Something that happened to the cluster rather than to one task.
@@ -384,12 +471,31 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client: Option<String>,
     },
+    /// A warning from the producer or, since format 1.1, one of Dask's own log warnings.
     Warning {
         message: String,
+        /// The worker it came from, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<WorkerId>,
+        /// The logger that wrote it, e.g. `distributed.worker.memory`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
     },
 }
 
 impl EventKind {
+    /// Every `type` tag this build knows.
+    pub const NAMES: [&'static str; 8] = [
+        "worker-added",
+        "worker-removed",
+        "worker-killed",
+        "worker-paused",
+        "worker-resumed",
+        "task-retried",
+        "graph-submitted",
+        "warning",
+    ];
+
     /// The `type` tag as written in the file.
     pub fn name(&self) -> &'static str {
         match self {

@@ -1,5 +1,7 @@
 //! The native trace format: newline-delimited JSON, the header on line 1, then one record per
-//! line with a `"kind"` field (`task`, `memory`, `event`). A `.zst` suffix means zstd.
+//! line with a `"kind"` field (`task`, `memory`, `event`, `group-metrics`). A `.zst` suffix
+//! means zstd. A record kind, event type or enum value this reader does not know (a newer
+//! minor version wrote it) is skipped with one warning per kind, never an error.
 //!
 //! ```text
 //! {"kind":"header","format":"taskscope-trace","version":"1.0","producer":"…","origin_unix_ns":…,"cluster":{…}}
@@ -17,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{TraceError, describe_json_error};
 use crate::model::{
-    Event, FORMAT_NAME, FORMAT_VERSION, FormatVersion, Header, MemorySample, Record, TaskRecord,
-    TaskRecordRef,
+    Action, Event, EventKind, FORMAT_NAME, FORMAT_VERSION, FormatVersion, GroupMetrics, Header,
+    MemorySample, Record, TaskRecord, TaskRecordRef, TaskStatus,
 };
 
 /// How a line is tagged; only used to write (reading dispatches on the `kind` prefix).
@@ -31,6 +33,7 @@ enum Line<'a> {
     TaskRef(&'a TaskRecordRef<'a>),
     Memory(&'a MemorySample),
     Event(&'a Event),
+    GroupMetrics(&'a GroupMetrics),
 }
 
 /// Writes a native trace, record by record, so a run can be recorded while it goes on.
@@ -109,6 +112,7 @@ impl<W: Write> TraceWriter<W> {
             Record::Task(task) => self.write_task(task),
             Record::Memory(sample) => self.write_line(&Line::Memory(sample)),
             Record::Event(event) => self.write_line(&Line::Event(event)),
+            Record::GroupMetrics(metrics) => self.write_line(&Line::GroupMetrics(metrics)),
         }
     }
 
@@ -192,6 +196,7 @@ pub struct NativeReader<R> {
     line_no: u64,
     buf: Vec<u8>,
     warnings: Vec<String>,
+    unknown: Unknown,
     done: bool,
     /// A read error met after a batch's first lines: reported by the next `next_batch`, so
     /// those lines are parsed (and their own errors, which come first, reported) before it.
@@ -228,6 +233,7 @@ impl<R: BufRead> NativeReader<R> {
             line_no,
             buf,
             warnings: Vec::new(),
+            unknown: Unknown::default(),
             done: false,
             pending_error: None,
         })
@@ -237,9 +243,19 @@ impl<R: BufRead> NativeReader<R> {
         &self.header
     }
 
-    /// Problems that did not stop the read (a truncated last line).
+    /// Problems that did not stop the read (a truncated last line, records of kinds this
+    /// reader does not know). Complete once the reader has returned `None`.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// At the end: the warning for skipped records, before any truncation warning (as
+    /// [`crate::TraceReader::par_fold`] orders them).
+    fn finish_unknown(&mut self) {
+        let unknown = std::mem::take(&mut self.unknown);
+        if let Some(warning) = unknown.warning(&self.path) {
+            self.warnings.insert(0, warning);
+        }
     }
 
     fn next_record(&mut self) -> Result<Option<Record>, TraceError> {
@@ -271,7 +287,15 @@ impl<R: BufRead> NativeReader<R> {
                 continue;
             }
             return match parse_record(line) {
-                Ok(record) => Ok(Some(record)),
+                Ok(Parsed::Record(record)) => Ok(Some(record)),
+                Ok(Parsed::Unknown(what)) => {
+                    self.unknown.add(what, self.line_no);
+                    continue;
+                }
+                Ok(Parsed::Partial(record, what)) => {
+                    self.unknown.add(what, self.line_no);
+                    Ok(Some(record))
+                }
                 // A recorder that crashed mid-line: keep everything before it.
                 Err(_) if !complete => {
                     self.warn_truncated(n, "the last line is incomplete");
@@ -373,11 +397,13 @@ pub(crate) struct LineBatch {
     pub last_incomplete: bool,
 }
 
-/// Parses a batch's records into `each`. Returns the warning for an incomplete last line that
-/// does not parse (as the sequential reader would), or the first error.
+/// Parses a batch's records into `each`, noting skipped ones in `unknown`. Returns the warning
+/// for an incomplete last line that does not parse (as the sequential reader would), or the
+/// first error.
 pub(crate) fn parse_batch(
     batch: &LineBatch,
     path: &str,
+    unknown: &mut Unknown,
     mut each: impl FnMut(Record),
 ) -> Result<Option<String>, TraceError> {
     let mut start = 0;
@@ -390,7 +416,12 @@ pub(crate) fn parse_batch(
         }
         let line_no = batch.first_line + i as u64;
         match parse_record(line) {
-            Ok(record) => each(record),
+            Ok(Parsed::Record(record)) => each(record),
+            Ok(Parsed::Unknown(what)) => unknown.add(what, line_no),
+            Ok(Parsed::Partial(record, what)) => {
+                unknown.add(what, line_no);
+                each(record);
+            }
             Err(_) if batch.last_incomplete && i + 1 == batch.ends.len() => {
                 let why = "the last line is incomplete";
                 return Ok(Some(truncation_warning(path, line_no, raw.len(), why)));
@@ -411,6 +442,7 @@ impl<R: BufRead> Iterator for NativeReader<R> {
         let result = self.next_record().transpose();
         if !matches!(result, Some(Ok(_))) {
             self.done = true;
+            self.finish_unknown();
         }
         result
     }
@@ -496,59 +528,149 @@ fn parse_header(line: &[u8], path: &str, line_no: u64) -> Result<Header, TraceEr
     from_value_with_path(value).map_err(|message| TraceError::invalid(path, line_no, message))
 }
 
+/// Records skipped because this reader does not know their kind, event type or an enum value
+/// in them, counted per description.
+#[derive(Debug, Default)]
+pub(crate) struct Unknown {
+    /// Description → (count, first line).
+    seen: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl Unknown {
+    fn add(&mut self, what: String, line: u64) {
+        let entry = self.seen.entry(what).or_insert((0, line));
+        entry.0 += 1;
+        entry.1 = entry.1.min(line);
+    }
+
+    pub(crate) fn merge(&mut self, other: Unknown) {
+        for (what, (count, line)) in other.seen {
+            let entry = self.seen.entry(what).or_insert((0, line));
+            entry.0 += count;
+            entry.1 = entry.1.min(line);
+        }
+    }
+
+    /// One warning for everything skipped, or none.
+    pub(crate) fn warning(&self, path: &str) -> Option<String> {
+        let first = self.seen.values().map(|(_, line)| *line).min()?;
+        let total: u64 = self.seen.values().map(|(count, _)| count).sum();
+        let what: Vec<String> = self
+            .seen
+            .iter()
+            .map(|(what, (count, _))| format!("{what} ×{count}"))
+            .collect();
+        Some(format!(
+            "{path}:{first}: skipped {total} record{} or phase{0} this reader does not know \
+             ({}); written by a newer taskscope?",
+            if total == 1 { "" } else { "s" },
+            what.join(", ")
+        ))
+    }
+}
+
+/// A parsed line: a record, or what made it unknown to this reader.
+pub(crate) enum Parsed {
+    Record(Record),
+    /// Skipped whole.
+    Unknown(String),
+    /// Read without the parts this reader does not know (a phase of an unknown action).
+    Partial(Record, String),
+}
+
 /// Parses one record line. The common case, a line the writer produced (`{"kind":"task",…`),
-/// goes straight to its type; other spellings go through a `Value` first.
-pub(crate) fn parse_record(line: &[u8]) -> Result<Record, String> {
+/// goes straight to its type; other spellings, and lines that fail the typed parse, go through a
+/// `Value` first, where unknown kinds, event types and enum values are told apart from errors.
+pub(crate) fn parse_record(line: &[u8]) -> Result<Parsed, String> {
     // One validation of the whole line is cheaper than serde_json's check of every string.
     let line = std::str::from_utf8(line)
         .map_err(|e| format!("invalid UTF-8 at byte {}", e.valid_up_to()))?;
-    if line.starts_with(r#"{"kind":"task","#) {
-        let mut task: TaskRecord = from_str_with_path(line)?;
+    if line.starts_with(r#"{"kind":"task","#)
+        && let Ok(mut task) = serde_json::from_str::<TaskRecord>(line)
+    {
         fill_group(&mut task);
-        return Ok(Record::Task(task));
+        return Ok(Parsed::Record(Record::Task(task)));
     }
-    if line.starts_with(r#"{"kind":"memory","#) {
-        return from_str_with_path(line).map(Record::Memory);
+    if line.starts_with(r#"{"kind":"memory","#)
+        && let Ok(sample) = serde_json::from_str(line)
+    {
+        return Ok(Parsed::Record(Record::Memory(sample)));
     }
     let value: serde_json::Value =
         serde_json::from_str(line).map_err(|e| describe_json_error(&e, "."))?;
     let Some(kind) = value.get("kind") else {
         return Err("missing required field \"kind\"".to_string());
     };
-    match kind.as_str() {
+    let record = match kind.as_str() {
         Some("task") => {
+            let mut value = value;
+            if let Some(status) = unknown_value(
+                value.get("status"),
+                &TaskStatus::ALL.map(TaskStatus::as_str),
+            ) {
+                return Ok(Parsed::Unknown(format!("task status \"{status}\"")));
+            }
+            let dropped = drop_unknown_phases(&mut value);
             let mut task: TaskRecord = from_value_with_path(value)?;
             fill_group(&mut task);
-            Ok(Record::Task(task))
+            if let Some(action) = dropped {
+                return Ok(Parsed::Partial(
+                    Record::Task(task),
+                    format!("phase action \"{action}\""),
+                ));
+            }
+            Record::Task(task)
         }
-        Some("memory") => from_value_with_path(value).map(Record::Memory),
-        Some("event") => from_value_with_path(value).map(Record::Event),
-        Some("header") => Err("a second header (kind \"header\") after line 1".to_string()),
-        Some(other) => Err(format!(
-            "field \"kind\": unknown value \"{other}\", expected one of \"task\", \"memory\", \"event\""
-        )),
-        None => Err(format!(
-            "field \"kind\": expected string, found {}",
-            json_kind(kind)
-        )),
-    }
+        Some("memory") => Record::Memory(from_value_with_path(value)?),
+        Some("event") => {
+            let kind = value.get("type").and_then(|t| t.as_str());
+            if let Some(kind) = kind
+                && !EventKind::NAMES.contains(&kind)
+            {
+                return Ok(Parsed::Unknown(format!("event type \"{kind}\"")));
+            }
+            Record::Event(from_value_with_path(value)?)
+        }
+        Some("group-metrics") => Record::GroupMetrics(from_value_with_path(value)?),
+        Some("header") => return Err("a second header (kind \"header\") after line 1".to_string()),
+        Some(other) => return Ok(Parsed::Unknown(format!("kind \"{other}\""))),
+        None => {
+            return Err(format!(
+                "field \"kind\": expected string, found {}",
+                json_kind(kind)
+            ));
+        }
+    };
+    Ok(Parsed::Record(record))
+}
+
+/// The string `value` holds when it is not one of `known`.
+fn unknown_value(value: Option<&serde_json::Value>, known: &[&str]) -> Option<String> {
+    value?
+        .as_str()
+        .filter(|s| !known.contains(s))
+        .map(str::to_string)
+}
+
+/// Removes the phases whose action this reader does not know; returns one such action.
+fn drop_unknown_phases(task: &mut serde_json::Value) -> Option<String> {
+    let phases = task.get_mut("phases")?.as_array_mut()?;
+    let known = Action::ALL.map(Action::as_str);
+    let mut dropped = None;
+    phases.retain(|phase| match unknown_value(phase.get("action"), &known) {
+        Some(action) => {
+            dropped = Some(action);
+            false
+        }
+        None => true,
+    });
+    dropped
 }
 
 fn fill_group(task: &mut TaskRecord) {
     if task.group.is_empty() {
         task.group = task.key.group();
     }
-}
-
-/// Fast typed parse; on failure, parse again tracking the path so the error names the field.
-fn from_str_with_path<T: DeserializeOwned>(line: &str) -> Result<T, String> {
-    serde_json::from_str(line).map_err(|first| {
-        let mut de = serde_json::Deserializer::from_str(line);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Err(e) => describe_json_error(e.inner(), &e.path().to_string()),
-            Ok(_) => describe_json_error(&first, "."),
-        }
-    })
 }
 
 fn from_value_with_path<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::error::TraceError;
 use crate::model::{Header, Record};
-use crate::native::{LineBatch, NativeReader};
+use crate::native::{LineBatch, NativeReader, Unknown};
 use crate::readahead::ReadAhead;
 use crate::{dask_report, dask_stream};
 
@@ -259,16 +259,20 @@ impl TraceReader {
                 workers.push(scope.spawn(move || {
                     let mut acc = init();
                     let mut warning = None;
+                    let mut unknown = Unknown::default();
                     for batch in rx {
-                        match crate::native::parse_batch(&batch, path, |r| fold(&mut acc, r)) {
+                        let parsed = crate::native::parse_batch(&batch, path, &mut unknown, |r| {
+                            fold(&mut acc, r)
+                        });
+                        match parsed {
                             Ok(None) => {}
                             Ok(Some(w)) => warning = Some(w),
                             // Dropping the receiver stops the splitter.
-                            Err(e) => return (acc, warning, Some(e)),
+                            Err(e) => return (acc, warning, unknown, Some(e)),
                         }
                         let _ = recycle.send(batch);
                     }
-                    (acc, warning, None)
+                    (acc, warning, unknown, None)
                 }));
             }
             drop(recycle);
@@ -294,11 +298,18 @@ impl TraceReader {
             let mut accs = Vec::with_capacity(threads);
             let mut warnings = reader.warnings().to_vec();
             let mut errors: Vec<TraceError> = read_error.into_iter().collect();
+            let mut unknown = Unknown::default();
             for worker in workers {
-                let (acc, warning, error) = worker.join().expect("a trace parsing thread panicked");
+                let (acc, warning, theirs, error) =
+                    worker.join().expect("a trace parsing thread panicked");
                 accs.push(acc);
                 warnings.extend(warning);
+                unknown.merge(theirs);
                 errors.extend(error);
+            }
+            // Before the truncation warnings, as the sequential reader orders them.
+            if let Some(skipped) = unknown.warning(&path) {
+                warnings.insert(0, skipped);
             }
             match errors.into_iter().min_by_key(error_line) {
                 Some(error) => Err(error),

@@ -182,6 +182,7 @@ impl Accumulator {
                     _ => {}
                 }
             }
+            Record::GroupMetrics(_) => {}
         }
     }
 

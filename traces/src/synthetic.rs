@@ -119,6 +119,7 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
                 managed: (i % 1_000) << 20,
                 unmanaged: 200 << 20,
                 spilled: (i / 5) << 10,
+                cpu: None,
             }));
         std::iter::once(task).chain(sample)
     })

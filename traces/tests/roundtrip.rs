@@ -4,8 +4,9 @@ use std::io::Cursor;
 
 use proptest::prelude::*;
 use traces::{
-    Action, Cluster, Event, EventKind, FloatBits, Header, Key, KeyPart, MemoryFractions,
-    MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceReader, TraceWriter, WorkerSpec,
+    Action, Cluster, Event, EventKind, FloatBits, GroupMetrics, Header, Key, KeyPart,
+    MemoryFractions, MemorySample, Phase, Record, TaskRecord, TaskStatus, TraceReader, TraceWriter,
+    WorkerSpec,
 };
 
 fn finite() -> impl Strategy<Value = f64> {
@@ -121,7 +122,13 @@ fn event() -> impl Strategy<Value = Event> {
         (key(), any::<u32>()).prop_map(|(key, attempt)| EventKind::TaskRetried { key, attempt }),
         (any::<u64>(), any::<Option<String>>())
             .prop_map(|(tasks, client)| EventKind::GraphSubmitted { tasks, client }),
-        "\\PC{0,30}".prop_map(|message| EventKind::Warning { message }),
+        ("\\PC{0,30}", any::<Option<u32>>(), any::<Option<String>>()).prop_map(
+            |(message, worker, source)| EventKind::Warning {
+                message,
+                worker,
+                source
+            }
+        ),
     ];
     (any::<u64>(), kind).prop_map(|(time, kind)| Event { time, kind })
 }
@@ -129,16 +136,32 @@ fn event() -> impl Strategy<Value = Event> {
 fn record() -> impl Strategy<Value = Record> {
     prop_oneof![
         4 => task().prop_map(Record::Task),
-        1 => (any::<u64>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u64>()).prop_map(
-            |(time, worker, managed, unmanaged, spilled)| Record::Memory(MemorySample {
-                time,
-                worker,
-                managed,
-                unmanaged,
-                spilled,
-            })
-        ),
+        1 => (
+            (any::<u64>(), any::<u32>()),
+            (any::<u64>(), any::<u64>(), any::<u64>()),
+            prop::option::of(finite())
+        )
+            .prop_map(
+                |((time, worker), (managed, unmanaged, spilled), cpu)| Record::Memory(MemorySample {
+                    time,
+                    worker,
+                    managed,
+                    unmanaged,
+                    spilled,
+                    cpu,
+                })
+            ),
         1 => event().prop_map(Record::Event),
+        1 => (
+            any::<u64>(),
+            "\\PC{0,20}",
+            prop::collection::btree_map("[a-z/-]{1,30}", finite(), 0..4)
+        )
+            .prop_map(|(time, group, metrics)| Record::GroupMetrics(GroupMetrics {
+                time,
+                group,
+                metrics
+            })),
     ]
 }
 

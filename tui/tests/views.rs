@@ -141,6 +141,7 @@ fn fixture() -> (Header, Vec<Record>) {
                 managed,
                 unmanaged: 150 << 20,
                 spilled: if step > 12 { 300 << 20 } else { 0 },
+                cpu: None,
             }));
         }
     }
@@ -219,10 +220,11 @@ fn selecting_a_task_shows_its_phases() {
 #[test]
 fn a_finding_highlights_its_scope_and_enter_zooms_to_it() {
     let mut state = state();
-    assert_eq!(state.findings.first().map(|f| f.rule), Some("skew"));
+    // The failed task that never succeeded failed the job: it comes first.
+    assert_eq!(state.findings.first().map(|f| f.rule), Some("task-failures"));
     let mut ui = Ui::default();
     press(&mut state, &mut ui, KeyCode::Char('7'));
-    assert_eq!(ui.highlight.group, state.store.group_named("process"));
+    assert_eq!(ui.highlight.group, state.store.group_named("load"));
     press(&mut state, &mut ui, KeyCode::Enter);
     assert_eq!(ui.tab, Tab::Stream);
     insta::assert_snapshot!("finding_zoomed", render(&state, &ui).backend());

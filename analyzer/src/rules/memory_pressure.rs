@@ -1,17 +1,20 @@
+use traces::Action;
 use traces::units::{format_bytes, format_duration};
 
-use crate::finding::{Finding, Scope, Severity};
-use crate::index::TraceIndex;
-use crate::rules::{Rule, per_thread_seconds};
+use crate::finding::{Finding, Severity};
+use crate::index::{LostTask, TraceIndex};
+use crate::rules::{Evidence, Rule, per_thread_seconds};
 
-/// Spilling to disk, time near or over the pause line, workers killed for memory.
+/// Spilling to disk, workers paused past the pause line, workers killed for memory.
 pub struct MemoryPressure;
 
-/// Dr. Elephant Spark execution-memory spill, spilled / processed: 0.01 / 0.1 / 0.25 / 0.5.
-pub const SPILL_RATIO: [f64; 4] = [0.01, 0.10, 0.25, 0.50];
-/// Disk time as a share of all task time: 5 / 10 / 25 / 50 % (ours). Dask task streams record
-/// reading spilled data back (`disk-read`) but neither spill writes nor sizes.
-pub const DISK_SHARE: [f64; 4] = [0.05, 0.10, 0.25, 0.50];
+impl MemoryPressure {
+    /// Dr. Elephant Spark execution-memory spill, spilled / processed: 0.01 / 0.1 / 0.25 / 0.5.
+    pub const SPILL_RATIO: [f64; 4] = [0.01, 0.10, 0.25, 0.50];
+    /// Disk time as a share of all task time: 5 / 10 / 25 / 50 % (ours). Dask task streams
+    /// record reading spilled data back (`disk-read`) but neither spill writes nor sizes.
+    pub const DISK_SHARE: [f64; 4] = [0.05, 0.10, 0.25, 0.50];
+}
 
 impl Rule for MemoryPressure {
     fn id(&self) -> &'static str {
@@ -22,22 +25,25 @@ impl Rule for MemoryPressure {
         let threads = index.threads();
         let (mut written, mut read, mut disk_ns, mut produced, mut task_ns) = (0, 0, 0, 0, 0);
         for g in index.groups.iter() {
-            written += g.disk_write_bytes;
-            read += g.disk_read_bytes;
-            disk_ns += g.disk_write_ns + g.disk_read_ns;
+            written += g.phases.bytes(Action::DiskWrite);
+            read += g.phases.bytes(Action::DiskRead);
+            disk_ns += g.phases.ns(Action::DiskWrite) + g.phases.ns(Action::DiskRead);
             produced += g.output_total;
             task_ns += g.task_time();
         }
+        // Dask spills outside tasks: its memory samples say how much sat on disk.
+        let spilled_peak: u64 = index.workers.values().map(|w| w.max_spilled).sum();
+        let spilled = written.max(spilled_peak);
         let kills: usize = index.workers.values().map(|w| w.killed.len()).sum();
         let pauses: u64 = index.workers.values().map(|w| w.paused).sum();
-        let over_pause: u64 = index.workers.values().map(|w| w.over_pause_ns).sum();
-        if disk_ns == 0 && written == 0 && kills == 0 && pauses == 0 && over_pause == 0 {
+        let paused: u64 = index.workers.values().map(|w| w.paused_ns).sum();
+        if disk_ns == 0 && spilled == 0 && kills == 0 && pauses == 0 && paused == 0 {
             return Vec::new();
         }
-        let ratio = written as f64 / produced.max(1) as f64;
+        let ratio = spilled as f64 / produced.max(1) as f64;
         let disk_share = disk_ns as f64 / task_ns.max(1) as f64;
-        let mut graded =
-            Severity::grade(ratio, SPILL_RATIO).max(Severity::grade(disk_share, DISK_SHARE));
+        let mut graded = Severity::grade(ratio, MemoryPressure::SPILL_RATIO)
+            .max(Severity::grade(disk_share, MemoryPressure::DISK_SHARE));
         if pauses > 0 {
             graded = graded.max(Severity::Moderate);
         }
@@ -53,7 +59,7 @@ impl Rule for MemoryPressure {
             .sum();
         let workers = index.workers.len().max(1) as u32;
         let impact = per_thread_seconds(disk_ns + index.lost_compute_ns + recovery, threads)
-            + per_thread_seconds(over_pause, workers);
+            + per_thread_seconds(paused, workers);
         let severity = Severity::both(graded, impact);
         if severity == Severity::None {
             return Vec::new();
@@ -65,6 +71,20 @@ impl Rule for MemoryPressure {
             .map(|w| w.max_process)
             .max()
             .unwrap_or(0);
+        // The task running when each worker died, and the memory its worker last reported.
+        let killers: Vec<(&LostTask, u64)> = index
+            .workers
+            .iter()
+            .flat_map(|(id, w)| w.killed.iter().map(move |(time, _)| (*id, w, *time)))
+            .filter_map(|(id, w, time)| {
+                let task = index
+                    .lost_tasks
+                    .iter()
+                    .filter(|t| t.worker == id && t.time <= time.saturating_add(1_000_000_000))
+                    .max_by_key(|t| t.time)?;
+                Some((task, w.process_before(time).unwrap_or(0)))
+            })
+            .collect();
         let median_output = {
             let mut sizes: Vec<u64> = index
                 .groups
@@ -75,68 +95,67 @@ impl Rule for MemoryPressure {
             sizes.sort_unstable();
             sizes.get(sizes.len() / 2).copied().unwrap_or(0)
         };
-        let mut title = if written > 0 {
+        let mut title = if spilled > 0 {
             format!(
                 "workers spilled {} to disk ({:.0}% of the {} produced) and read back {}",
-                format_bytes(written),
+                format_bytes(spilled),
                 ratio * 100.0,
                 format_bytes(produced),
                 format_bytes(read)
             )
-        } else {
+        } else if disk_ns > 0 {
             format!(
                 "tasks spent {} ({:.0}% of task time) reading spilled data back from disk",
                 format_duration(disk_ns),
                 disk_share * 100.0
             )
+        } else {
+            "workers ran out of memory".to_string()
         };
         if pauses > 0 {
             title.push_str(&format!(
-                ", paused {pauses} times ({} over the pause line)",
-                format_duration(over_pause)
+                ", paused {pauses} time{} ({} paused in all)",
+                if pauses == 1 { "" } else { "s" },
+                format_duration(paused)
             ));
         }
         if kills > 0 {
             title.push_str(&format!(
-                ", and {kills} worker{} died past the terminate line",
+                ", and {kills} worker{} died",
                 if kills == 1 { "" } else { "s" }
             ));
+            if let Some((task, memory)) = killers.first() {
+                title.push_str(&format!(
+                    " while running {} ({}{})",
+                    task.key,
+                    task.group,
+                    if *memory > 0 {
+                        format!(", worker at {}", format_bytes(*memory))
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
         }
         let killed = index
             .workers
             .iter()
             .find(|(_, w)| !w.killed.is_empty())
             .map(|(id, _)| index.worker_name(*id));
-        vec![Finding {
-            rule: self.id(),
-            severity,
-            impact_seconds: impact,
-            title,
-            scope: Scope {
-                worker: killed,
-                ..Scope::default()
-            },
-            evidence: vec![
-                ("spilled_bytes".into(), written as f64),
-                ("read_back_bytes".into(), read as f64),
-                ("spill_ratio".into(), ratio),
-                ("disk_seconds".into(), disk_ns as f64 / 1e9),
-                ("disk_share".into(), disk_share),
-                ("pauses".into(), pauses as f64),
-                ("seconds_over_pause".into(), over_pause as f64 / 1e9),
-                ("workers_killed".into(), kills as f64),
-                (
-                    "lost_compute_seconds".into(),
-                    index.lost_compute_ns as f64 / 1e9,
-                ),
-                (
-                    "recomputed_after_death_seconds".into(),
-                    recovery as f64 / 1e9,
-                ),
-                ("peak_process_bytes".into(), peak as f64),
-                ("memory_limit_bytes".into(), limit.unwrap_or(0) as f64),
-            ],
-            advice: format!(
+        let advice = match (killers.first(), limit) {
+            (Some((task, memory)), Some(limit)) => format!(
+                "The {} task {} needs more memory than a worker has: its worker reached {} \
+                 against a {} limit. Split its input so each task holds a fraction of that \
+                 (smaller `chunks=` / `partition_size=`, or `repartition` before this step), \
+                 or give workers more memory (`memory_limit=`, fewer threads per worker so \
+                 concurrent tasks share less). Dask gives up on a task after \
+                 `distributed.scheduler.allowed-failures` deaths (`KilledWorker`).",
+                task.group,
+                task.key,
+                format_bytes(*memory),
+                format_bytes(limit)
+            ),
+            _ => format!(
                 "Give each task less data or each worker more memory: smaller partitions \
                  (now a median {}; try ~{}), a larger `memory_limit` per worker (or fewer \
                  threads per worker), `persist()` only what is reused and `del` / release \
@@ -145,6 +164,28 @@ impl Rule for MemoryPressure {
                 format_bytes(median_output),
                 format_bytes(median_output / 4)
             ),
-        }]
+        };
+        let mut finding = Finding::new(self.id(), severity, impact, title)
+            .with_evidence(
+                Evidence::new()
+                    .bytes("spilled", spilled)
+                    .bytes("read_back", read)
+                    .ratio("spill_ratio", ratio)
+                    .seconds("disk", disk_ns)
+                    .ratio("disk_share", disk_share)
+                    .count("pauses", pauses)
+                    .seconds("paused", paused)
+                    .count("workers_killed", kills as u64)
+                    .seconds("lost_compute", index.lost_compute_ns)
+                    .seconds("recomputed_after_death", recovery)
+                    .bytes("peak_process", peak)
+                    .bytes("memory_limit", limit.unwrap_or(0)),
+            )
+            .keys(killers.iter().map(|(t, _)| t.key.clone()).take(5).collect())
+            .advice(advice);
+        if let Some(worker) = killed {
+            finding = finding.worker(worker);
+        }
+        vec![finding]
     }
 }

@@ -1,10 +1,14 @@
-//! One rule per file, each a small type behind [`Rule`], thresholds as named constants with
-//! their source (`shared/reference/thresholds.md`).
+//! One rule per file, each a small type behind [`Rule`], thresholds as named constants that
+//! cite their source (Dr. Elephant, Spark, Sparklens, Dask's documentation and source) or the
+//! measurement behind them.
 
-use crate::finding::Finding;
+use traces::Nanos;
+
+use crate::finding::{Finding, Scope, Severity};
 use crate::index::TraceIndex;
 
 mod communication;
+mod gil_contention;
 mod idle_gaps;
 mod memory_pressure;
 mod oversized_argument;
@@ -12,9 +16,14 @@ mod recomputation;
 mod serialization;
 mod skew;
 mod straggler_worker;
+mod task_failures;
+mod threads_per_worker;
 mod tiny_partitions;
+mod unmanaged_memory;
 
-/// A check over a trace.
+/// A check over a trace: it judges; [`Evidence`], [`Finding::new`] and [`Severity::both`]
+/// carry the rest (tokio-console's `Warn<T>` shape). Adding a rule is one file plus one line
+/// in [`all`].
 pub trait Rule {
     /// The id findings carry (`skew`, `tiny-partitions`, …).
     fn id(&self) -> &'static str;
@@ -32,10 +41,169 @@ pub fn all() -> Vec<Box<dyn Rule>> {
         Box::new(straggler_worker::StragglerWorker),
         Box::new(recomputation::Recomputation),
         Box::new(serialization::Serialization),
+        Box::new(gil_contention::GilContention),
+        Box::new(task_failures::TaskFailures),
+        Box::new(unmanaged_memory::UnmanagedMemory),
+        Box::new(threads_per_worker::ThreadsPerWorker),
     ]
 }
 
+/// Nanoseconds in seconds.
+pub(crate) fn seconds(ns: Nanos) -> f64 {
+    ns as f64 / 1e9
+}
+
 /// Seconds of `ns` spread over `threads` threads.
-pub(crate) fn per_thread_seconds(ns: u64, threads: u32) -> f64 {
-    ns as f64 / 1e9 / f64::from(threads.max(1))
+pub(crate) fn per_thread_seconds(ns: Nanos, threads: u32) -> f64 {
+    seconds(ns) / f64::from(threads.max(1))
+}
+
+/// A finding's named numbers, each with its unit in its name.
+#[derive(Default)]
+pub(crate) struct Evidence(Vec<(String, f64)>);
+
+impl Evidence {
+    pub fn new() -> Evidence {
+        Evidence::default()
+    }
+
+    /// `{name}_seconds`, from nanoseconds.
+    pub fn seconds(mut self, name: &str, ns: Nanos) -> Evidence {
+        self.0.push((format!("{name}_seconds"), seconds(ns)));
+        self
+    }
+
+    /// `{name}_seconds`, already in seconds.
+    pub fn secs(mut self, name: &str, seconds: f64) -> Evidence {
+        self.0.push((format!("{name}_seconds"), seconds));
+        self
+    }
+
+    /// `{name}_bytes`.
+    pub fn bytes(mut self, name: &str, bytes: u64) -> Evidence {
+        self.0.push((format!("{name}_bytes"), bytes as f64));
+        self
+    }
+
+    /// A count, named as it is.
+    pub fn count(mut self, name: &str, n: u64) -> Evidence {
+        self.0.push((name.to_string(), n as f64));
+        self
+    }
+
+    /// A ratio or share (0–1), named as it is (`…_ratio`, `…_share`).
+    pub fn ratio(mut self, name: &str, value: f64) -> Evidence {
+        self.0.push((name.to_string(), value));
+        self
+    }
+}
+
+impl From<Evidence> for Vec<(String, f64)> {
+    fn from(evidence: Evidence) -> Self {
+        evidence.0
+    }
+}
+
+impl Finding {
+    /// A finding scoped to nothing yet, with no evidence or advice.
+    pub(crate) fn new(
+        rule: &'static str,
+        severity: Severity,
+        impact_seconds: f64,
+        title: String,
+    ) -> Finding {
+        Finding {
+            rule,
+            severity,
+            impact_seconds,
+            title,
+            scope: Scope::default(),
+            evidence: Vec::new(),
+            advice: String::new(),
+        }
+    }
+
+    pub(crate) fn group(mut self, group: &str) -> Finding {
+        self.scope.group = Some(group.to_string());
+        self
+    }
+
+    pub(crate) fn worker(mut self, worker: String) -> Finding {
+        self.scope.worker = Some(worker);
+        self
+    }
+
+    pub(crate) fn keys(mut self, keys: Vec<String>) -> Finding {
+        self.scope.keys = keys;
+        self
+    }
+
+    pub(crate) fn time_range(mut self, range: Option<(f64, f64)>) -> Finding {
+        self.scope.time_range = range;
+        self
+    }
+
+    pub(crate) fn with_evidence(mut self, evidence: Evidence) -> Finding {
+        self.evidence = evidence.into();
+        self
+    }
+
+    pub(crate) fn advice(mut self, advice: String) -> Finding {
+        self.advice = advice;
+        self
+    }
+}
+
+/// Grades `ratio` on `limits` and `impact` on [`crate::IMPACT_SECONDS`]; `None` when either is
+/// below its first line.
+pub(crate) fn graded(ratio: f64, limits: [f64; 4], impact: f64) -> Option<Severity> {
+    let severity = Severity::both(Severity::grade(ratio, limits), impact);
+    (severity > Severity::None).then_some(severity)
+}
+
+/// Causes and the symptoms they explain. A client that pickles a large argument into every
+/// task leaves the cluster idle while it does: that idle time is `oversized-argument`'s, not
+/// `idle-gaps`'. One skewed task keeps its worker busy after the others are done: the fix is
+/// the skew's, and the unbalanced worker (the same one) is its symptom.
+const EXPLAINS: [(&str, &str); 2] = [
+    ("oversized-argument", "idle-gaps"),
+    ("skew", "straggler-worker"),
+];
+
+/// A cause explains a symptom when its own estimate accounts for at least this share of the
+/// symptom's (ours: estimates from assumed bandwidths are good to a factor of a few, not
+/// better).
+const EXPLAINED_SHARE: f64 = 1.0 / 3.0;
+
+/// Folds each explained symptom into its cause: the cause's impact becomes the larger of the
+/// two, and the symptom goes, so the top finding names the cause whatever the run's timing.
+/// Scoped to workers, both must name the same one.
+pub(crate) fn attribute_causes(findings: &mut Vec<Finding>) {
+    for (cause, symptom) in EXPLAINS {
+        let Some(s) = findings.iter().position(|f| f.rule == symptom) else {
+            continue;
+        };
+        let observed = findings[s].impact_seconds;
+        let worker = findings[s].scope.worker.clone();
+        let Some(c) = findings
+            .iter()
+            .filter(|f| f.rule == cause)
+            .filter(|f| f.impact_seconds >= EXPLAINED_SHARE * observed)
+            .filter(|f| f.scope.worker.is_none() || worker.is_none() || f.scope.worker == worker)
+            .max_by(|a, b| a.impact_seconds.total_cmp(&b.impact_seconds))
+            .and_then(|best| findings.iter().position(|f| std::ptr::eq(f, best)))
+        else {
+            continue;
+        };
+        let symptom = findings.remove(s);
+        let cause = &mut findings[if s < c { c - 1 } else { c }];
+        if symptom.impact_seconds > cause.impact_seconds {
+            cause.impact_seconds = symptom.impact_seconds;
+            cause.severity = cause.severity.max(symptom.severity);
+        }
+        cause.evidence.push((
+            format!("explains_{}_seconds", symptom.rule.replace('-', "_")),
+            symptom.impact_seconds,
+        ));
+    }
 }

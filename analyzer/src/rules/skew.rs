@@ -1,19 +1,53 @@
 use traces::units::{format_bytes, format_duration};
 
-use crate::finding::{Finding, Scope, Severity};
-use crate::index::TraceIndex;
-use crate::rules::Rule;
+use crate::finding::Finding;
+use crate::index::{GroupStats, TaskBrief, TraceIndex};
+use crate::rules::{Evidence, Rule, graded, seconds};
 
 /// Within a task group, one partition far above the median: the straggler the whole group
-/// (and often the job) waits for.
+/// (and often the job) waits for. A worker's first task of a group (imports, warm-up) and a
+/// lone task of another shape (Dask's metadata task: an empty output) are not data skew and
+/// are looked past.
 pub struct Skew;
 
-/// Dr. Elephant Spark task skew, max / median duration: 2 / 4 / 8 / 16.
-pub const DURATION_RATIO: [f64; 4] = [2.0, 4.0, 8.0, 16.0];
-/// A median needs a few tasks to mean anything.
-pub const MIN_TASKS: u64 = 4;
-/// Spark AQE calls a partition skewed past 5 × the median size.
-pub const SIZE_RATIO: f64 = 5.0;
+impl Skew {
+    /// Dr. Elephant Spark task skew, max / median duration: 2 / 4 / 8 / 16.
+    pub const DURATION_RATIO: [f64; 4] = [2.0, 4.0, 8.0, 16.0];
+    /// A median needs a few tasks to mean anything.
+    pub const MIN_TASKS: u64 = 4;
+    /// Spark AQE calls a partition skewed past 5 × the median size.
+    pub const SIZE_RATIO: f64 = 5.0;
+    /// An output this many times smaller than the median is another kind of task in the same
+    /// group (dataframe metadata: an empty frame), not a partition (ours).
+    pub const OTHER_SHAPE_RATIO: u64 = 16;
+}
+
+/// Whether `task` is its worker's first of the group or the worker's first task at all: a
+/// Python worker pays its imports and first allocations there.
+fn warm_up(index: &TraceIndex, group_id: u32, task: &TaskBrief) -> bool {
+    let first_of_group = index.first_on_worker.get(&(group_id, task.worker)) == Some(&task.start);
+    let first_of_worker = index
+        .workers
+        .get(&task.worker)
+        .is_some_and(|w| w.first_busy == task.start);
+    first_of_group || first_of_worker
+}
+
+/// The slowest task that is a partition like the others: neither a warm-up nor a task of
+/// another shape.
+fn straggler<'a>(
+    index: &TraceIndex,
+    group_id: u32,
+    group: &'a GroupStats,
+) -> Option<&'a TaskBrief> {
+    let median_output = group.median_output();
+    // With one task per worker, every task is a warm-up: nothing can be told apart.
+    let per_worker = group.tasks / index.workers.len().max(1) as u64;
+    group.slowest.iter().find(|t| {
+        let other_shape = t.nbytes.saturating_mul(Skew::OTHER_SHAPE_RATIO) < median_output;
+        !other_shape && (per_worker < 2 || !warm_up(index, group_id, t))
+    })
+}
 
 impl Rule for Skew {
     fn id(&self) -> &'static str {
@@ -22,79 +56,80 @@ impl Rule for Skew {
 
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
         let mut findings = Vec::new();
-        for group in index.groups.iter() {
-            if group.tasks < MIN_TASKS {
+        for (group_id, group) in index.groups.iter().enumerate() {
+            if group.tasks < Skew::MIN_TASKS {
                 continue;
             }
+            let Some(slow) = straggler(index, group_id as u32, group) else {
+                continue;
+            };
             let median = group.median_compute().max(1);
-            let ratio = group.compute_max as f64 / median as f64;
-            let graded = Severity::grade(ratio, DURATION_RATIO);
-            if graded == Severity::None {
-                continue;
-            }
+            let ratio = slow.compute as f64 / median as f64;
             // Had the largest partition been split to median size, the group ends that much
             // sooner (it runs last: everything else finished while it ran).
-            let impact = group.compute_max.saturating_sub(median) as f64 / 1e9;
-            let severity = Severity::both(graded, impact);
-            if severity == Severity::None {
+            let impact = seconds(slow.compute.saturating_sub(median));
+            let Some(severity) = graded(ratio, Skew::DURATION_RATIO, impact) else {
                 continue;
-            }
+            };
             let median_size = group.median_output().max(1);
-            let size_ratio = group.output_max as f64 / median_size as f64;
+            let size_ratio = slow.nbytes as f64 / median_size as f64;
             let pieces = ratio.ceil() as u64;
-            let size_note = if size_ratio >= SIZE_RATIO {
+            let larger = size_ratio >= Skew::SIZE_RATIO;
+            let size_note = if larger {
                 format!(
                     " and holds {} against a median {}",
-                    format_bytes(group.output_max),
+                    format_bytes(slow.nbytes),
                     format_bytes(median_size)
                 )
             } else {
                 String::new()
             };
-            findings.push(Finding {
-                rule: self.id(),
-                severity,
-                impact_seconds: impact,
-                title: format!(
-                    "{}: task {} took {} against a median {} ({ratio:.1}x){size_note}",
-                    group.name,
-                    group.slowest_key,
-                    format_duration(group.compute_max),
-                    format_duration(median),
-                ),
-                scope: Scope {
-                    group: Some(group.name.clone()),
-                    keys: vec![group.slowest_key.clone()],
-                    ..Scope::default()
-                },
-                evidence: vec![
-                    ("tasks".into(), group.tasks as f64),
-                    ("max_seconds".into(), group.compute_max as f64 / 1e9),
-                    ("median_seconds".into(), median as f64 / 1e9),
-                    ("duration_ratio".into(), ratio),
-                    ("max_output_bytes".into(), group.output_max as f64),
-                    ("median_output_bytes".into(), median_size as f64),
-                    ("size_ratio".into(), size_ratio),
-                ],
-                advice: if size_ratio >= SIZE_RATIO {
+            let advice = if larger {
+                format!(
+                    "Split the hot partition: repartition so no partition exceeds ~{} \
+                     (`df.repartition(partition_size=\"{}\")`), or salt the hot key so its \
+                     rows spread over ~{pieces} partitions before the groupby.",
+                    format_bytes(median_size),
+                    format_bytes(median_size.max(1 << 20)).replace(' ', ""),
+                )
+            } else {
+                format!(
+                    "The slow task is not larger than the others ({} against a median {}): \
+                     its data is costlier to process (a hot key, a pathological record) or \
+                     its worker was slow. Salt or split that key over ~{pieces} partitions, \
+                     or repartition to spread its rows.",
+                    format_bytes(slow.nbytes),
+                    format_bytes(median_size),
+                )
+            };
+            findings.push(
+                Finding::new(
+                    self.id(),
+                    severity,
+                    impact,
                     format!(
-                        "Split the hot partition: repartition so no partition exceeds ~{} \
-                         (`df.repartition(partition_size=\"{}\")`), or salt the hot key so its \
-                         rows spread over ~{pieces} partitions before the groupby.",
-                        format_bytes(median_size),
-                        format_bytes(median_size.max(1 << 20)).replace(' ', ""),
-                    )
-                } else {
-                    format!(
-                        "The slow task is not larger than the others ({} against a median {}): \
-                         its data is costlier to process (a hot key, a pathological record) or \
-                         its worker was slow. Salt or split that key over ~{pieces} partitions, \
-                         or repartition to spread its rows.",
-                        format_bytes(group.output_max),
-                        format_bytes(median_size),
-                    )
-                },
-            });
+                        "{}: task {} took {} against a median {} ({ratio:.1}x){size_note}",
+                        group.name,
+                        slow.key,
+                        format_duration(slow.compute),
+                        format_duration(median),
+                    ),
+                )
+                .group(&group.name)
+                .worker(index.worker_name(slow.worker))
+                .keys(vec![slow.key.clone()])
+                .with_evidence(
+                    Evidence::new()
+                        .count("tasks", group.tasks)
+                        .seconds("max", slow.compute)
+                        .seconds("median", median)
+                        .ratio("duration_ratio", ratio)
+                        .bytes("max_output", slow.nbytes)
+                        .bytes("median_output", median_size)
+                        .ratio("size_ratio", size_ratio),
+                )
+                .advice(advice),
+            );
         }
         findings
     }

@@ -1,14 +1,20 @@
-use traces::units::format_duration;
+use traces::units::{format_bytes, format_duration};
 
-use crate::finding::{Finding, Scope, Severity};
-use crate::index::TraceIndex;
-use crate::rules::Rule;
+use crate::finding::Finding;
+use crate::index::{TraceIndex, WorkerStats};
+use crate::rules::{Evidence, Rule, graded, seconds};
 
-/// One worker much busier than the others: the job waits on it.
+/// One worker much busier than the others: the job waits on it (data pinned to it by
+/// `scatter(workers=…)`, restrictions, a hot partition living there).
 pub struct StragglerWorker;
 
-/// Dr. Elephant Spark executor load balance, max / median busy time: 1.334 / 1.778 / 3.162 / 10.
-pub const LOAD_RATIO: [f64; 4] = [1.334, 1.778, 3.162, 10.0];
+impl StragglerWorker {
+    /// Dr. Elephant Spark executor load balance, max / median busy time:
+    /// 1.334 / 1.778 / 3.162 / 10.
+    pub const LOAD_RATIO: [f64; 4] = [1.334, 1.778, 3.162, 10.0];
+    /// A worker that joined after this share of the run is a replacement, not a peer (ours).
+    pub const LATE_JOIN_SHARE: f64 = 0.25;
+}
 
 impl Rule for StragglerWorker {
     fn id(&self) -> &'static str {
@@ -16,54 +22,73 @@ impl Rule for StragglerWorker {
     }
 
     fn check(&self, index: &TraceIndex) -> Vec<Finding> {
-        // Workers that lived through the whole run: a replacement started late is not idle.
-        let mut workers: Vec<(&u32, &crate::index::WorkerStats)> = index
+        let wall = index.wall_ns();
+        let late = index.first + (wall as f64 * StragglerWorker::LATE_JOIN_SHARE) as u64;
+        // Workers that lived through the run: a replacement started late is not idle, and a
+        // worker that died is another rule's matter.
+        let mut workers: Vec<(&u32, &WorkerStats)> = index
             .workers
             .iter()
             .filter(|(id, w)| {
-                w.killed.is_empty() && index.header.cluster.workers.iter().any(|s| s.id == **id)
+                let declared = index.header.cluster.workers.iter().any(|s| s.id == **id);
+                w.killed.is_empty() && (declared || (w.tasks > 0 && w.first_busy <= late))
             })
             .collect();
         if workers.len() < 2 {
             return Vec::new();
         }
-        workers.sort_by_key(|(_, w)| w.busy_ns);
-        let median = workers[workers.len() / 2].1.busy_ns.max(1);
+        // Per thread: a worker with more threads is expected to do more.
+        let per_thread = |w: &WorkerStats| w.busy_ns / u64::from(w.threads.max(1));
+        workers.sort_by_key(|(_, w)| per_thread(w));
+        // The lower median: with two workers, the other one.
+        let median = per_thread(workers[(workers.len() - 1) / 2].1).max(1);
         let (id, busiest) = workers[workers.len() - 1];
-        let ratio = busiest.busy_ns as f64 / median as f64;
-        let mean = workers.iter().map(|(_, w)| w.busy_ns).sum::<u64>() / workers.len() as u64;
+        let ratio = per_thread(busiest) as f64 / median as f64;
+        let mean = workers.iter().map(|(_, w)| per_thread(w)).sum::<u64>() / workers.len() as u64;
         // Balanced, the busiest worker's excess would be shared by all.
-        let impact =
-            busiest.busy_ns.saturating_sub(mean) as f64 / 1e9 / f64::from(busiest.threads.max(1));
-        let severity = Severity::both(Severity::grade(ratio, LOAD_RATIO), impact);
-        if severity == Severity::None {
+        let impact = seconds(per_thread(busiest).saturating_sub(mean));
+        let Some(severity) = graded(ratio, StragglerWorker::LOAD_RATIO, impact) else {
             return Vec::new();
-        }
+        };
         let name = index.worker_name(*id);
-        vec![Finding {
-            rule: self.id(),
-            severity,
-            impact_seconds: impact,
-            title: format!(
-                "worker {name} was busy {} against a median {} ({ratio:.2}x)",
-                format_duration(busiest.busy_ns),
-                format_duration(median)
-            ),
-            scope: Scope {
-                worker: Some(name.clone()),
-                ..Scope::default()
-            },
-            evidence: vec![
-                ("busiest_seconds".into(), busiest.busy_ns as f64 / 1e9),
-                ("median_seconds".into(), median as f64 / 1e9),
-                ("load_ratio".into(), ratio),
-                ("busiest_tasks".into(), busiest.tasks as f64),
-            ],
-            advice: format!(
-                "Spread the work: `client.rebalance()` data pinned on {name}, check for \
-                 resources or `workers=` restrictions sending tasks there, and for skewed \
-                 partitions living on it."
-            ),
-        }]
+        let held = if busiest.max_managed > 0 {
+            format!(
+                ", holding up to {} of results",
+                format_bytes(busiest.max_managed)
+            )
+        } else {
+            String::new()
+        };
+        let wall_share = per_thread(busiest) as f64 / wall.max(1) as f64;
+        vec![
+            Finding::new(
+                self.id(),
+                severity,
+                impact,
+                format!(
+                    "worker {name} was busy {} ({:.0}% of the run) against a median {} \
+                     ({ratio:.2}x){held}",
+                    format_duration(per_thread(busiest)),
+                    wall_share * 100.0,
+                    format_duration(median)
+                ),
+            )
+            .worker(name.clone())
+            .with_evidence(
+                Evidence::new()
+                    .seconds("busiest", per_thread(busiest))
+                    .seconds("median", median)
+                    .ratio("load_ratio", ratio)
+                    .count("busiest_tasks", busiest.tasks)
+                    .bytes("busiest_max_managed", busiest.max_managed),
+            )
+            .advice(format!(
+                "Spread the work: data pinned on {name} (`client.scatter(..., workers=...)` \
+                 without `broadcast=True`, `workers=` or resource restrictions, a large \
+                 persisted input living there) makes its tasks run there. Scatter without \
+                 pinning or `client.rebalance()`, drop the restriction, or split the data so \
+                 every worker holds a share."
+            )),
+        ]
     }
 }

@@ -67,17 +67,27 @@ pub fn write_chrome_trace(trace: TraceReader, out: &mut dyn Write) -> Result<u64
                     }
                 }
             }
-            Record::Memory(sample) => writer.event(json!({
-                "name": "memory",
-                "ph": "C",
-                "ts": micros(sample.time),
-                "pid": sample.worker,
-                "args": {
-                    "managed": sample.managed,
-                    "unmanaged": sample.unmanaged,
-                    "spilled": sample.spilled,
-                },
-            }))?,
+            Record::Memory(sample) => {
+                writer.event(json!({
+                    "name": "memory",
+                    "ph": "C",
+                    "ts": micros(sample.time),
+                    "pid": sample.worker,
+                    "args": {
+                        "managed": sample.managed,
+                        "unmanaged": sample.unmanaged,
+                        "spilled": sample.spilled,
+                    },
+                }))?;
+                if let Some(cpu) = sample.cpu {
+                    writer.event(json!({
+                        "name": "cpu (cores)", "ph": "C", "ts": micros(sample.time),
+                        "pid": sample.worker, "args": { "cpu": cpu },
+                    }))?;
+                }
+            }
+            // Cumulative per-group totals: no place on a timeline.
+            Record::GroupMetrics(_) => {}
             Record::Event(event) => {
                 if let EventKind::WorkerAdded { worker } = &event.kind {
                     writer.process(worker.id, &worker.name)?;

@@ -226,6 +226,7 @@ fn order_key(record: &Record) -> (Nanos, u8) {
         Record::Task(t) => (t.stop().unwrap_or(0), 0),
         Record::Memory(m) => (m.time, 1),
         Record::Event(e) => (e.time, 2),
+        Record::GroupMetrics(g) => (g.time, 3),
     }
 }
 
@@ -240,6 +241,7 @@ fn tie_break(a: &Record, b: &Record) -> std::cmp::Ordering {
         (Record::Event(a), Record::Event(b)) => {
             format!("{:?}", a.kind).cmp(&format!("{:?}", b.kind))
         }
+        (Record::GroupMetrics(a), Record::GroupMetrics(b)) => a.group.cmp(&b.group),
         _ => std::cmp::Ordering::Equal,
     }
 }

@@ -169,6 +169,8 @@ impl Store {
                 }
             }
             Record::Event(event) => self.add_event(event.clone()),
+            // The findings thread reads them from the trace itself.
+            Record::GroupMetrics(_) => {}
         }
     }
 

@@ -1,0 +1,279 @@
+use rustc_hash::FxHashMap;
+use traces::units::format_duration;
+use traces::{Nanos, WorkerId};
+
+use crate::finding::Finding;
+use crate::index::{Run, TraceIndex};
+use crate::rules::{Evidence, Rule, graded, per_thread_seconds};
+
+/// Threads of one worker that take turns instead of running together: pure-Python CPU work
+/// holds the GIL, so a worker with T threads runs it about one thread at a time, each task up
+/// to T times slower. Seen in any trace as a group's tasks slowing down in proportion to how
+/// many threads of their worker are busy; with the plugin's CPU samples, as a worker using about
+/// one core while several of its threads are busy.
+pub struct GilContention;
+
+impl GilContention {
+    /// Slowdown of the crowded tasks over the ones that ran alone: 1.5 / 2 / 3 / 6 (ours: 2 is
+    /// two threads fully serialized).
+    pub const SLOWDOWN: [f64; 4] = [1.5, 2.0, 3.0, 6.0];
+    /// The slowdown must be at least this share of the concurrency: GIL-bound work slows down
+    /// in proportion (≈ 1), work sharing C cores only by concurrency / C (≤ 0.5 for C ≥ 2).
+    /// Measured on the corpus (`analyzer/tests/corpus/`): 0.8–1.0 for pure Python, ≤ 0.55
+    /// for NumPy.
+    pub const PROPORTION: f64 = 0.7;
+    /// Tasks running with at most this many busy threads on their worker (on average over
+    /// their run) ran alone.
+    pub const ALONE: f64 = 1.3;
+    /// Tasks in each bin for medians to mean anything.
+    pub const MIN_TASKS: usize = 3;
+    /// A worker using at most this many cores while at least [`Self::BUSY_THREADS`] of its
+    /// threads are busy is serialized (Dask's heartbeat `cpu` is psutil's process percent).
+    pub const ONE_CORE: f64 = 1.3;
+    /// Below this many cores the threads wait on I/O, not on each other (ours).
+    pub const MIN_CORES: f64 = 0.5;
+    pub const BUSY_THREADS: f64 = 1.8;
+}
+
+/// Average number of busy threads on the run's worker over the run, for each run on a worker
+/// with several threads (run index, concurrency).
+pub(crate) fn concurrency(index: &TraceIndex) -> Vec<(usize, f64)> {
+    let mut by_worker: FxHashMap<WorkerId, Vec<usize>> = FxHashMap::default();
+    for (i, run) in index.runs.iter().enumerate() {
+        let threads = index.workers.get(&run.worker).map_or(1, |w| w.threads);
+        if threads >= 2 && run.busy_stop > run.busy_start {
+            by_worker.entry(run.worker).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    for runs in by_worker.values() {
+        let level = BusyLevel::new(runs.iter().map(|&i| &index.runs[i]));
+        for &i in runs {
+            let run = &index.runs[i];
+            let area = level.area(run.busy_stop) - level.area(run.busy_start);
+            out.push((i, area / (run.busy_stop - run.busy_start) as f64));
+        }
+    }
+    out
+}
+
+/// Busy threads over time on one worker, with its running integral.
+struct BusyLevel {
+    /// Event times, the level from each on, and the area before each.
+    times: Vec<Nanos>,
+    levels: Vec<i64>,
+    areas: Vec<f64>,
+}
+
+impl BusyLevel {
+    fn new<'a>(runs: impl Iterator<Item = &'a Run>) -> BusyLevel {
+        let mut events: Vec<(Nanos, i64)> = runs
+            .flat_map(|r| [(r.busy_start, 1), (r.busy_stop, -1)])
+            .collect();
+        events.sort_unstable();
+        let (mut times, mut levels, mut areas) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut level, mut area, mut last) = (0i64, 0f64, 0);
+        for (t, delta) in events {
+            area += level as f64 * t.saturating_sub(last) as f64;
+            level += delta;
+            last = t;
+            times.push(t);
+            levels.push(level);
+            areas.push(area);
+        }
+        BusyLevel {
+            times,
+            levels,
+            areas,
+        }
+    }
+
+    /// Busy-thread time from the first event to `t`.
+    fn area(&self, t: Nanos) -> f64 {
+        let i = self.times.partition_point(|&x| x <= t);
+        if i == 0 {
+            return 0.0;
+        }
+        let j = i - 1;
+        self.areas[j] + self.levels[j] as f64 * t.saturating_sub(self.times[j]) as f64
+    }
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// What the trace says about one group's threads.
+struct Contention {
+    group: u32,
+    slowdown: f64,
+    crowd: f64,
+    crowded_tasks: usize,
+    /// Thread time of the group's tasks that ran crowded.
+    busy_ns: Nanos,
+    how: &'static str,
+}
+
+/// From the tasks' own timings: every format has them.
+fn from_timings(index: &TraceIndex) -> Vec<Contention> {
+    let mut per_group: FxHashMap<u32, Vec<(f64, Nanos)>> = FxHashMap::default();
+    for (i, level) in concurrency(index) {
+        let run = &index.runs[i];
+        per_group
+            .entry(run.group)
+            .or_default()
+            .push((level, run.busy_stop - run.busy_start));
+    }
+    let mut out = Vec::new();
+    for (group, tasks) in per_group {
+        let mut alone: Vec<f64> = tasks
+            .iter()
+            .filter(|(c, _)| *c <= GilContention::ALONE)
+            .map(|(_, d)| *d as f64)
+            .collect();
+        let max_level = tasks.iter().map(|(c, _)| *c).fold(0.0, f64::max);
+        let crowded_from = (max_level * 0.75).max(GilContention::BUSY_THREADS);
+        let crowded: Vec<(f64, Nanos)> = tasks
+            .iter()
+            .filter(|(c, _)| *c >= crowded_from)
+            .copied()
+            .collect();
+        if alone.len() < GilContention::MIN_TASKS || crowded.len() < GilContention::MIN_TASKS {
+            continue;
+        }
+        let mut durations: Vec<f64> = crowded.iter().map(|(_, d)| *d as f64).collect();
+        let mut levels: Vec<f64> = crowded.iter().map(|(c, _)| *c).collect();
+        let slowdown = median(&mut durations) / median(&mut alone).max(1.0);
+        let crowd = median(&mut levels);
+        if slowdown < GilContention::PROPORTION * crowd {
+            continue;
+        }
+        out.push(Contention {
+            group,
+            slowdown,
+            crowd,
+            crowded_tasks: crowded.len(),
+            busy_ns: crowded.iter().map(|(_, d)| d).sum(),
+            how: "tasks ran slower in proportion to the busy threads of their worker",
+        });
+    }
+    out
+}
+
+/// From the workers' CPU samples (the plugin's traces): cores used against busy threads.
+fn from_cpu(index: &TraceIndex) -> Vec<Contention> {
+    let levels = concurrency(index);
+    // Per worker: busy-thread time and core time over the sampled intervals while busy.
+    let mut out = Vec::new();
+    for (&id, worker) in &index.workers {
+        if worker.threads < 2 || worker.samples.iter().all(|s| s.cpu.is_none()) {
+            continue;
+        }
+        let runs: Vec<&Run> = index.runs.iter().filter(|r| r.worker == id).collect();
+        let level = BusyLevel::new(runs.iter().copied());
+        let (mut busy, mut cores, mut span) = (0.0, 0.0, 0.0);
+        for w in worker.samples.windows(2) {
+            let (a, b) = (w[0].time, w[1].time);
+            let Some(cpu) = w[1].cpu else { continue };
+            let threads = (level.area(b) - level.area(a)) / (b - a).max(1) as f64;
+            if threads >= GilContention::BUSY_THREADS {
+                let dt = (b - a) as f64;
+                busy += threads * dt;
+                cores += cpu * dt;
+                span += dt;
+            }
+        }
+        if span == 0.0 {
+            continue;
+        }
+        let (threads, cpu) = (busy / span, cores / span);
+        if !(GilContention::MIN_CORES..=GilContention::ONE_CORE).contains(&cpu) {
+            continue;
+        }
+        // The group that kept this worker busiest.
+        let mut per_group: FxHashMap<u32, Nanos> = FxHashMap::default();
+        for r in &runs {
+            *per_group.entry(r.group).or_default() += r.busy_stop - r.busy_start;
+        }
+        let Some((&group, &busy_ns)) = per_group.iter().max_by_key(|(g, ns)| (**ns, **g)) else {
+            continue;
+        };
+        let crowded_tasks = levels
+            .iter()
+            .filter(|(i, c)| index.runs[*i].worker == id && *c >= GilContention::BUSY_THREADS)
+            .count();
+        out.push(Contention {
+            group,
+            slowdown: threads / cpu.max(0.1),
+            crowd: threads,
+            crowded_tasks,
+            busy_ns,
+            how: "the worker used about one core while several of its threads were busy",
+        });
+    }
+    out
+}
+
+impl Rule for GilContention {
+    fn id(&self) -> &'static str {
+        "gil-contention"
+    }
+
+    fn check(&self, index: &TraceIndex) -> Vec<Finding> {
+        let mut found = from_timings(index);
+        if found.is_empty() {
+            found = from_cpu(index);
+        }
+        // One finding per group, the strongest evidence first.
+        found.sort_by(|a, b| {
+            b.slowdown
+                .total_cmp(&a.slowdown)
+                .then(a.group.cmp(&b.group))
+        });
+        found.dedup_by_key(|c| c.group);
+        let threads = index.threads();
+        let mut findings = Vec::new();
+        for c in found {
+            let group = &index.groups[c.group as usize];
+            // In processes, each task would run at its alone speed.
+            let saved = (c.busy_ns as f64 * (1.0 - 1.0 / c.slowdown.max(1.0))) as Nanos;
+            let impact = per_thread_seconds(saved, threads);
+            let Some(severity) = graded(c.slowdown, GilContention::SLOWDOWN, impact) else {
+                continue;
+            };
+            let per_worker = index.workers.values().map(|w| w.threads).max().unwrap_or(1);
+            findings.push(
+                Finding::new(
+                    self.id(),
+                    severity,
+                    impact,
+                    format!(
+                        "{}: threads took turns on the GIL: {} ({:.1}x slower with ~{:.1} busy \
+                         threads per worker)",
+                        group.name, c.how, c.slowdown, c.crowd
+                    ),
+                )
+                .group(&group.name)
+                .with_evidence(
+                    Evidence::new()
+                        .ratio("slowdown_ratio", c.slowdown)
+                        .ratio("busy_threads", c.crowd)
+                        .count("crowded_tasks", c.crowded_tasks as u64)
+                        .seconds("group_busy", c.busy_ns)
+                        .count("threads_per_worker", u64::from(per_worker)),
+                )
+                .advice(format!(
+                    "Pure-Python CPU work holds the GIL: use processes, not threads \
+                     (`LocalCluster(n_workers={n}, threads_per_worker=1)`, `dask worker \
+                     --nworkers {per_worker} --nthreads 1`), or release the GIL in the task \
+                     (NumPy/pandas vectorized code, numba `nogil=True`, Cython `with nogil`). \
+                     Saves ~{}.",
+                    format_duration(saved / u64::from(threads.max(1))),
+                    n = index.workers.len() as u32 * per_worker,
+                )),
+            );
+        }
+        findings
+    }
+}
