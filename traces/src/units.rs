@@ -50,7 +50,11 @@ pub fn format_count(n: u64) -> String {
 
 /// `n` and its noun, plural unless `n` is 1: `1 key`, `2 keys`, `1,024 attempts`.
 pub fn counted(n: u64, noun: &str) -> String {
-    format!("{} {noun}{}", format_count(n), if n == 1 { "" } else { "s" })
+    format!(
+        "{} {noun}{}",
+        format_count(n),
+        if n == 1 { "" } else { "s" }
+    )
 }
 
 fn three_digits(value: f64) -> String {

@@ -221,7 +221,10 @@ fn selecting_a_task_shows_its_phases() {
 fn a_finding_highlights_its_scope_and_enter_zooms_to_it() {
     let mut state = state();
     // The failed task that never succeeded failed the job: it comes first.
-    assert_eq!(state.findings.first().map(|f| f.rule), Some("task-failures"));
+    assert_eq!(
+        state.findings.first().map(|f| f.rule),
+        Some("task-failures")
+    );
     let mut ui = Ui::default();
     press(&mut state, &mut ui, KeyCode::Char('7'));
     assert_eq!(ui.highlight.group, state.store.group_named("load"));
