@@ -246,7 +246,7 @@ def check(fa: dict, root: str) -> tuple[bool, str]:
                 f"busy shares {busy}")
     if rule == "gil-contention":
         sc = solo_vs_concurrent_from(root, fa["scenario"])
-        return bool(sc and sc["ratio"] >= 1.7), f"solo vs concurrent {sc}"
+        return bool(sc and sc["ratio"] >= 1.5), f"solo vs concurrent {sc}"
     if rule == "task-failures":
         st = fa.get("plugin_status", {})
         return st.get("error", 0) > 0, f"plugin attempts {st}, retried {fa.get('plugin_retried_attempts')}"

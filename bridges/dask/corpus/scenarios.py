@@ -194,7 +194,7 @@ def sessionize(g):
     g = g.sort_values("ts")
     v = g["value"].to_numpy()
     smooth = v
-    for w in (32, 128, 512):
+    for w in (32, 128, 512, 2048):
         if len(v) >= w:
             smooth = np.convolve(v, np.ones(w) / w, mode="same")
     return g.assign(smooth=smooth, rank=g["value"].rank(), n=len(g))
@@ -334,8 +334,8 @@ def healthy_futures_map(client):
 def skew_hot_key(client):
     import dask.dataframe as dd
 
-    # 12 partitions of 200k events; in each, 45 % of the rows belong to user 0 (a bot).
-    ddf = dd.from_map(events_frame, range(12), rows=200_000, hot_share=0.45)
+    # 12 partitions of 200k events; in each, 60 % of the rows belong to user 0 (a bot).
+    ddf = dd.from_map(events_frame, range(12), rows=200_000, hot_share=0.6)
     # pandas >= 3 passes each group without its key column
     meta = ddf._meta.drop(columns="user").assign(smooth=0.0, rank=0.0, n=0)
     out = ddf.groupby("user").apply(sessionize, meta=meta)
@@ -915,7 +915,7 @@ SCENARIOS_LIST = [
     # ---------------------------------------------------------------- skew
     Scenario(
         "skew-hot-key", skew_hot_key, "skew", "dataframe",
-        "groupby('user').apply(sessionize) where 45 % of all events belong to one user (a bot): "
+        "groupby('user').apply(sessionize) where 60 % of all events belong to one user (a bot): "
         "after the shuffle by user, one output partition holds the hot key and its apply task "
         "runs many times longer than the others while the rest of the cluster waits.",
     ),
@@ -1092,7 +1092,7 @@ SCENARIOS_LIST = [
     Scenario(
         "unmanaged-leak", unmanaged_leak, "unmanaged-memory", "futures",
         "Tasks that keep 24 MiB buffers in a worker-global cache (a leak) and return small "
-        "ints: each 1 GiB worker sits at ~70-75 % in unmanaged memory with managed ~0, "
+        "ints: each 1 GiB worker sits at ~75 % in unmanaged memory with managed ~0, "
         "below pause. " + _STREAM_NO_MEMORY,
         memory_limit="1GiB",
         formats={"stream": "quiet", "report": "quiet"},
