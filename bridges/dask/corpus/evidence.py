@@ -204,9 +204,12 @@ def cpu_share(path: str) -> dict:
 
 
 def _max_ratio(fa):
+    """The largest max/median ratio of a group whose largest task is >= 20 % of the span (one
+    slow task among many on a loaded machine is noise; one that holds up the job is skew)."""
     best = 0.0
+    span_ms = (fa.get("span_s") or 0) * 1e3
     for st in fa.get("groups", {}).values():
-        if st.get("max_over_median") and st["max_ms"] >= 300:
+        if st.get("max_over_median") and st["max_ms"] >= max(300, 0.2 * span_ms):
             best = max(best, st["max_over_median"])
     return best
 

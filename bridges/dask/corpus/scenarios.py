@@ -267,7 +267,7 @@ def healthy_broadcast_join(client):
     return f"groups={len(out)}"
 
 
-ALIGNED_ROWS = 1_000_000
+ALIGNED_ROWS = 1_500_000
 
 
 def left_part(i):
@@ -888,7 +888,7 @@ SCENARIOS_LIST = [
     ),
     Scenario(
         "healthy-aligned-join", healthy_aligned_join, "healthy", "dataframe",
-        "Two frames of 12 x 1M rows built with from_map on the same sorted index with known, "
+        "Two frames of 12 x 1.5M rows built with from_map on the same sorted index with known, "
         "equal divisions, joined on the index: partition-wise, no shuffle, then a groupby-sum.",
     ),
     Scenario(
