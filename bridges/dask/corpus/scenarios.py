@@ -326,6 +326,41 @@ def healthy_futures_map(client):
     return f"result={tot.result():.6f}"
 
 
+def make_log_lines(i, n=30_000):
+    """A partition of JSON log lines (what db.read_text would give)."""
+    import json
+
+    rng = random.Random(i)
+    levels = ["INFO"] * 8 + ["WARN", "ERROR"]
+    return [
+        json.dumps({"ts": i * n + k, "level": rng.choice(levels), "user": rng.randrange(5000),
+                    "ms": rng.random() * 100})
+        for k in range(n)
+    ]
+
+
+def parse_line(line):
+    import json
+
+    return json.loads(line)
+
+
+def healthy_bag(client):
+    import dask.bag as db
+
+    # 24 partitions of 30k JSON lines: parse, filter, count per level (~250 ms each).
+    lines = db.from_delayed([
+        __import__("dask").delayed(make_log_lines)(i) for i in range(24)
+    ])
+    recs = lines.map(parse_line).filter(lambda r: r["ms"] > 5)
+    levels = recs.pluck("level").frequencies()
+    slow = recs.filter(lambda r: r["ms"] > 99).count()
+    import dask
+
+    lv, sl = dask.compute(levels, slow)
+    return f"levels={dict(lv)}, slow={sl}"
+
+
 # =================================================================================================
 # skew
 # =================================================================================================
@@ -419,6 +454,15 @@ def tiny_dataframe(client):
     ddf = dd.from_pandas(pdf, npartitions=1200)  # 250 rows per partition
     res = ddf["value"].sum().compute()
     return f"result={res:.3f}"
+
+
+def inc(x):
+    return x + 1
+
+
+def tiny_futures_map(client):
+    futs = client.map(inc, range(3000))  # one future per element
+    return f"result={sum(client.gather(futs))}"
 
 
 def tiny_array(client):
@@ -912,6 +956,12 @@ SCENARIOS_LIST = [
         "client.map over 32 numpy sorts of ~100 ms, summed by one submit on the futures "
         "(no round trip through the client).",
     ),
+    Scenario(
+        "healthy-bag", healthy_bag, "healthy", "bag",
+        "Log analytics with dask.bag: 24 partitions of 30k JSON lines parsed, filtered and "
+        "counted (frequencies, count) in one dask.compute: partitions of a sensible size, "
+        "one pass.",
+    ),
     # ---------------------------------------------------------------- skew
     Scenario(
         "skew-hot-key", skew_hot_key, "skew", "dataframe",
@@ -945,6 +995,11 @@ SCENARIOS_LIST = [
         "tiny-array", tiny_array, "tiny-partitions", "array",
         "A 1600x1600 array in 50x50 chunks (20 kB each, 1,024 chunks) for an elementwise op "
         "and a sum: per-task overhead dominates.",
+    ),
+    Scenario(
+        "tiny-futures-map", tiny_futures_map, "tiny-partitions", "futures",
+        "client.map(inc, range(3000)): one future per element, 3,000 microsecond tasks each "
+        "paying the scheduler's per-task overhead (should have been batched).",
     ),
     # ---------------------------------------------------------------- oversized-argument
     Scenario(
