@@ -206,7 +206,6 @@ def sessionize(g):
 
 
 def healthy_df_from_pandas(client):
-    import pandas as pd
     import dask.dataframe as dd
 
     # An in-memory frame of 280k rows (9 MB: under Dask's 10 MB large-graph line), 8 partitions
@@ -346,17 +345,14 @@ def parse_line(line):
 
 
 def healthy_bag(client):
+    import dask
     import dask.bag as db
 
     # 24 partitions of 30k JSON lines: parse, filter, count per level (~250 ms each).
-    lines = db.from_delayed([
-        __import__("dask").delayed(make_log_lines)(i) for i in range(24)
-    ])
+    lines = db.from_delayed([dask.delayed(make_log_lines)(i) for i in range(24)])
     recs = lines.map(parse_line).filter(lambda r: r["ms"] > 5)
     levels = recs.pluck("level").frequencies()
     slow = recs.filter(lambda r: r["ms"] > 99).count()
-    import dask
-
     lv, sl = dask.compute(levels, slow)
     return f"levels={dict(lv)}, slow={sl}"
 
@@ -447,7 +443,6 @@ def tiny_bag(client, n=1200):
 
 
 def tiny_dataframe(client):
-    import pandas as pd
     import dask.dataframe as dd
 
     pdf = events_frame(0, rows=300_000)
