@@ -195,8 +195,12 @@ pub struct LostTask {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FailureStats {
     pub group: String,
-    /// First line of the error text; empty when the trace does not say (Dask task streams).
+    /// First line of the first such error; empty when the trace does not say (Dask task
+    /// streams).
     pub error: String,
+    /// What the errors have in common: the first line with its numbers blanked (`part #`), so
+    /// one failure reading different inputs is one failure.
+    pub kind: String,
     pub attempts: u64,
     /// Thread time the failed attempts took.
     pub compute_ns: Nanos,
@@ -227,6 +231,8 @@ pub struct Run {
     pub busy_start: Nanos,
     pub busy_stop: Nanos,
     pub thread: u32,
+    /// Size of its result.
+    pub nbytes: u64,
     pub compute: Nanos,
     pub transfer: Nanos,
     /// Its dependencies: `dep_hashes[deps_from..deps_from + deps_len]`.
@@ -258,6 +264,8 @@ pub struct TraceIndex {
     pub groups: Vec<GroupStats>,
     group_ids: FxHashMap<String, u32>,
     pub workers: BTreeMap<WorkerId, WorkerStats>,
+    /// Transfer phases of successful tasks: (worker, group, start, stop).
+    pub transfers: Vec<(WorkerId, u32, Nanos, Nanos)>,
     /// Busy intervals per (worker, thread) lane, in file order.
     pub lanes: FxHashMap<(WorkerId, u32), Vec<(Nanos, Nanos)>>,
     /// Each attempt's whole life, queued phase included: when the cluster had work at all.
@@ -340,6 +348,8 @@ pub enum GapCause {
     Client,
     /// A failed attempt just before it: the retry's turnaround.
     Failure,
+    /// A worker died in it, or a replacement started work at its end: the nanny's restart.
+    WorkerLost,
     /// The scheduler or the network.
     Scheduler,
 }
@@ -380,8 +390,26 @@ fn median_lane_gap<'a>(lanes: impl Iterator<Item = &'a Vec<(Nanos, Nanos)>>) -> 
     *gaps.select_nth_unstable(mid).1
 }
 
-/// Gaps between merged `alive` intervals (`submissions` and `error_stops` sorted).
-fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos], error_stops: &[Nanos]) -> Vec<Gap> {
+/// A worker that starts work this soon after a gap is its replacement (ours: the first task
+/// reaches a new worker within a heartbeat or two).
+pub const REPLACEMENT_SLACK_NS: Nanos = 1_000_000_000;
+
+/// What the cluster is known to have waited on, besides the client and the scheduler: failed
+/// attempts (their stops), worker deaths, and workers that joined late (their first task).
+struct GapEvidence<'a> {
+    submissions: &'a [Nanos],
+    error_stops: &'a [Nanos],
+    /// Deaths and late workers' first starts, sorted.
+    worker_changes: Vec<(Nanos, Nanos)>,
+}
+
+/// Gaps between merged `alive` intervals.
+fn find_gaps(alive: &[(Nanos, Nanos)], evidence: &GapEvidence) -> Vec<Gap> {
+    let GapEvidence {
+        submissions,
+        error_stops,
+        ..
+    } = *evidence;
     alive
         .windows(2)
         .map(|w| (w[0].1, w[1].0))
@@ -398,8 +426,14 @@ fn find_gaps(alive: &[(Nanos, Nanos)], submissions: &[Nanos], error_stops: &[Nan
                     .get(first)
                     .is_some_and(|&s| s <= stop + SUBMIT_SLACK_NS)
             };
+            let worker_lost = evidence
+                .worker_changes
+                .iter()
+                .any(|&(from, to)| from <= stop && to >= start);
             let cause = if failure {
                 GapCause::Failure
+            } else if worker_lost {
+                GapCause::WorkerLost
             } else if client {
                 GapCause::Client
             } else {
@@ -431,6 +465,21 @@ pub fn first_error_line(text: &str) -> String {
         lines.first().copied().unwrap_or_default()
     };
     line.chars().take(200).collect()
+}
+
+/// An error line with its numbers blanked: `part 9` and `part 36` are one kind of failure.
+pub fn error_kind(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    for c in line.chars() {
+        if c.is_ascii_digit() {
+            if !out.ends_with('#') {
+                out.push('#');
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 pub fn key_hash(key: &Key) -> u64 {
@@ -484,6 +533,7 @@ impl TraceIndex {
             last: 0,
             groups: Vec::new(),
             group_ids: FxHashMap::default(),
+            transfers: Vec::new(),
             lanes: FxHashMap::default(),
             alive: Vec::new(),
             gaps: Vec::new(),
@@ -636,6 +686,12 @@ impl TraceIndex {
             .extend(other.dask_warnings.into_iter().take(room));
         self.pauses.extend(other.pauses);
         self.cancelled += other.cancelled;
+        self.transfers.extend(
+            other
+                .transfers
+                .into_iter()
+                .map(|(w, g, a, b)| (w, remap[g as usize], a, b)),
+        );
         for (lane, intervals) in other.lanes {
             self.lanes.entry(lane).or_default().extend(intervals);
         }
@@ -671,13 +727,14 @@ impl TraceIndex {
         let found = self
             .failures
             .iter()
-            .position(|known| known.group == f.group && known.error == f.error);
+            .position(|known| known.group == f.group && known.kind == f.kind);
         let id = match found {
             Some(id) => id,
             None if self.failures.len() < FAILURE_KINDS => {
                 self.failures.push(FailureStats {
                     group: f.group.clone(),
                     error: f.error.clone(),
+                    kind: f.kind.clone(),
                     example_key: f.example_key.clone(),
                     first: f.first,
                     ..FailureStats::default()
@@ -741,7 +798,31 @@ impl TraceIndex {
             .sort_by(|a, b| (a.time, a.worker, &a.key).cmp(&(b.time, b.worker, &b.key)));
         let alive = merged(&self.alive);
         self.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
-        self.gaps = find_gaps(&alive, &self.submissions, &self.error_stops);
+        // A death explains the gaps of the second after it; a late worker's first task, the
+        // gap just before it.
+        let late = self.first + self.wall_ns() / 10;
+        let mut worker_changes: Vec<(Nanos, Nanos)> = kills
+            .iter()
+            .map(|&(t, _)| (t, t + REPLACEMENT_SLACK_NS))
+            .chain(
+                self.workers
+                    .values()
+                    .filter(|w| w.tasks > 0 && w.first_busy > late)
+                    .map(|w| {
+                        (
+                            w.first_busy.saturating_sub(REPLACEMENT_SLACK_NS),
+                            w.first_busy,
+                        )
+                    }),
+            )
+            .collect();
+        worker_changes.sort_unstable();
+        let evidence = GapEvidence {
+            submissions: &self.submissions,
+            error_stops: &self.error_stops,
+            worker_changes,
+        };
+        self.gaps = find_gaps(&alive, &evidence);
     }
 
     /// Paused time from pause and resume events; a worker's death ends its pause, and one
@@ -845,6 +926,10 @@ impl TraceIndex {
         let (mut busy, mut busy_start, mut busy_stop) = (0, Nanos::MAX, 0);
         for phase in &task.phases {
             group.phases.add(phase);
+            if phase.action == Action::Transfer {
+                self.transfers
+                    .push((task.worker, group_id, phase.start, phase.stop));
+            }
             if phase.action.occupies_thread() {
                 busy += phase.duration();
                 busy_start = busy_start.min(phase.start);
@@ -934,6 +1019,7 @@ impl TraceIndex {
             busy_start,
             busy_stop: busy_stop.max(busy_start),
             thread: task.thread,
+            nbytes: task.nbytes,
             compute,
             transfer,
             deps_from,
@@ -952,6 +1038,7 @@ impl TraceIndex {
             .unwrap_or_default();
         let id = self.failure_id(FailureStats {
             group: task.group.clone(),
+            kind: error_kind(&error),
             error,
             attempts: 1,
             compute_ns: task.time_in(Action::Compute),

@@ -10,6 +10,7 @@
 //! # Ok::<(), traces::TraceError>(())
 //! ```
 
+mod concurrency;
 mod critical_path;
 mod finding;
 pub mod flamegraph;
@@ -68,7 +69,7 @@ pub fn report(index: &TraceIndex) -> Report {
         .iter()
         .flat_map(|rule| rule.check(index))
         .collect();
-    rules::attribute_causes(&mut findings);
+    rules::attribute_causes(index, &mut findings);
     findings.sort_by(|a, b| {
         b.impact_seconds
             .total_cmp(&a.impact_seconds)

@@ -726,7 +726,12 @@ fn a_killed_worker_is_named_with_the_task_it_was_running() {
         f[0].title
     );
     assert!(f[0].advice.contains("make_big"), "{}", f[0].advice);
-    assert!(f[0].advice.contains("990 MiB"), "{}", f[0].advice);
+    assert!(
+        f[0].advice
+            .contains("terminate line (95% of its 1.00 GiB limit, 973 MiB)"),
+        "{}",
+        f[0].advice
+    );
     assert!(!f[0].title.contains("paused"), "{}", f[0].title);
 }
 
@@ -740,4 +745,124 @@ fn a_worker_holding_the_data_is_a_straggler_with_two_workers() {
     let f = findings(&report, "straggler-worker");
     assert_eq!(f.len(), 1, "{:#?}", report.findings);
     assert!(f[0].severity >= Severity::Moderate, "{:#?}", f[0]);
+}
+
+#[test]
+fn failures_differing_only_in_numbers_are_one_failure() {
+    let mut trace = Trace::new(2);
+    balanced(&mut trace, 10);
+    for part in [9, 36, 7] {
+        let error = format!("ConnectionError('reset while fetching part {part}')");
+        failing(&mut trace, part, 1, &error, true);
+    }
+    let report = trace.analyze();
+    let f = findings(&report, "task-failures");
+    assert_eq!(f.len(), 1, "{:#?}", report.findings);
+    assert_eq!(f[0].evidence("failed_attempts"), Some(3.0));
+    assert_eq!(f[0].evidence("keys"), Some(3.0));
+}
+
+fn transfer_metrics(serialize: f64, network: f64) -> Record {
+    Record::GroupMetrics(GroupMetrics {
+        time: 2_000 * MS,
+        group: String::new(),
+        metrics: [
+            ("get-data/serialize/seconds".to_string(), serialize),
+            (
+                "gather-dep/deserialize/seconds".to_string(),
+                serialize / 4.0,
+            ),
+            ("gather-dep/network/seconds".to_string(), network),
+        ]
+        .into(),
+    })
+}
+
+#[test]
+fn serialization_from_dask_transfer_metrics_explains_slow_transfers() {
+    let objects = |serialize: f64| {
+        let mut trace = Trace::new(2);
+        for i in 0..8 {
+            trace.task("merge_records", i, (i % 2) as u32, 5 * MS);
+            trace.before(Action::Transfer, 400 * MS, 14 * MB);
+        }
+        trace.records.push(transfer_metrics(serialize, 2.9));
+        trace.analyze()
+    };
+    let report = objects(1.2);
+    assert_eq!(
+        report.findings[0].rule, "serialization",
+        "{:#?}",
+        report.findings
+    );
+    assert!(findings(&report, "communication").is_empty());
+    assert!(
+        report.findings[0]
+            .evidence("explains_communication_seconds")
+            .is_some()
+    );
+    // NumPy data: pickling is nothing, the transfers are communication.
+    let report = objects(0.005);
+    assert_eq!(
+        report.findings[0].rule, "communication",
+        "{:#?}",
+        report.findings
+    );
+    assert!(findings(&report, "serialization").is_empty());
+}
+
+#[test]
+fn a_gap_while_a_worker_restarts_is_not_the_clients() {
+    // No submissions (a task stream): a dead worker's replacement starts after a long gap.
+    let mut trace = Trace::new(3);
+    for i in 0..8 {
+        trace.task("sort", i, (i % 2) as u32, 100 * MS);
+    }
+    trace.idle_until(2_500 * MS);
+    for i in 8..12 {
+        trace.task("sort", i, 2, 100 * MS);
+    }
+    let report = trace.analyze();
+    assert!(
+        findings(&report, "idle-gaps").is_empty(),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
+fn a_large_argument_explains_the_clients_gaps() {
+    let mut trace = Trace::new(2);
+    for i in 0..16u64 {
+        // The client pickles 40 MB for each task before submitting it.
+        trace.idle_until(i * 200 * MS);
+        trace.event(
+            i * 200 * MS + 150 * MS,
+            EventKind::GraphSubmitted {
+                tasks: 1,
+                client: None,
+            },
+        );
+        trace.idle_until(i * 200 * MS + 150 * MS);
+        trace
+            .task("score_rows", i as i64, (i % 2) as u32, MS)
+            .inline_bytes = 40 * MB;
+    }
+    let report = trace.analyze();
+    assert_eq!(
+        report.findings[0].rule, "oversized-argument",
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        findings(&report, "idle-gaps").is_empty(),
+        "{:#?}",
+        report.findings
+    );
+    assert!(
+        report.findings[0]
+            .evidence("explains_idle_gaps_seconds")
+            .unwrap()
+            > 1.0
+    );
 }

@@ -1,7 +1,8 @@
 use rustc_hash::FxHashMap;
+use traces::Nanos;
 use traces::units::format_duration;
-use traces::{Nanos, WorkerId};
 
+use crate::concurrency::{BusyLevel, concurrency};
 use crate::finding::Finding;
 use crate::index::{Run, TraceIndex};
 use crate::rules::{Evidence, Rule, graded, per_thread_seconds};
@@ -19,84 +20,28 @@ impl GilContention {
     pub const SLOWDOWN: [f64; 4] = [1.5, 2.0, 3.0, 6.0];
     /// The slowdown must be at least this share of the concurrency: GIL-bound work slows down
     /// in proportion (≈ 1), work sharing C cores only by concurrency / C (≤ 0.5 for C ≥ 2).
-    /// Measured on the corpus (`analyzer/tests/corpus/`): 0.8–1.0 for pure Python, ≤ 0.55
-    /// for NumPy.
+    /// Measured on the corpus (`analyzer/tests/corpus/`, pure Python): 0.80 on 1 worker × 4
+    /// threads, 0.88 on 2 × 2.
     pub const PROPORTION: f64 = 0.7;
     /// Tasks running with at most this many busy threads on their worker (on average over
     /// their run) ran alone.
     pub const ALONE: f64 = 1.3;
-    /// Tasks in each bin for medians to mean anything.
-    pub const MIN_TASKS: usize = 3;
+    /// Crowded tasks for their median to mean anything; one task alone is enough to time
+    /// the work by, if it is of the same shape.
+    pub const MIN_CROWDED: usize = 3;
+    /// Same shape: an output within this factor of the crowded tasks' median (ours: Dask's
+    /// metadata tasks, which run alone and fast, return an empty frame).
+    pub const SAME_SIZE: f64 = 2.0;
     /// A worker using at most this many cores while at least [`Self::BUSY_THREADS`] of its
     /// threads are busy is serialized (Dask's heartbeat `cpu` is psutil's process percent).
     pub const ONE_CORE: f64 = 1.3;
     /// Below this many cores the threads wait on I/O, not on each other (ours).
     pub const MIN_CORES: f64 = 0.5;
     pub const BUSY_THREADS: f64 = 1.8;
-}
-
-/// Average number of busy threads on the run's worker over the run, for each run on a worker
-/// with several threads (run index, concurrency).
-pub(crate) fn concurrency(index: &TraceIndex) -> Vec<(usize, f64)> {
-    let mut by_worker: FxHashMap<WorkerId, Vec<usize>> = FxHashMap::default();
-    for (i, run) in index.runs.iter().enumerate() {
-        let threads = index.workers.get(&run.worker).map_or(1, |w| w.threads);
-        if threads >= 2 && run.busy_stop > run.busy_start {
-            by_worker.entry(run.worker).or_default().push(i);
-        }
-    }
-    let mut out = Vec::new();
-    for runs in by_worker.values() {
-        let level = BusyLevel::new(runs.iter().map(|&i| &index.runs[i]));
-        for &i in runs {
-            let run = &index.runs[i];
-            let area = level.area(run.busy_stop) - level.area(run.busy_start);
-            out.push((i, area / (run.busy_stop - run.busy_start) as f64));
-        }
-    }
-    out
-}
-
-/// Busy threads over time on one worker, with its running integral.
-struct BusyLevel {
-    /// Event times, the level from each on, and the area before each.
-    times: Vec<Nanos>,
-    levels: Vec<i64>,
-    areas: Vec<f64>,
-}
-
-impl BusyLevel {
-    fn new<'a>(runs: impl Iterator<Item = &'a Run>) -> BusyLevel {
-        let mut events: Vec<(Nanos, i64)> = runs
-            .flat_map(|r| [(r.busy_start, 1), (r.busy_stop, -1)])
-            .collect();
-        events.sort_unstable();
-        let (mut times, mut levels, mut areas) = (Vec::new(), Vec::new(), Vec::new());
-        let (mut level, mut area, mut last) = (0i64, 0f64, 0);
-        for (t, delta) in events {
-            area += level as f64 * t.saturating_sub(last) as f64;
-            level += delta;
-            last = t;
-            times.push(t);
-            levels.push(level);
-            areas.push(area);
-        }
-        BusyLevel {
-            times,
-            levels,
-            areas,
-        }
-    }
-
-    /// Busy-thread time from the first event to `t`.
-    fn area(&self, t: Nanos) -> f64 {
-        let i = self.times.partition_point(|&x| x <= t);
-        if i == 0 {
-            return 0.0;
-        }
-        let j = i - 1;
-        self.areas[j] + self.levels[j] as f64 * t.saturating_sub(self.times[j]) as f64
-    }
+    /// From CPU samples alone, busy threads per core used must reach this: two busy threads
+    /// on one core is also what a loaded host gives NumPy work (measured on the corpus:
+    /// 1.98 for `healthy-numpy-threads` on a loaded 2-core machine).
+    pub const CPU_SLOWDOWN: f64 = 2.5;
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -117,32 +62,39 @@ struct Contention {
 
 /// From the tasks' own timings: every format has them.
 fn from_timings(index: &TraceIndex) -> Vec<Contention> {
-    let mut per_group: FxHashMap<u32, Vec<(f64, Nanos)>> = FxHashMap::default();
+    let mut per_group: FxHashMap<u32, Vec<(f64, &Run)>> = FxHashMap::default();
     for (i, level) in concurrency(index) {
         let run = &index.runs[i];
-        per_group
-            .entry(run.group)
-            .or_default()
-            .push((level, run.busy_stop - run.busy_start));
+        per_group.entry(run.group).or_default().push((level, run));
     }
+    let busy = |r: &Run| (r.busy_stop - r.busy_start) as f64;
     let mut out = Vec::new();
     for (group, tasks) in per_group {
-        let mut alone: Vec<f64> = tasks
-            .iter()
-            .filter(|(c, _)| *c <= GilContention::ALONE)
-            .map(|(_, d)| *d as f64)
-            .collect();
         let max_level = tasks.iter().map(|(c, _)| *c).fold(0.0, f64::max);
         let crowded_from = (max_level * 0.75).max(GilContention::BUSY_THREADS);
-        let crowded: Vec<(f64, Nanos)> = tasks
+        let crowded: Vec<(f64, &Run)> = tasks
             .iter()
             .filter(|(c, _)| *c >= crowded_from)
             .copied()
             .collect();
-        if alone.len() < GilContention::MIN_TASKS || crowded.len() < GilContention::MIN_TASKS {
+        if crowded.len() < GilContention::MIN_CROWDED {
             continue;
         }
-        let mut durations: Vec<f64> = crowded.iter().map(|(_, d)| *d as f64).collect();
+        let mut sizes: Vec<f64> = crowded.iter().map(|(_, r)| r.nbytes as f64).collect();
+        let size = median(&mut sizes);
+        let same_shape = |r: &Run| {
+            let n = r.nbytes as f64;
+            n * GilContention::SAME_SIZE >= size && n <= size * GilContention::SAME_SIZE
+        };
+        let mut alone: Vec<f64> = tasks
+            .iter()
+            .filter(|(c, r)| *c <= GilContention::ALONE && same_shape(r))
+            .map(|(_, r)| busy(r))
+            .collect();
+        if alone.is_empty() {
+            continue;
+        }
+        let mut durations: Vec<f64> = crowded.iter().map(|(_, r)| busy(r)).collect();
         let mut levels: Vec<f64> = crowded.iter().map(|(c, _)| *c).collect();
         let slowdown = median(&mut durations) / median(&mut alone).max(1.0);
         let crowd = median(&mut levels);
@@ -154,7 +106,7 @@ fn from_timings(index: &TraceIndex) -> Vec<Contention> {
             slowdown,
             crowd,
             crowded_tasks: crowded.len(),
-            busy_ns: crowded.iter().map(|(_, d)| d).sum(),
+            busy_ns: durations.iter().sum::<f64>() as Nanos,
             how: "tasks ran slower in proportion to the busy threads of their worker",
         });
     }
@@ -176,7 +128,7 @@ fn from_cpu(index: &TraceIndex) -> Vec<Contention> {
         for w in worker.samples.windows(2) {
             let (a, b) = (w[0].time, w[1].time);
             let Some(cpu) = w[1].cpu else { continue };
-            let threads = (level.area(b) - level.area(a)) / (b - a).max(1) as f64;
+            let threads = level.mean(a, b);
             if threads >= GilContention::BUSY_THREADS {
                 let dt = (b - a) as f64;
                 busy += threads * dt;
@@ -188,7 +140,9 @@ fn from_cpu(index: &TraceIndex) -> Vec<Contention> {
             continue;
         }
         let (threads, cpu) = (busy / span, cores / span);
-        if !(GilContention::MIN_CORES..=GilContention::ONE_CORE).contains(&cpu) {
+        if !(GilContention::MIN_CORES..=GilContention::ONE_CORE).contains(&cpu)
+            || threads / cpu < GilContention::CPU_SLOWDOWN
+        {
             continue;
         }
         // The group that kept this worker busiest.

@@ -47,6 +47,7 @@ impl Rule for IdleGaps {
         let gaps = client_gaps.count();
         let scheduler = index.gap_ns(GapCause::Scheduler);
         let failure = index.gap_ns(GapCause::Failure);
+        let restarts = index.gap_ns(GapCause::WorkerLost);
         let capacity = index.alive_ns as f64 * f64::from(index.threads());
         let pending_idle = (capacity - index.busy_ns() as f64).max(0.0);
         let computes = index.submissions.len();
@@ -67,11 +68,12 @@ impl Rule for IdleGaps {
                 .time_range(longest.map(|g| (index.seconds(g.start), index.seconds(g.stop))))
                 .with_evidence(
                     Evidence::new()
-                        .seconds("idle", client + scheduler + failure)
+                        .seconds("idle", client + scheduler + failure + restarts)
                         .ratio("idle_share", share)
                         .seconds("waiting_on_client", client)
                         .seconds("waiting_on_scheduler", scheduler)
                         .seconds("waiting_on_retries", failure)
+                        .seconds("waiting_on_worker_restarts", restarts)
                         .count("gaps", gaps as u64)
                         .count("graph_submissions", computes as u64)
                         .secs(
@@ -79,15 +81,32 @@ impl Rule for IdleGaps {
                             per_thread_seconds(pending_idle as u64, 1),
                         ),
                 )
-                .advice(format!(
-                    "The client is the bottleneck: the cluster waited {} on average between \
-                     {} rounds of work. Build all the graphs first and compute them together \
-                     with `dask.compute(*results)` (or `client.compute(...)` and `as_completed`) \
-                     instead of calling `.compute()` in a loop; `persist()` inputs the \
-                     iterations share.",
-                    format_duration(mean_gap),
-                    format_count(gaps as u64 + 1),
-                )),
+                .advice(advice(index, mean_gap, gaps as u64 + 1)),
         ]
+    }
+}
+
+fn advice(index: &TraceIndex, mean_gap: Nanos, rounds: u64) -> String {
+    let fix = "Build all the graphs first and compute them together with \
+               `dask.compute(*results)` (or `client.compute(...)` and `as_completed`) instead of \
+               calling `.compute()` or `.result()` in a loop; `persist()` inputs the iterations \
+               share.";
+    if index.submissions.is_empty() {
+        // Without submission events, a client busy pickling each task's arguments looks the
+        // same as a client computing in a loop.
+        format!(
+            "The client is the bottleneck: the cluster waited {} on average between {rounds} \
+             rounds of work. Either it computes in a loop — {fix} — or it spends that time \
+             preparing each task, e.g. pickling a large object passed as an argument: \
+             `client.scatter(obj, broadcast=True)` once and pass the future. Recording with \
+             the taskscope plugin tells the two apart.",
+            format_duration(mean_gap),
+        )
+    } else {
+        format!(
+            "The client is the bottleneck: the cluster waited {} on average between {rounds} \
+             rounds of work. {fix}",
+            format_duration(mean_gap),
+        )
     }
 }

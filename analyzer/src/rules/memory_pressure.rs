@@ -1,9 +1,10 @@
 use traces::Action;
-use traces::units::{format_bytes, format_duration};
+use traces::units::{counted, format_bytes, format_duration};
 
 use crate::finding::{Finding, Severity};
-use crate::index::{LostTask, TraceIndex};
-use crate::rules::{Evidence, Rule, per_thread_seconds};
+use crate::index::{GapCause, LostTask, TraceIndex};
+use crate::rules::task_failures::KILLED_WORKER;
+use crate::rules::{Evidence, Rule, per_thread_seconds, seconds};
 
 /// Spilling to disk, workers paused past the pause line, workers killed for memory.
 pub struct MemoryPressure;
@@ -58,8 +59,20 @@ impl Rule for MemoryPressure {
             .map(|r| r.repeated_ns)
             .sum();
         let workers = index.workers.len().max(1) as u32;
-        let impact = per_thread_seconds(disk_ns + index.lost_compute_ns + recovery, threads)
-            + per_thread_seconds(paused, workers);
+        let mut impact = per_thread_seconds(disk_ns + index.lost_compute_ns + recovery, threads)
+            + per_thread_seconds(paused, workers)
+            + seconds(index.gap_ns(GapCause::WorkerLost));
+        // Dask gave up on a task that kept killing workers: the computation failed, and all of
+        // it must run again.
+        let gave_up: u64 = index
+            .failures
+            .iter()
+            .filter(|f| f.error.starts_with(KILLED_WORKER))
+            .map(|f| f.keys_never_succeeded)
+            .sum();
+        if gave_up > 0 {
+            impact = impact.max(seconds(index.wall_ns()));
+        }
         let severity = Severity::both(graded, impact);
         if severity == Severity::None {
             return Vec::new();
@@ -72,7 +85,7 @@ impl Rule for MemoryPressure {
             .max()
             .unwrap_or(0);
         // The task running when each worker died, and the memory its worker last reported.
-        let killers: Vec<(&LostTask, u64)> = index
+        let mut killers: Vec<(&LostTask, u64)> = index
             .workers
             .iter()
             .flat_map(|(id, w)| w.killed.iter().map(move |(time, _)| (*id, w, *time)))
@@ -85,6 +98,8 @@ impl Rule for MemoryPressure {
                 Some((task, w.process_before(time).unwrap_or(0)))
             })
             .collect();
+        // A task that killed several workers is named once.
+        killers.dedup_by(|a, b| a.0.key == b.0.key);
         let median_output = {
             let mut sizes: Vec<u64> = index
                 .groups
@@ -124,16 +139,13 @@ impl Rule for MemoryPressure {
                 ", and {kills} worker{} died",
                 if kills == 1 { "" } else { "s" }
             ));
-            if let Some((task, memory)) = killers.first() {
+            if let Some((task, _)) = killers.first() {
+                title.push_str(&format!(" while running {} ({})", task.key, task.group));
+            }
+            if gave_up > 0 {
                 title.push_str(&format!(
-                    " while running {} ({}{})",
-                    task.key,
-                    task.group,
-                    if *memory > 0 {
-                        format!(", worker at {}", format_bytes(*memory))
-                    } else {
-                        String::new()
-                    }
+                    "; Dask gave up on {} (KilledWorker): the computation failed",
+                    counted(gave_up, "task")
                 ));
             }
         }
@@ -142,18 +154,21 @@ impl Rule for MemoryPressure {
             .iter()
             .find(|(_, w)| !w.killed.is_empty())
             .map(|(id, _)| index.worker_name(*id));
+        let terminate = index.header.cluster.memory.terminate;
         let advice = match (killers.first(), limit) {
-            (Some((task, memory)), Some(limit)) => format!(
-                "The {} task {} needs more memory than a worker has: its worker reached {} \
-                 against a {} limit. Split its input so each task holds a fraction of that \
-                 (smaller `chunks=` / `partition_size=`, or `repartition` before this step), \
-                 or give workers more memory (`memory_limit=`, fewer threads per worker so \
-                 concurrent tasks share less). Dask gives up on a task after \
-                 `distributed.scheduler.allowed-failures` deaths (`KilledWorker`).",
+            (Some((task, _)), Some(limit)) => format!(
+                "The {} task {} needs more memory than a worker has: its worker went past the \
+                 terminate line ({:.0}% of its {} limit, {}) while running it. Split its input \
+                 so each task holds a fraction of that (smaller `chunks=` / `partition_size=`, \
+                 or `repartition` before this step), or give workers more memory \
+                 (`memory_limit=`, fewer threads per worker so concurrent tasks share less). \
+                 Dask gives up on a task after `distributed.scheduler.allowed-failures` deaths \
+                 (`KilledWorker`).",
                 task.group,
                 task.key,
-                format_bytes(*memory),
-                format_bytes(limit)
+                terminate * 100.0,
+                format_bytes(limit),
+                format_bytes((limit as f64 * terminate) as u64),
             ),
             _ => format!(
                 "Give each task less data or each worker more memory: smaller partitions \
@@ -178,6 +193,8 @@ impl Rule for MemoryPressure {
                     .count("workers_killed", kills as u64)
                     .seconds("lost_compute", index.lost_compute_ns)
                     .seconds("recomputed_after_death", recovery)
+                    .seconds("waiting_on_restarts", index.gap_ns(GapCause::WorkerLost))
+                    .count("tasks_given_up", gave_up)
                     .bytes("peak_process", peak)
                     .bytes("memory_limit", limit.unwrap_or(0)),
             )

@@ -5,7 +5,7 @@
 use traces::Nanos;
 
 use crate::finding::{Finding, Scope, Severity};
-use crate::index::TraceIndex;
+use crate::index::{GapCause, TraceIndex};
 
 mod communication;
 mod gil_contention;
@@ -161,13 +161,22 @@ pub(crate) fn graded(ratio: f64, limits: [f64; 4], impact: f64) -> Option<Severi
     (severity > Severity::None).then_some(severity)
 }
 
+/// A cause, a symptom it can explain, and whether it does in this trace.
+type Explains = (
+    &'static str,
+    &'static str,
+    fn(&TraceIndex, &Finding, &Finding) -> bool,
+);
+
 /// Causes and the symptoms they explain. A client that pickles a large argument into every
 /// task leaves the cluster idle while it does: that idle time is `oversized-argument`'s, not
-/// `idle-gaps`'. One skewed task keeps its worker busy after the others are done: the fix is
-/// the skew's, and the unbalanced worker (the same one) is its symptom.
-const EXPLAINS: [(&str, &str); 2] = [
-    ("oversized-argument", "idle-gaps"),
-    ("skew", "straggler-worker"),
+/// `idle-gaps`'. One skewed task keeps its worker busy after the others are done: the
+/// unbalanced worker (the same one) is the skew's symptom. Transfers slowed by pickling are
+/// `serialization`'s.
+const EXPLAINS: [Explains; 3] = [
+    ("oversized-argument", "idle-gaps", gaps_end_with_the_group),
+    ("skew", "straggler-worker", same_worker),
+    ("serialization", "communication", comparable),
 ];
 
 /// A cause explains a symptom when its own estimate accounts for at least this share of the
@@ -175,35 +184,71 @@ const EXPLAINS: [(&str, &str); 2] = [
 /// better).
 const EXPLAINED_SHARE: f64 = 1.0 / 3.0;
 
+fn comparable(_: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
+    cause.impact_seconds >= EXPLAINED_SHARE * symptom.impact_seconds
+}
+
+fn same_worker(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
+    cause.scope.worker == symptom.scope.worker && comparable(index, cause, symptom)
+}
+
+/// Most of the client's gaps end with tasks of the cause's group starting: the client spent
+/// them preparing those tasks.
+fn gaps_end_with_the_group(index: &TraceIndex, cause: &Finding, _: &Finding) -> bool {
+    let Some(group) = cause.scope.group.as_deref() else {
+        return false;
+    };
+    let Some(id) = index.groups.iter().position(|g| g.name == group) else {
+        return false;
+    };
+    let mut starts: Vec<Nanos> = index
+        .runs
+        .iter()
+        .filter(|r| r.group == id as u32)
+        .map(|r| r.start)
+        .collect();
+    starts.sort_unstable();
+    let (mut explained, mut total) = (0, 0);
+    for gap in index.gaps.iter().filter(|g| g.cause == GapCause::Client) {
+        total += gap.len();
+        let next = starts.partition_point(|&s| s < gap.stop);
+        if starts
+            .get(next)
+            .is_some_and(|&s| s <= gap.stop + crate::index::SUBMIT_SLACK_NS)
+        {
+            explained += gap.len();
+        }
+    }
+    total > 0 && explained * 2 >= total
+}
+
 /// Folds each explained symptom into its cause: the cause's impact becomes the larger of the
 /// two, and the symptom goes, so the top finding names the cause whatever the run's timing.
-/// Scoped to workers, both must name the same one.
-pub(crate) fn attribute_causes(findings: &mut Vec<Finding>) {
-    for (cause, symptom) in EXPLAINS {
-        let Some(s) = findings.iter().position(|f| f.rule == symptom) else {
-            continue;
-        };
-        let observed = findings[s].impact_seconds;
-        let worker = findings[s].scope.worker.clone();
-        let Some(c) = findings
-            .iter()
-            .filter(|f| f.rule == cause)
-            .filter(|f| f.impact_seconds >= EXPLAINED_SHARE * observed)
-            .filter(|f| f.scope.worker.is_none() || worker.is_none() || f.scope.worker == worker)
-            .max_by(|a, b| a.impact_seconds.total_cmp(&b.impact_seconds))
-            .and_then(|best| findings.iter().position(|f| std::ptr::eq(f, best)))
-        else {
-            continue;
-        };
-        let symptom = findings.remove(s);
-        let cause = &mut findings[if s < c { c - 1 } else { c }];
-        if symptom.impact_seconds > cause.impact_seconds {
-            cause.impact_seconds = symptom.impact_seconds;
-            cause.severity = cause.severity.max(symptom.severity);
+pub(crate) fn attribute_causes(index: &TraceIndex, findings: &mut Vec<Finding>) {
+    for (cause, symptom, explains) in EXPLAINS {
+        loop {
+            let found = findings.iter().enumerate().find_map(|(s, sf)| {
+                (sf.rule == symptom).then_some(())?;
+                let c = findings
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, cf)| cf.rule == cause && explains(index, cf, sf))
+                    .max_by(|a, b| a.1.impact_seconds.total_cmp(&b.1.impact_seconds))?
+                    .0;
+                Some((c, s))
+            });
+            let Some((c, s)) = found else { break };
+            let symptom = findings.remove(s);
+            let cause = &mut findings[if s < c { c - 1 } else { c }];
+            if symptom.impact_seconds > cause.impact_seconds {
+                cause.impact_seconds = symptom.impact_seconds;
+                cause.severity = cause.severity.max(symptom.severity);
+            }
+            let name = format!("explains_{}_seconds", symptom.rule.replace('-', "_"));
+            match cause.evidence.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, seconds)) => *seconds += symptom.impact_seconds,
+                None => cause.evidence.push((name, symptom.impact_seconds)),
+            }
         }
-        cause.evidence.push((
-            format!("explains_{}_seconds", symptom.rule.replace('-', "_")),
-            symptom.impact_seconds,
-        ));
     }
 }

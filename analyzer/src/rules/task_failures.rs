@@ -18,9 +18,10 @@ impl TaskFailures {
     /// Errors that come from the environment rather than the data: a retry cannot help.
     pub const ENVIRONMENT_ERRORS: [&str; 3] =
         ["ModuleNotFoundError", "ImportError", "No module named"];
-    /// Dask's own verdict on a task that killed its workers: `memory-pressure` explains it.
-    pub const KILLED_WORKER: &str = "KilledWorker";
 }
+
+/// Dask's own verdict on a task that killed its workers: `memory-pressure` explains it.
+pub const KILLED_WORKER: &str = "KilledWorker";
 
 /// The module a `No module named 'x'` error names.
 fn missing_module(error: &str) -> Option<&str> {
@@ -90,7 +91,7 @@ impl Rule for TaskFailures {
         let attempts: u64 = index.failures.iter().map(|f| f.attempts).sum();
         let mut findings = Vec::new();
         for f in &index.failures {
-            if f.error.starts_with(TaskFailures::KILLED_WORKER) {
+            if f.error.starts_with(KILLED_WORKER) {
                 continue;
             }
             let retries = f.attempts.saturating_sub(f.keys);
