@@ -254,7 +254,8 @@ fn the_readme_format_example_is_a_valid_trace() {
         TraceReader::from_reader(std::io::Cursor::new(example.to_owned()), "README.md").unwrap();
     let (header, records) = trace.read_all().unwrap();
     assert_eq!(header.cluster.workers[0].threads, 2);
-    assert_eq!(records.len(), 3);
+    assert_eq!(header.version, traces::FORMAT_VERSION);
+    assert_eq!(records.len(), 4);
 }
 
 #[test]
