@@ -153,6 +153,7 @@ fn records() -> Vec<Record> {
             managed: 2_000_000,
             unmanaged: 50_000_000,
             spilled: 0,
+            cpu: Some(0.9),
         }),
         Record::Task(TaskRecord {
             key: key_b,
@@ -212,13 +213,14 @@ fn records() -> Vec<Record> {
             kind: EventKind::WorkerKilled { worker: 2, reason: "memory".into() },
         }),
         Record::Event(Event { time: 18_500, kind: EventKind::WorkerRemoved { worker: 2 } }),
-        Record::Event(Event { time: 19_000, kind: EventKind::Warning { message: "slow".into() } }),
+        Record::Event(Event { time: 19_000, kind: EventKind::Warning { message: "slow".into(), worker: Some(1), source: Some("distributed.worker".into()) } }),
         Record::Memory(MemorySample {
             time: 20_000,
             worker: 1,
             managed: 8,
             unmanaged: 0,
             spilled: 8,
+            cpu: None,
         }),
     ];
     // The reader derives an empty group from the key; do it here so records compare equal.
