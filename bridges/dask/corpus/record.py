@@ -80,13 +80,16 @@ def _warm_up():
     import dask.array  # noqa: F401
     import dask.bag  # noqa: F401
     import dask.dataframe  # noqa: F401
-    import numpy  # noqa: F401
+    import numpy
     import pandas  # noqa: F401
 
     try:
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         pass
+    # The first large allocation of a fresh process (page faults, malloc arenas) makes its
+    # first task several times slower than the rest: pay it here, as a warm cluster has.
+    numpy.sort(numpy.random.default_rng(0).random(8_000_000))
     return True
 
 
@@ -161,7 +164,7 @@ def record(s: scenarios.Scenario, out_root: str) -> dict:
                     await dask_worker.set_resources(**resources)
 
                 client.run(_set, workers=[addresses[index]])
-            client.run(_warm_up)  # imports paid before the recording, not by its first tasks
+            client.run(_warm_up)  # imports and first allocations paid before the recording
             client.register_plugin(TaskscopePlugin(path=trace))
             load_before = os.getloadavg()
             t0 = time.time()
