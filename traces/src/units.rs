@@ -1,6 +1,41 @@
-//! Human-readable durations, sizes and counts, shared by every front end.
+//! Human-readable durations, sizes, counts and names, shared by every front end.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use crate::model::Nanos;
+
+/// `name` safe to print on a terminal: control characters (C0 such as ESC, BEL, CR, LF, TAB;
+/// DEL; C1) and the invisible bidirectional / zero-width formatting characters are shown as
+/// escapes (`\u{1b}`, `\n`, `\t`), so a name from a trace can neither drive the terminal
+/// (set its title, clear the screen) nor forge a line of output. Borrowed when nothing needs
+/// escaping, which is almost always.
+pub fn printable(name: &str) -> Cow<'_, str> {
+    if !name.chars().any(is_unprintable) {
+        return Cow::Borrowed(name);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for c in name.chars() {
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if is_unprintable(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// What [`printable`] escapes: control characters, and formatting that is invisible but
+/// reorders or hides text.
+pub fn is_unprintable(c: char) -> bool {
+    c.is_control()
+        // Zero-width and bidirectional formatting (Unicode "Trojan Source", CVE-2021-42574).
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
 
 /// `1.23 s`, `45.6 ms`, `789 µs`, `12 ns`: three significant digits.
 pub fn format_duration(ns: Nanos) -> String {
@@ -95,7 +130,12 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return Err(invalid()),
     };
-    Ok((value * multiplier).round() as u64)
+    let bytes = (value * multiplier).round();
+    // 2^64 is exactly representable; anything at or above it would be clamped silently.
+    if bytes >= 18_446_744_073_709_551_616.0 {
+        return Err(format!("invalid size {text:?}: more than 16 EiB"));
+    }
+    Ok(bytes as u64)
 }
 
 #[cfg(test)]
@@ -122,6 +162,16 @@ mod tests {
     }
 
     #[test]
+    fn printable_escapes_terminal_controls() {
+        assert!(matches!(printable("read-parquet µ"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable("a\x1b]0;pwned\x07\x1b[2J\tb\r\nc\u{9b}d\u{7f}"),
+            "a\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\tb\\r\\nc\\u{9b}d\\u{7f}"
+        );
+        assert_eq!(printable("x\u{202e}y"), "x\\u{202e}y");
+    }
+
+    #[test]
     fn parses_sizes() {
         assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
         assert_eq!(parse_bytes("1.5 GB"), Ok(1_500_000_000));
@@ -136,5 +186,9 @@ mod tests {
             )
         );
         assert!(parse_bytes("GiB").is_err());
+        assert_eq!(
+            parse_bytes("20000000TiB"),
+            Err("invalid size \"20000000TiB\": more than 16 EiB".to_string())
+        );
     }
 }
