@@ -113,9 +113,25 @@ struct TaskEntry {
     deps: Vec<String>,
 }
 
+impl Pattern {
+    fn name(self) -> &'static str {
+        match self {
+            Pattern::OneToOne => "one-to-one",
+            Pattern::All => "all",
+            Pattern::Blocks => "blocks",
+            Pattern::FanOut => "fan-out",
+        }
+    }
+}
+
 fn one() -> u64 {
     1
 }
+
+/// The most tasks a graph file may describe: what the engine holds in a laptop's memory (the
+/// largest built-in workload at the largest `--scale` has 5 million). A typo such as
+/// `count = 1e12` is an error, not an abort on allocation.
+const MAX_TASKS: u64 = 5_000_000;
 
 /// Reads a graph file (`.toml` or `.json`); errors name the file and the field.
 pub fn load(path: &Path) -> Result<Graph, String> {
@@ -151,9 +167,12 @@ fn size(value: &Option<String>, what: &str) -> Result<u64, String> {
 fn duration(value: &Option<String>, what: &str) -> Result<u64, String> {
     match value {
         None => Ok(MS),
-        Some(text) => humantime::parse_duration(text)
-            .map(|d| d.as_nanos() as u64)
-            .map_err(|e| format!("{what}: invalid duration {text:?}: {e}")),
+        Some(text) => {
+            let d = humantime::parse_duration(text)
+                .map_err(|e| format!("{what}: invalid duration {text:?}: {e}"))?;
+            u64::try_from(d.as_nanos())
+                .map_err(|_| format!("{what}: invalid duration {text:?}: longer than 584 years"))
+        }
     }
 }
 
@@ -165,9 +184,18 @@ fn work(
     working: &Option<String>,
     factor: u64,
 ) -> Result<Work, String> {
+    // The skew factor multiplies both; a product past u64 would wrap to a short, small task.
+    let scaled = |value: u64, field: &str| {
+        value.checked_mul(factor).ok_or_else(|| {
+            format!("{what}.{field}: {value} times skew factor {factor} is too large")
+        })
+    };
     let mut work = Work::new(
-        duration(duration_field, &format!("{what}.duration"))? * factor,
-        size(output, &format!("{what}.output"))? * factor,
+        scaled(
+            duration(duration_field, &format!("{what}.duration"))?,
+            "duration",
+        )?,
+        scaled(size(output, &format!("{what}.output"))?, "output")?,
     );
     let argument = size(argument, &format!("{what}.argument"))?;
     if argument > 0 {
@@ -187,11 +215,19 @@ fn build(file: &GraphFile) -> Result<Graph, String> {
     let mut graph = GraphBuilder::new();
     let mut groups: HashMap<&str, Vec<TaskRef>> = HashMap::new();
     let mut by_key: HashMap<String, TaskRef> = HashMap::new();
+    let mut total: u64 = file.task.len() as u64;
     for (g, spec) in file.group.iter().enumerate() {
         if groups.contains_key(spec.name.as_str()) {
             return Err(format!("group \"{}\" is defined twice", spec.name));
         }
         let what = format!("group[{g}] ({})", spec.name);
+        total = total.saturating_add(spec.count);
+        if total > MAX_TASKS {
+            return Err(format!(
+                "{what}.count: {} makes the graph more than {MAX_TASKS} tasks",
+                spec.count
+            ));
+        }
         if let Some(skew) = &spec.skew
             && skew.index >= spec.count
         {
@@ -227,6 +263,16 @@ fn build(file: &GraphFile) -> Result<Graph, String> {
                     dep.group
                 ));
             };
+            if inputs.is_empty()
+                && !tasks.is_empty()
+                && matches!(dep.pattern, Pattern::OneToOne | Pattern::FanOut)
+            {
+                return Err(format!(
+                    "{what}.deps: group \"{}\" has no tasks (count = 0) to feed {}",
+                    dep.group,
+                    dep.pattern.name()
+                ));
+            }
             connect(&mut graph, &tasks, inputs, dep.pattern);
         }
         groups.insert(spec.name.as_str(), tasks);
