@@ -77,9 +77,19 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
     Ok(lines)
 }
 
-/// A frame name without the folded format's separators.
+/// A frame name without the folded format's separators: `;` between frames, whitespace
+/// before the count, a newline between stacks (and no terminal controls), so a name can never
+/// add a frame, a count or a line.
 fn frame(name: &str) -> String {
-    name.replace([';', ' '], "_")
+    name.chars()
+        .map(|c| {
+            if c == ';' || c.is_whitespace() || traces::units::is_unprintable(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// Draws folded stacks as an SVG flamegraph.

@@ -52,6 +52,7 @@ pub fn to_markdown(report: &Report) -> String {
     out
 }
 
+/// A table cell: no `|` to end it early, no terminal control characters.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    traces::units::printable(&text.replace('|', "\\|").replace('\n', " ")).into_owned()
 }

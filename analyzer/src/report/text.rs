@@ -1,5 +1,7 @@
 use std::fmt::Write as _;
 
+use traces::units::printable;
+
 use crate::Report;
 use crate::finding::Severity;
 
@@ -25,9 +27,9 @@ pub fn to_text(report: &Report, color: bool) -> String {
             .iter()
             .map(|(g, n)| {
                 if *n > 1 {
-                    format!("{g} x{n}")
+                    format!("{} x{n}", printable(g))
                 } else {
-                    g.clone()
+                    printable(g).into_owned()
                 }
             })
             .collect();
@@ -56,9 +58,9 @@ pub fn to_text(report: &Report, color: bool) -> String {
             i + 1,
             f.rule,
             f.impact_seconds,
-            f.title
+            printable(&f.title)
         );
-        let _ = writeln!(out, "   fix: {}", f.advice);
+        let _ = writeln!(out, "   fix: {}", printable(&f.advice));
     }
     out
 }
