@@ -114,8 +114,8 @@ pub struct RunArgs {
     /// Run the workload's corrected variant (scatter, persist, repartition…).
     #[arg(long)]
     pub fix: bool,
-    /// Multiply the workload's task counts.
-    #[arg(long, default_value_t = 1.0)]
+    /// Multiply the workload's task counts (above 0, at most 100).
+    #[arg(long, default_value_t = 1.0, value_parser = scale)]
     pub scale: f64,
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -140,10 +140,12 @@ pub struct ClusterArgs {
     /// Threads per worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
-    /// Memory limit per worker, e.g. 2GiB or 512MB (spill at 60%, pause at 80%, kill at 95%).
+    /// Memory limit per worker, e.g. 2GiB or 512MB (spill at 60%, pause at 80%, kill at 95%);
+    /// 0 means no limit, as in Dask.
     #[arg(long, value_parser = size)]
     pub memory_limit: Option<u64>,
-    /// Network bandwidth between workers, e.g. 1GB/s (transfers are delayed to match).
+    /// Network bandwidth between workers, e.g. 1GB/s, at least 1MB/s (transfers are delayed to
+    /// match).
     #[arg(long, value_parser = bandwidth)]
     pub bandwidth: Option<u64>,
     /// Network latency per transfer, e.g. 1ms.
@@ -168,6 +170,23 @@ fn workload_name(name: &str) -> Result<String, String> {
     }
 }
 
+/// The largest `--scale`: tiny-partitions, the biggest workload, has 50,000 tasks, so 100 makes
+/// 5 million, about what a laptop's memory holds; beyond, the engine aborts on allocation.
+const MAX_SCALE: f64 = 100.0;
+
+/// The slowest `--bandwidth`: below it the workloads' transfers of a few MiB take minutes each,
+/// and a run looks hung.
+const MIN_BANDWIDTH: u64 = 1_000_000;
+
+fn scale(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(scale) if scale > 0.0 && scale <= MAX_SCALE => Ok(scale),
+        _ => Err(format!(
+            "invalid scale {text:?}: expected a number above 0 and at most {MAX_SCALE}"
+        )),
+    }
+}
+
 fn size(text: &str) -> Result<u64, String> {
     traces::units::parse_bytes(text)
 }
@@ -176,13 +195,20 @@ fn bandwidth(text: &str) -> Result<u64, String> {
     let per_second = text.strip_suffix("/s").ok_or_else(|| {
         format!("invalid bandwidth {text:?}: expected a size per second, e.g. 1GB/s")
     })?;
-    size(per_second)
+    let bandwidth = size(per_second)?;
+    if bandwidth < MIN_BANDWIDTH {
+        return Err(format!(
+            "invalid bandwidth {text:?}: below the slowest this engine models, 1MB/s"
+        ));
+    }
+    Ok(bandwidth)
 }
 
 fn duration_ns(text: &str) -> Result<u64, String> {
-    humantime::parse_duration(text)
-        .map(|d| d.as_nanos() as u64)
-        .map_err(|e| format!("invalid duration {text:?}: {e} (e.g. 1ms, 250us)"))
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("invalid duration {text:?}: {e} (e.g. 1ms, 250us)"))?;
+    u64::try_from(duration.as_nanos())
+        .map_err(|_| format!("invalid duration {text:?}: longer than 584 years"))
 }
 
 #[derive(Debug, Args)]
