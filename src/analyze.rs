@@ -15,11 +15,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let trace = TraceReader::open(&args.trace)?;
     let report = analyzer::analyze(trace)?;
     crate::print_warnings(&report.warnings);
-    match args.format {
-        ReportFormat::Text => print!("{}", analyzer::report::to_text(&report, use_color())),
-        ReportFormat::Json => println!("{}", analyzer::report::to_json(&report)),
-        ReportFormat::Markdown => print!("{}", analyzer::report::to_markdown(&report)),
-    }
+    crate::output::print(&match args.format {
+        ReportFormat::Text => analyzer::report::to_text(&report, use_color()),
+        ReportFormat::Json => format!("{}\n", analyzer::report::to_json(&report)),
+        ReportFormat::Markdown => analyzer::report::to_markdown(&report),
+    })?;
     match args.fail_on {
         Some(threshold)
             if report.worst() >= threshold && report.worst() > analyzer::Severity::None =>

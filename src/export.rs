@@ -1,13 +1,15 @@
 //! `taskscope flamegraph` and `taskscope export`.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use analyzer::flamegraph::{self, StackBy};
 use anyhow::{Context, Result};
 use traces::TraceReader;
+use traces::units::printable;
 
 use crate::cli::{ExportArgs, ExportFormat, FlamegraphArgs, StackRoot};
+use crate::output::OutputFile;
 
 pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
     let by = match args.by {
@@ -43,7 +45,12 @@ pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires a trace or --diff"),
     };
-    write_output(args.output.as_deref(), &bytes)
+    let inputs: Vec<&Path> = match (&args.trace, &args.diff) {
+        (_, Some(pair)) => pair.iter().map(PathBuf::as_path).collect(),
+        (Some(trace), None) => vec![trace.as_path()],
+        (None, None) => Vec::new(),
+    };
+    crate::output::write_all(args.output.as_deref(), "-o", &inputs, &bytes)
 }
 
 fn lines_bytes(lines: &[String]) -> Vec<u8> {
@@ -52,29 +59,23 @@ fn lines_bytes(lines: &[String]) -> Vec<u8> {
     text.into_bytes()
 }
 
-fn write_output(path: Option<&Path>, bytes: &[u8]) -> Result<()> {
-    match path {
-        Some(path) => {
-            std::fs::write(path, bytes).with_context(|| format!("{}: cannot write", path.display()))
-        }
-        None => std::io::stdout()
-            .write_all(bytes)
-            .context("cannot write to stdout"),
-    }
-}
-
 pub fn export(args: &ExportArgs) -> Result<()> {
     match &args.format {
         ExportFormat::Chrome { trace, output } => {
+            // Checked before reading, which may take a while.
+            let file = OutputFile::create(output, "-o", &[trace])?;
             let reader = TraceReader::open(trace)?;
-            let file = std::fs::File::create(output)
-                .with_context(|| format!("{}: cannot write", output.display()))?;
-            let mut out = std::io::BufWriter::new(file);
+            let mut out = std::io::BufWriter::new(file.open()?);
             let events = traces::export::write_chrome_trace(reader, &mut out)
                 .with_context(|| format!("{}", output.display()))?;
             out.flush()
                 .with_context(|| format!("{}: cannot write", output.display()))?;
-            eprintln!("wrote {events} trace events to {}", output.display());
+            drop(out);
+            file.commit()?;
+            eprintln!(
+                "wrote {events} trace events to {}",
+                printable(&output.display().to_string())
+            );
             Ok(())
         }
     }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::Result;
-use traces::units::{format_bytes, format_count, format_duration};
+use traces::units::{format_bytes, format_count, format_duration, printable};
 use traces::{ByteTotals, TraceReader, TraceSummary};
 
 use crate::cli::{InfoArgs, OutputFormat};
@@ -12,24 +12,34 @@ use crate::cli::{InfoArgs, OutputFormat};
 /// Groups listed in the text output; the JSON has them all.
 const TEXT_GROUPS: usize = 15;
 
+/// The widest a name column grows; a longer name overflows its column rather than pushing
+/// every row (and the formatter's width, which panics past 65,535) as wide as itself.
+const MAX_NAME_WIDTH: usize = 48;
+
 pub fn run(args: &InfoArgs) -> Result<()> {
     let trace = TraceReader::open(&args.trace)?;
     let summary = TraceSummary::build(trace)?;
     crate::print_warnings(&summary.warnings);
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-        OutputFormat::Text => print!(
-            "{}",
-            render_text(&args.trace.display().to_string(), &summary)
-        ),
+        OutputFormat::Json => {
+            crate::output::print(&format!("{}\n", serde_json::to_string_pretty(&summary)?))
+        }
+        OutputFormat::Text => {
+            crate::output::print(&render_text(&args.trace.display().to_string(), &summary))
+        }
     }
-    Ok(())
 }
 
 pub fn render_text(name: &str, s: &TraceSummary) -> String {
     let mut out = String::new();
     let t = &s.tasks;
-    let _ = writeln!(out, "{name}: {} (producer: {})", s.format, s.producer);
+    let _ = writeln!(
+        out,
+        "{}: {} (producer: {})",
+        printable(name),
+        printable(&s.format),
+        printable(&s.producer)
+    );
     let _ = writeln!(
         out,
         "  wall time    {} from {}",
@@ -75,7 +85,7 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
         let events: Vec<String> = s
             .events
             .iter()
-            .map(|(name, n)| format!("{n} {name}"))
+            .map(|(name, n)| format!("{n} {}", printable(name)))
             .collect();
         let _ = writeln!(
             out,
@@ -87,13 +97,7 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
     }
 
     let _ = writeln!(out, "\nworkers");
-    let name_width = s
-        .workers
-        .iter()
-        .map(|w| w.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let name_width = column_width(s.workers.iter().map(|w| w.name.as_str()), "name");
     let _ = writeln!(
         out,
         "  {:>3}  {:<name_width$}  {:>7}  {:>9}  {:>6}  {:>10}",
@@ -109,7 +113,7 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
             out,
             "  {:>3}  {:<name_width$}  {:>7}  {:>9}  {:>5.1}%  {:>10}{}",
             w.id,
-            w.name,
+            printable(&w.name),
             w.threads,
             format_count(w.tasks),
             w.busy_fraction * 100.0,
@@ -119,14 +123,10 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
     }
 
     let _ = writeln!(out, "\ngroups (by total compute time)");
-    let group_width = s
-        .groups
-        .iter()
-        .take(TEXT_GROUPS)
-        .map(|g| g.group.len())
-        .max()
-        .unwrap_or(5)
-        .max(5);
+    let group_width = column_width(
+        s.groups.iter().take(TEXT_GROUPS).map(|g| g.group.as_str()),
+        "group",
+    );
     let _ = writeln!(
         out,
         "  {:<group_width$}  {:>9}  {:>10}  {:>10}  {:>10}  {:>10}",
@@ -136,7 +136,7 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
         let _ = writeln!(
             out,
             "  {:<group_width$}  {:>9}  {:>10}  {:>10}  {:>10}  {:>10}",
-            g.group,
+            printable(&g.group),
             format_count(g.tasks),
             format_duration(g.total_compute_ns),
             format_duration(g.median_compute_ns),
@@ -152,6 +152,15 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
         );
     }
     out
+}
+
+/// The width of a column of `names` headed `title`, in characters as printed.
+fn column_width<'a>(names: impl Iterator<Item = &'a str>, title: &str) -> usize {
+    names
+        .map(|n| printable(n).chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(title.len(), MAX_NAME_WIDTH)
 }
 
 fn byte_line(totals: &ByteTotals, what: &str) -> String {

@@ -8,6 +8,7 @@ mod cli;
 mod convert;
 mod export;
 mod info;
+mod output;
 mod run;
 
 use std::process::ExitCode;
@@ -23,12 +24,9 @@ use crate::cli::{Cli, Command};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    // `taskscope analyze … | head` should end quietly when the pipe closes, as other Unix tools
-    // do, rather than panic on the failed write.
-    // SAFETY: restoring the default disposition of a signal, before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored (Rust's default): a watcher closing its socket must not end the
+    // Observe server. A closed stdout (`taskscope analyze … | head`) is `output::StdoutClosed`,
+    // a quiet exit.
     let cli = Cli::parse();
     let report_peak_memory = cli.report_peak_memory;
     let result = match cli.command {
@@ -48,9 +46,10 @@ fn main() -> ExitCode {
     }
     match result {
         Ok(code) => code,
+        Err(err) if err.is::<output::StdoutClosed>() => ExitCode::SUCCESS,
         Err(err) => {
-            // One line, the whole context chain, no backtrace.
-            eprintln!("error: {err:#}");
+            // One line, the whole context chain, no backtrace; names quoted in it are escaped.
+            eprintln!("error: {}", traces::units::printable(&format!("{err:#}")));
             ExitCode::from(1)
         }
     }
@@ -60,16 +59,14 @@ fn top(args: cli::TopArgs) -> anyhow::Result<()> {
     let Some(after) = args.print_after else {
         return tui::app::live(args.addr, args.token);
     };
-    print!(
-        "{}",
-        tui::app::print_live(args.addr, args.token, after, args.view)?
-    );
-    Ok(())
+    output::print(&tui::app::print_live(
+        args.addr, args.token, after, args.view,
+    )?)
 }
 
 /// Prints the reader's warnings (a truncated last line…) to stderr.
 fn print_warnings(warnings: &[String]) {
     for warning in warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", traces::units::printable(warning));
     }
 }

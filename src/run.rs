@@ -11,10 +11,11 @@ use engine::{Client, Cluster, ClusterConfig, Network, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use observe::{Control, Hub, Server};
 use traces::Tap;
-use traces::units::{format_bytes, format_count};
+use traces::units::{format_bytes, format_count, printable};
 use traces::{TraceReader, TraceSummary};
 
 use crate::cli::{ClusterArgs, DemoArgs, RunArgs, ServeArgs};
+use crate::output::OutputFile;
 
 /// The demo's workload: a job that runs out of memory, spills, pauses, loses a worker, and
 /// recovers — something worth looking at.
@@ -22,8 +23,7 @@ const DEMO_WORKLOAD: &str = "memory-pressure";
 
 pub fn run(args: &RunArgs) -> Result<()> {
     if args.list {
-        print_list();
-        return Ok(());
+        return print_list();
     }
     let name = args.workload.as_deref().expect("clap requires a workload");
     if let Some(workload) = workloads::find(name) {
@@ -35,7 +35,8 @@ pub fn run(args: &RunArgs) -> Result<()> {
             fix: args.fix,
             scale: args.scale,
         };
-        return run_workload(workload, &options, &args.cluster, &args.serve, &output);
+        let output = OutputFile::create(&output, "-o", &[])?;
+        return run_workload(workload, &options, &args.cluster, &args.serve, output);
     }
     // A graph file: clap let through names ending in .toml / .json.
     let path = Path::new(name);
@@ -45,8 +46,9 @@ pub fn run(args: &RunArgs) -> Result<()> {
         .output
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{stem}.ndjson.zst")));
-    let config = cluster_config(&args.cluster, &output);
-    execute(name, false, config, &args.serve, &output, |client| {
+    let output = OutputFile::create(&output, "-o", &[path])?;
+    let config = cluster_config(&args.cluster, output.path());
+    execute(name, false, config, &args.serve, output, |client| {
         client.compute(&graph).map(drop)
     })
 }
@@ -62,34 +64,33 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
     };
     eprintln!("taskscope demo: `{}` on the built-in engine", workload.name);
     eprintln!("  {}", workload.about);
-    run_workload(
-        workload,
-        &Options::default(),
-        &cluster,
-        &args.serve,
-        &args.output,
-    )
+    let output = OutputFile::create(&args.output, "-o", &[])?;
+    run_workload(workload, &Options::default(), &cluster, &args.serve, output)
 }
 
-fn print_list() {
+fn print_list() -> Result<()> {
+    use std::fmt::Write as _;
     let width = workloads::all()
         .iter()
         .map(|w| w.name.len())
         .max()
         .unwrap_or(0);
+    let mut text = String::new();
     for w in workloads::all() {
-        println!("{:<width$}  {}", w.name, w.about);
+        let _ = writeln!(text, "{:<width$}  {}", w.name, w.about);
         if let Some(fix) = w.fix {
-            println!("{:<width$}  --fix: {fix}", "");
+            let _ = writeln!(text, "{:<width$}  --fix: {fix}", "");
         }
     }
+    crate::output::print(&text)
 }
 
 fn cluster_config(args: &ClusterArgs, output: &Path) -> ClusterConfig {
     ClusterConfig {
         workers: args.workers,
         threads: args.threads,
-        memory_limit: args.memory_limit,
+        // 0 is no limit, as in Dask.
+        memory_limit: args.memory_limit.filter(|&limit| limit > 0),
         network: Network {
             bandwidth: args.bandwidth,
             latency_ns: args.latency.unwrap_or(0),
@@ -104,9 +105,9 @@ fn run_workload(
     options: &Options,
     args: &ClusterArgs,
     serve: &ServeArgs,
-    output: &Path,
+    output: OutputFile,
 ) -> Result<()> {
-    let mut config = cluster_config(args, output);
+    let mut config = cluster_config(args, output.path());
     let explicit = Explicit {
         memory_limit: args.memory_limit.is_some(),
         network: args.bandwidth.is_some() || args.latency.is_some(),
@@ -128,7 +129,7 @@ fn execute(
     fix: bool,
     mut config: ClusterConfig,
     serve: &ServeArgs,
-    output: &Path,
+    output: OutputFile,
     work: impl FnOnce(&Client) -> Result<(), engine::EngineError>,
 ) -> Result<()> {
     let served = match serve.serve {
@@ -159,10 +160,17 @@ fn execute(
     if let Some(hub) = hub {
         hub.publish_progress(&last_state);
     }
-    result.with_context(|| format!("workload {name} failed"))?;
+    // The trace is complete even when the workload failed: it is what explains the failure.
+    let readable = output.is_regular();
+    let output_name = output.name().to_path_buf();
+    let committed = output.commit();
+    let output = output_name.as_path();
+    result.with_context(|| format!("workload {} failed", printable(name)))?;
+    committed?;
 
     eprintln!(
-        "ran {name}{} in {:.2} s: {} tasks, {} spilled ({} values), {} workers killed, wrote {} task records to {}",
+        "ran {}{} in {:.2} s: {} tasks, {} spilled ({} values), {} workers killed, wrote {} task records to {}",
+        printable(name),
         if fix { " --fix" } else { "" },
         elapsed.as_secs_f64(),
         format_count(progress.tasks_done),
@@ -170,23 +178,25 @@ fn execute(
         format_count(progress.spills),
         progress.kills,
         format_count(records),
-        output.display()
+        printable(&output.display().to_string())
     );
-    let summary = TraceSummary::build(TraceReader::open(output)?)?;
-    crate::print_warnings(&summary.warnings);
-    print!(
-        "{}",
-        crate::info::render_text(&output.display().to_string(), &summary)
-    );
-    let report = analyzer::analyze(TraceReader::open(output)?)?;
-    println!("\nanalysis");
-    print!(
-        "{}",
-        analyzer::report::to_text(&report, crate::analyze::use_color())
-    );
+    if readable {
+        let summary = TraceSummary::build(TraceReader::open(output)?)?;
+        crate::print_warnings(&summary.warnings);
+        let report = analyzer::analyze(TraceReader::open(output)?)?;
+        crate::output::print(&format!(
+            "{}\nanalysis\n{}",
+            crate::info::render_text(&output.display().to_string(), &summary),
+            analyzer::report::to_text(&report, crate::analyze::use_color())
+        ))?;
+    } else {
+        // A FIFO or a device cannot be read back (reading a FIFO would wait forever).
+        eprintln!(
+            "{} is not a regular file: no summary",
+            printable(&output.display().to_string())
+        );
+    }
     if let Some((_, server)) = served {
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
         eprintln!(
             "\nthe run is over; still serving on {} for `taskscope top` (Ctrl-C to stop)",
             server.local_addr()
@@ -223,6 +233,14 @@ fn with_progress<T>(cluster: &Cluster, hub: Option<&Hub>, work: impl FnOnce() ->
         .expect("the progress template is valid"),
     );
     let done = Arc::new(AtomicBool::new(false));
+    /// Sets `done` however `work` ends: a panic that skipped it would leave the scope waiting
+    /// for the progress thread forever.
+    struct Done<'a>(&'a AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut ticks = 0u64;
@@ -241,9 +259,8 @@ fn with_progress<T>(cluster: &Cluster, hub: Option<&Hub>, work: impl FnOnce() ->
             update(&bar, cluster.progress());
             bar.finish_and_clear();
         });
-        let result = work();
-        done.store(true, Ordering::Relaxed);
-        result
+        let _done = Done(&done);
+        work()
     })
 }
 
