@@ -1,0 +1,704 @@
+//! The `taskscope` binary against hostile or careless use (issue 11): clients that hang up,
+//! outputs that are inputs or devices, names and numbers built to break it. Each case ends in a
+//! one-line error or correct output, exit 0, 1 or 2 (never a panic's 101, an abort's 134 or
+//! SIGPIPE's 141), within a timeout, and leaves its input as it was.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use traces::{Record, TraceReader};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/traces/tests/data/dask_task_stream.json"
+);
+
+/// Every command here finishes in well under this; a hang fails the test instead of the suite.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn taskscope() -> Command {
+    let mut cmd = Command::cargo_bin("taskscope").unwrap();
+    cmd.env("NO_COLOR", "1").timeout(TIMEOUT);
+    cmd
+}
+
+/// A copy of the Dask fixture in `dir`, to be written at.
+fn fixture_in(dir: &Path) -> PathBuf {
+    let path = dir.join("stream.json");
+    std::fs::copy(FIXTURE, &path).unwrap();
+    path
+}
+
+/// A native trace with one worker named `worker` and one task of group `group`.
+fn trace_named(dir: &Path, group: &str, worker: &str) -> PathBuf {
+    let header = serde_json::json!({
+        "kind": "header", "format": "taskscope-trace", "version": "1.0", "producer": "hostile",
+        "origin_unix_ns": 0,
+        "cluster": {"workers": [{"id": 0, "name": worker, "threads": 1}]},
+    });
+    let task = serde_json::json!({
+        "kind": "task", "key": [group, 0], "group": group, "worker": 0, "thread": 0,
+        "status": "ok", "phases": [{"action": "compute", "start": 0, "stop": 5_000_000}],
+    });
+    let path = dir.join("named.ndjson");
+    std::fs::write(&path, format!("{header}\n{task}\n")).unwrap();
+    path
+}
+
+/// Runs `cmd` and checks the outcome: `code`, `stderr` exactly, and `input` unchanged.
+fn assert_refused(cmd: &mut Command, code: i32, stderr: &str, input: &Path) {
+    let before = std::fs::read(input).unwrap();
+    cmd.assert().code(code).stderr(stderr.to_string());
+    assert_eq!(
+        std::fs::read(input).unwrap(),
+        before,
+        "{} changed",
+        input.display()
+    );
+}
+
+/// `taskscope ARGS` with stdout going to `stdout` (which `assert_cmd` would capture), killed
+/// after [`TIMEOUT`]; returns its exit code and stderr.
+fn run_with_stdout(args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("taskscope"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(output) => {
+            let output = output.unwrap();
+            (
+                output.status.code(),
+                String::from_utf8(output.stderr).unwrap(),
+            )
+        }
+        Err(_) => {
+            // SAFETY: signalling a child of this process that has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("taskscope {args:?} timed out");
+        }
+    }
+}
+
+fn stdout_of(cmd: &mut Command) -> String {
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+// 1. SIGPIPE: the Observe server outlives clients that hang up.
+
+/// A `run --serve` in the background, killed when dropped.
+struct Served {
+    child: Child,
+    addr: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Served {
+    fn start(args: &[&str]) -> Served {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("taskscope"))
+            .args(args)
+            .args(["--serve", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: String::new(),
+            stderr,
+        };
+        let line = served.wait_for("serving Observe on ");
+        served.addr = line
+            .trim_start_matches("serving Observe on ")
+            .split(':')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(":");
+        served
+    }
+
+    /// The next stderr line starting with `prefix` (panics after [`TIMEOUT`]).
+    fn wait_for(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {prefix:?} on stderr: {e}"),
+            }
+        }
+    }
+
+    /// Any stderr line starting with `prefix` already written.
+    fn saw(&self, prefix: &str) -> Option<String> {
+        self.stderr.try_iter().find(|line| line.starts_with(prefix))
+    }
+
+    fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the server exited: {status:?}");
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP/2 frame: 24-bit length, type, flags, stream id.
+fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+    out.extend([kind, flags]);
+    out.extend(stream.to_be_bytes());
+    out.extend(payload);
+    out
+}
+
+/// An HPACK literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2).
+fn header(block: &mut Vec<u8>, name: &str, value: &str) {
+    assert!(name.len() < 127 && value.len() < 127);
+    block.push(0);
+    block.push(name.len() as u8);
+    block.extend(name.as_bytes());
+    block.push(value.len() as u8);
+    block.extend(value.as_bytes());
+}
+
+/// Starts a Watch over raw HTTP/2, reads up to `read` bytes of the answer, then hangs up: with
+/// a FIN (the server's next writes meet a closed socket: EPIPE), or with `reset` an RST
+/// (SO_LINGER 0), leaving the server mid-write either way.
+fn watch_and_hang_up(addr: &str, token: Option<&str>, read: usize, reset: bool) {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return;
+    };
+    let mut block = Vec::new();
+    header(&mut block, ":method", "POST");
+    header(&mut block, ":scheme", "http");
+    header(&mut block, ":path", "/taskscope.observe.v1.Observe/Watch");
+    header(&mut block, ":authority", addr);
+    header(&mut block, "content-type", "application/grpc");
+    header(&mut block, "te", "trailers");
+    if let Some(token) = token {
+        header(&mut block, "authorization", &format!("Bearer {token}"));
+    }
+    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    request.extend(frame(0x4, 0, 0, &[])); // SETTINGS
+    request.extend(frame(0x1, 0x4, 1, &block)); // HEADERS, END_HEADERS
+    request.extend(frame(0x0, 0x1, 1, &[0, 0, 0, 0, 0])); // DATA: an empty WatchRequest, END_STREAM
+    let _ = stream.write_all(&request);
+    if read > 0 {
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
+        let _ = stream.read(&mut vec![0u8; read]);
+    }
+    if !reset {
+        return;
+    }
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid socket and a `linger` of the size given.
+    unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
+#[test]
+fn observe_server_survives_clients_that_hang_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("tiny.ndjson");
+    let mut served = Served::start(&[
+        "run",
+        "tiny-partitions",
+        "--token",
+        "s3cret",
+        "-o",
+        trace.to_str().unwrap(),
+    ]);
+    // During the run and after it: no token, a wrong one, the right one (which gets the
+    // snapshot, and hangs up in the middle of it).
+    let tokens = [None, Some("wrong"), Some("s3cret")];
+    let mut ran = None;
+    let mut hang_ups = 0;
+    let deadline = Instant::now() + TIMEOUT;
+    while ran.is_none() || hang_ups < 300 {
+        assert!(Instant::now() < deadline, "the run did not end");
+        let (read, reset) = [(0, false), (0, true), (9, false), (4096, true)][hang_ups % 4];
+        watch_and_hang_up(&served.addr, tokens[hang_ups % 3], read, reset);
+        hang_ups += 1;
+        if ran.is_none() {
+            ran = served.saw("ran tiny-partitions in ");
+        }
+        served.assert_alive();
+    }
+    served.wait_for("the run is over; still serving on ");
+    served.assert_alive();
+    // "… wrote 101,615 task records to …": all of them are in the file, with no warning.
+    let ran = ran.unwrap();
+    let written: u64 = ran
+        .split(" wrote ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .map(|n| n.replace(',', "").parse().unwrap())
+        .unwrap();
+    let mut reader = TraceReader::open(&trace).unwrap();
+    let records: Vec<Record> = (&mut reader).collect::<Result<_, _>>().unwrap();
+    assert_eq!(reader.warnings(), [] as [String; 0]);
+    let tasks = records
+        .iter()
+        .filter(|r| matches!(r, Record::Task(_)))
+        .count() as u64;
+    assert_eq!(tasks, written);
+    assert!(written > 100_000, "{ran}");
+}
+
+#[test]
+fn closed_stdout_is_a_quiet_exit() {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: both descriptors were just opened and are owned here only.
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // Nobody will read: every write fails with EPIPE.
+    drop(read_end);
+    assert_eq!(
+        run_with_stdout(&["info", FIXTURE], Stdio::from(write_end)),
+        (Some(0), String::new())
+    );
+}
+
+// 2. Output paths.
+
+#[test]
+fn writers_refuse_their_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture_in(dir.path());
+    let refused = |shown: &Path| {
+        format!(
+            "error: {}: output is the input file; choose another -o path\n",
+            shown.display()
+        )
+    };
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let dotdot = sub.join("../stream.json");
+    let link = dir.path().join("link.json");
+    std::os::unix::fs::symlink(&input, &link).unwrap();
+    for output in [&input, &dotdot, &link] {
+        assert_refused(
+            taskscope()
+                .args(["export", "chrome"])
+                .arg(&input)
+                .arg("-o")
+                .arg(output),
+            1,
+            &refused(output),
+            &input,
+        );
+        assert_refused(
+            taskscope()
+                .arg("flamegraph")
+                .arg(&input)
+                .arg("-o")
+                .arg(output),
+            1,
+            &refused(output),
+            &input,
+        );
+        assert_refused(
+            taskscope().arg("convert").arg(&input).arg("-o").arg(output),
+            1,
+            &refused(output),
+            &input,
+        );
+    }
+    let other = dir.path().join("other.json");
+    std::fs::copy(FIXTURE, &other).unwrap();
+    assert_refused(
+        taskscope()
+            .args(["flamegraph", "--diff"])
+            .arg(&other)
+            .arg(&input)
+            .arg("-o")
+            .arg(&link),
+        1,
+        &refused(&link),
+        &input,
+    );
+    let graph = dir.path().join("g.toml");
+    std::fs::write(&graph, "[[group]]\nname = \"a\"\ncount = 2\n").unwrap();
+    assert_refused(
+        taskscope().arg("run").arg(&graph).arg("-o").arg(&graph),
+        1,
+        &refused(&graph),
+        &graph,
+    );
+}
+
+#[test]
+fn writers_write_special_files_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture_in(dir.path());
+    let null = Path::new("/dev/null");
+    for args in [&["flamegraph"][..], &["export", "chrome"], &["convert"]] {
+        taskscope()
+            .args(args)
+            .arg(&input)
+            .arg("-o")
+            .arg(null)
+            .assert()
+            .code(0);
+        assert!(
+            std::fs::metadata(null)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+    // A FIFO gets the bytes, and stays a FIFO.
+    let fifo = dir.path().join("fifo");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    taskscope()
+        .args(["flamegraph", "--folded"])
+        .arg(&input)
+        .arg("-o")
+        .arg(&fifo)
+        .assert()
+        .code(0);
+    let folded = String::from_utf8(reader.join().unwrap()).unwrap();
+    assert!(folded.contains(";compute "), "{folded}");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    // `run` writes its trace there too, and does not wait forever to read it back.
+    let null_run = taskscope()
+        .args(["run", "healthy", "--scale", "0.1", "-o", "/dev/null"])
+        .output()
+        .unwrap();
+    assert_eq!(null_run.status.code(), Some(0), "{null_run:?}");
+    let stderr = String::from_utf8(null_run.stderr).unwrap();
+    assert!(
+        stderr.ends_with("/dev/null is not a regular file: no summary\n"),
+        "{stderr}"
+    );
+    assert!(
+        std::fs::metadata(null)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+}
+
+#[test]
+fn failed_writes_leave_the_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.ndjson");
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"t","origin_unix_ns":0,"cluster":{}}"#;
+    let task = r#"{"kind":"task","key":"a-0","group":"a","worker":0,"thread":0,"status":"ok","phases":[{"action":"compute","start":0,"stop":1000}]}"#;
+    std::fs::write(
+        &bad,
+        format!("{header}\n{task}\n{{\"kind\":\"memory\",\"time\":\"soon\",\"worker\":0,\"managed\":1}}\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("out.json");
+    std::fs::write(&out, "precious").unwrap();
+    assert_refused(
+        taskscope()
+            .args(["export", "chrome"])
+            .arg(&bad)
+            .arg("-o")
+            .arg(&out),
+        1,
+        &format!(
+            "error: {}: {}:3: field \"time\": expected non-negative integer, found string \"soon\"\n",
+            out.display(),
+            bad.display()
+        ),
+        &bad,
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
+    // No temporary file left behind.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["bad.ndjson", "out.json"]);
+}
+
+#[test]
+fn writers_write_through_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture_in(dir.path());
+    let real = dir.path().join("real.svg");
+    std::fs::write(&real, "old").unwrap();
+    let link = dir.path().join("link.svg");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    taskscope()
+        .arg("flamegraph")
+        .arg(&input)
+        .arg("-o")
+        .arg(&link)
+        .assert()
+        .code(0);
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert!(std::fs::read_to_string(&real).unwrap().starts_with("<?xml"));
+}
+
+// 3. Panics.
+
+#[test]
+fn names_of_64_kib_and_more_are_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "g".repeat(70_000);
+    let trace = trace_named(dir.path(), &name, &name);
+    for args in [
+        &["info"][..],
+        &["analyze"],
+        &["analyze", "--format", "markdown"],
+    ] {
+        let stdout = stdout_of(taskscope().args(args).arg(&trace));
+        assert!(stdout.contains(&name) || args[0] == "analyze", "{args:?}");
+    }
+    let graph = dir.path().join("g.toml");
+    std::fs::write(
+        &graph,
+        format!("[[group]]\nname = \"{name}\"\ncount = 2\nduration = \"1ms\"\n"),
+    )
+    .unwrap();
+    let out = dir.path().join("g.ndjson");
+    let stdout = stdout_of(taskscope().arg("run").arg(&graph).arg("-o").arg(&out));
+    assert!(stdout.contains(&name));
+}
+
+#[test]
+fn graph_files_with_impossible_counts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let graph = dir.path().join("g.toml");
+    let cases = [
+        (
+            "[[group]]\nname = \"a\"\ncount = 0\n\n[[group]]\nname = \"b\"\ncount = 2\ndeps = [{ group = \"a\" }]\n",
+            "group[1] (b).deps: group \"a\" has no tasks (count = 0) to feed one-to-one",
+        ),
+        (
+            "[[group]]\nname = \"a\"\ncount = 0\n\n[[group]]\nname = \"b\"\ncount = 2\ndeps = [{ group = \"a\", pattern = \"fan-out\" }]\n",
+            "group[1] (b).deps: group \"a\" has no tasks (count = 0) to feed fan-out",
+        ),
+        (
+            "[[group]]\nname = \"a\"\ncount = 18446744073709551615\n",
+            "group[0] (a).count: 18446744073709551615 makes the graph more than 5000000 tasks",
+        ),
+        (
+            "[[group]]\nname = \"a\"\ncount = 3000000\n\n[[group]]\nname = \"b\"\ncount = 3000000\n",
+            "group[1] (b).count: 3000000 makes the graph more than 5000000 tasks",
+        ),
+        (
+            "[[group]]\nname = \"a\"\ncount = 2\nskew = { index = 0, factor = 18446744073709551615 }\n",
+            "group[0] (a).duration: 1000000 times skew factor 18446744073709551615 is too large",
+        ),
+        (
+            "[[group]]\nname = \"a\"\nduration = \"600years\"\n",
+            "group[0] (a).duration: invalid duration \"600years\": longer than 584 years",
+        ),
+        (
+            "[[group]]\nname = \"a\"\noutput = \"20000000TiB\"\n",
+            "group[0] (a).output: invalid size \"20000000TiB\": more than 16 EiB",
+        ),
+    ];
+    for (text, error) in cases {
+        std::fs::write(&graph, text).unwrap();
+        assert_refused(
+            taskscope().arg("run").arg(&graph),
+            1,
+            &format!("error: {}: {error}\n", graph.display()),
+            &graph,
+        );
+    }
+}
+
+#[test]
+fn a_full_stdout_is_a_one_line_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture_in(dir.path());
+    let full = || std::fs::File::create("/dev/full").unwrap();
+    for args in [
+        vec!["info", input.to_str().unwrap()],
+        vec!["analyze", input.to_str().unwrap()],
+        vec!["run", "--list"],
+        vec!["flamegraph", "--folded", input.to_str().unwrap()],
+    ] {
+        let before = std::fs::read(&input).unwrap();
+        assert_eq!(
+            run_with_stdout(&args, Stdio::from(full())),
+            (
+                Some(1),
+                "error: cannot write to stdout: No space left on device (os error 28)\n".into()
+            ),
+            "{args:?}"
+        );
+        assert_eq!(std::fs::read(&input).unwrap(), before);
+    }
+}
+
+#[test]
+fn absurd_run_flags_are_refused_up_front() {
+    let cases = [
+        (
+            &["--scale", "inf"][..],
+            "invalid value 'inf' for '--scale <SCALE>': invalid scale \"inf\": expected a number above 0 and at most 100",
+        ),
+        (
+            &["--scale", "1e20"],
+            "invalid value '1e20' for '--scale <SCALE>': invalid scale \"1e20\": expected a number above 0 and at most 100",
+        ),
+        (
+            &["--scale", "NaN"],
+            "invalid value 'NaN' for '--scale <SCALE>': invalid scale \"NaN\": expected a number above 0 and at most 100",
+        ),
+        (
+            &["--scale", "0"],
+            "invalid value '0' for '--scale <SCALE>': invalid scale \"0\": expected a number above 0 and at most 100",
+        ),
+        (
+            &["--bandwidth", "1B/s"],
+            "invalid value '1B/s' for '--bandwidth <BANDWIDTH>': invalid bandwidth \"1B/s\": below the slowest this engine models, 1MB/s",
+        ),
+        (
+            &["--bandwidth", "0B/s"],
+            "invalid value '0B/s' for '--bandwidth <BANDWIDTH>': invalid bandwidth \"0B/s\": below the slowest this engine models, 1MB/s",
+        ),
+        (
+            &["--latency", "600years"],
+            "invalid value '600years' for '--latency <LATENCY>': invalid duration \"600years\": longer than 584 years",
+        ),
+        (
+            &["--memory-limit", "1e30"],
+            "invalid value '1e30' for '--memory-limit <MEMORY_LIMIT>': invalid size \"1e30\": expected a number with an optional unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GiB",
+        ),
+    ];
+    for (flags, error) in cases {
+        let output = taskscope()
+            .args(["run", "tiny-partitions"])
+            .args(flags)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().next(), Some(&*format!("error: {error}")));
+    }
+}
+
+#[test]
+fn memory_limit_zero_means_no_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t.ndjson");
+    taskscope()
+        .args([
+            "run",
+            "healthy",
+            "--scale",
+            "0.1",
+            "--memory-limit",
+            "0",
+            "-o",
+        ])
+        .arg(&trace)
+        .assert()
+        .code(0);
+    let (header, _) = TraceReader::open(&trace).unwrap().read_all().unwrap();
+    assert!(
+        header
+            .cluster
+            .workers
+            .iter()
+            .all(|w| w.memory_limit.is_none())
+    );
+}
+
+// 4. Output injection.
+
+/// A name that sets the terminal title, rings, clears the screen, and forges lines.
+const EVIL: &str = "evil\x1b]0;pwned\x07\x1b[2J\rFAKE\t99999\nx;y z\u{9b}1m\u{202e}";
+
+#[test]
+fn names_cannot_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = trace_named(dir.path(), EVIL, EVIL);
+    let escaped = "evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\rFAKE\\t99999\\nx;y z\\u{9b}1m\\u{202e}";
+    let info = stdout_of(taskscope().arg("info").arg(&trace));
+    assert!(info.contains(&format!("    0  {escaped}")), "{info}");
+    assert!(info.contains(&format!("  {escaped}  ")), "{info}");
+    for args in [
+        &["info"][..],
+        &["analyze"],
+        &["analyze", "--format", "markdown"],
+    ] {
+        let stdout = stdout_of(taskscope().args(args).arg(&trace));
+        assert!(
+            !stdout.contains(['\x1b', '\x07', '\r', '\t', '\u{9b}', '\u{202e}']),
+            "{args:?}: {stdout:?}"
+        );
+        assert!(!stdout.contains("\nFAKE"), "{args:?}: {stdout:?}");
+    }
+    for by in ["group", "worker"] {
+        let folded = stdout_of(
+            taskscope()
+                .args(["flamegraph", "--folded", "--by", by])
+                .arg(&trace),
+        );
+        let frame = "evil_]0_pwned__[2J_FAKE_99999_x_y_z_1m_";
+        let expected = match by {
+            "group" => format!("{frame};compute 5000\n"),
+            _ => format!("{frame};{frame};compute 5000\n"),
+        };
+        assert_eq!(folded, expected);
+    }
+    // Errors quote names (here a file name) escaped too, on one line.
+    let named = dir.path().join("bad\x1b[2J\nname.json");
+    std::fs::write(&named, "not a trace").unwrap();
+    let output = taskscope().arg("info").arg(&named).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+    assert!(stderr.contains("bad\\u{1b}[2J\\nname.json"), "{stderr:?}");
+}
