@@ -25,6 +25,16 @@ pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         );
         Ok(lines)
     };
+    let inputs: Vec<&Path> = match (&args.trace, &args.diff) {
+        (_, Some(pair)) => pair.iter().map(PathBuf::as_path).collect(),
+        (Some(trace), None) => vec![trace.as_path()],
+        (None, None) => Vec::new(),
+    };
+    // Checked before reading, which may take a while.
+    let output = match &args.output {
+        Some(path) => Some(OutputFile::create(path, "-o", &inputs)?),
+        None => None,
+    };
     let bytes = match (&args.trace, &args.diff) {
         (_, Some(pair)) => {
             let (before, after) = (fold(&pair[0])?, fold(&pair[1])?);
@@ -45,12 +55,10 @@ pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires a trace or --diff"),
     };
-    let inputs: Vec<&Path> = match (&args.trace, &args.diff) {
-        (_, Some(pair)) => pair.iter().map(PathBuf::as_path).collect(),
-        (Some(trace), None) => vec![trace.as_path()],
-        (None, None) => Vec::new(),
-    };
-    crate::output::write_all(args.output.as_deref(), "-o", &inputs, &bytes)
+    match output {
+        Some(output) => output.write_all(&bytes),
+        None => crate::output::print_bytes(&bytes),
+    }
 }
 
 fn lines_bytes(lines: &[String]) -> Vec<u8> {

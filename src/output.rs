@@ -29,7 +29,8 @@ pub fn print(text: &str) -> Result<()> {
     print_bytes(text.as_bytes())
 }
 
-fn print_bytes(bytes: &[u8]) -> Result<()> {
+/// [`print`] for bytes.
+pub fn print_bytes(bytes: &[u8]) -> Result<()> {
     let mut stdout = io::stdout().lock();
     match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Ok(()) => Ok(()),
@@ -100,6 +101,14 @@ impl OutputFile {
         File::create(self.path()).with_context(|| format!("{}: cannot write", self.name.display()))
     }
 
+    /// Writes the whole output at once, and puts it in place.
+    pub fn write_all(self, bytes: &[u8]) -> Result<()> {
+        self.open()?
+            .write_all(bytes)
+            .with_context(|| format!("{}: cannot write", self.name.display()))?;
+        self.commit()
+    }
+
     /// Puts the written file in place.
     pub fn commit(self) -> Result<()> {
         match self.partial {
@@ -109,19 +118,6 @@ impl OutputFile {
             None => Ok(()),
         }
     }
-}
-
-/// Writes `bytes` to `path` (through [`OutputFile`]), or to stdout when there is no path.
-pub fn write_all(path: Option<&Path>, flag: &str, inputs: &[&Path], bytes: &[u8]) -> Result<()> {
-    let Some(path) = path else {
-        return print_bytes(bytes);
-    };
-    let output = OutputFile::create(path, flag, inputs)?;
-    output
-        .open()?
-        .write_all(bytes)
-        .with_context(|| format!("{}: cannot write", path.display()))?;
-    output.commit()
 }
 
 /// A temporary file beside an output, removed when dropped (an error or a panic before the
