@@ -66,7 +66,7 @@ pub fn render_text(name: &str, s: &TraceSummary) -> String {
         statuses.join(", "),
         s.groups.len()
     );
-    let threads: u32 = s.workers.iter().map(|w| w.threads).sum();
+    let threads: u64 = s.workers.iter().map(|w| u64::from(w.threads)).sum();
     let _ = writeln!(
         out,
         "  workers      {} ({threads} threads)",

@@ -702,3 +702,29 @@ fn names_cannot_drive_the_terminal() {
     assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
     assert!(stderr.contains("bad\\u{1b}[2J\\nname.json"), "{stderr:?}");
 }
+
+// Sums of numbers from the input.
+
+#[test]
+fn sums_past_u64_saturate_in_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.ndjson");
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"p","origin_unix_ns":0,"cluster":{}}"#;
+    // Two tasks of 2^63 ns (their total wrapped to "0 ns"), on thread u32::MAX of worker
+    // u32::MAX (the thread count overflowed).
+    let task = |i: u32| {
+        format!(
+            r#"{{"kind":"task","key":["a",{i}],"group":"a","worker":4294967295,"thread":4294967295,"status":"ok","phases":[{{"action":"compute","start":0,"stop":9223372036854775808}}]}}"#
+        )
+    };
+    std::fs::write(&path, format!("{header}\n{}\n{}\n", task(0), task(1))).unwrap();
+    let info = stdout_of(taskscope().arg("info").arg(&path));
+    assert!(
+        info.contains("  a              2  307445734m33s  153722867m16s  153722867m16s"),
+        "{info}"
+    );
+    assert!(
+        info.contains("workers      1 (4294967295 threads)"),
+        "{info}"
+    );
+}

@@ -199,20 +199,22 @@ impl Accumulator {
             counts.retried += 1;
         }
 
-        let mut busy = 0;
-        let mut compute = 0;
+        let mut busy: Nanos = 0;
+        let mut compute: Nanos = 0;
         for phase in &task.phases {
             let duration = phase.duration();
             self.first = self.first.min(phase.start);
             self.last = self.last.max(phase.stop);
             let totals = self.phases.entry(phase.action).or_default();
             totals.count += 1;
-            totals.total_ns += duration;
+            // Saturating: the input's numbers, summed, can exceed u64; wrapping would show a
+            // small total (two tasks of 2^63 ns: "0 ns").
+            totals.total_ns = totals.total_ns.saturating_add(duration);
             if phase.action.occupies_thread() {
-                busy += duration;
+                busy = busy.saturating_add(duration);
             }
             match phase.action {
-                Action::Compute => compute += duration,
+                Action::Compute => compute = compute.saturating_add(duration),
                 Action::Transfer => add_bytes(&mut self.transfers, phase.bytes),
                 Action::DiskWrite => add_bytes(&mut self.spilled, phase.bytes),
                 Action::DiskRead => add_bytes(&mut self.read_back, phase.bytes),
@@ -222,8 +224,8 @@ impl Accumulator {
 
         let worker = self.workers.entry(task.worker).or_default();
         worker.tasks += 1;
-        worker.busy += busy;
-        worker.threads = worker.threads.max(task.thread + 1);
+        worker.busy = worker.busy.saturating_add(busy);
+        worker.threads = worker.threads.max(task.thread.saturating_add(1));
 
         // Look up by &str first so the common case allocates nothing.
         let group = match self.groups.get_mut(task.group.as_str()) {
@@ -241,9 +243,9 @@ impl Accumulator {
                 }),
         };
         group.tasks += 1;
-        group.total += compute;
+        group.total = group.total.saturating_add(compute);
         group.max = group.max.max(compute);
-        group.output_bytes += task.nbytes;
+        group.output_bytes = group.output_bytes.saturating_add(task.nbytes);
         // Auto-resizing: only a value beyond u64 range could fail, and a phase cannot be that long.
         let _ = group.durations.record(compute.max(1));
     }
@@ -318,7 +320,7 @@ impl Accumulator {
 fn add_bytes(totals: &mut ByteTotals, bytes: Option<u64>) {
     totals.count += 1;
     match bytes {
-        Some(b) => totals.bytes += b,
+        Some(b) => totals.bytes = totals.bytes.saturating_add(b),
         None => totals.unknown_size += 1,
     }
 }
