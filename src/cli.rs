@@ -114,7 +114,7 @@ pub struct RunArgs {
     /// Run the workload's corrected variant (scatter, persist, repartition…).
     #[arg(long)]
     pub fix: bool,
-    /// Multiply the workload's task counts (above 0, at most 100).
+    /// Multiply the workload's task counts (above 0, at most 50).
     #[arg(long, default_value_t = 1.0, value_parser = scale)]
     pub scale: f64,
     #[command(flatten)]
@@ -170,9 +170,9 @@ fn workload_name(name: &str) -> Result<String, String> {
     }
 }
 
-/// The largest `--scale`: tiny-partitions, the biggest workload, has 50,000 tasks, so 100 makes
-/// 5 million, about what a laptop's memory holds; beyond, the engine aborts on allocation.
-const MAX_SCALE: f64 = 100.0;
+/// The largest `--scale`: tiny-partitions, the biggest workload, has about 100,000 tasks, so 50
+/// makes 5 million, the bound a graph file has too; far beyond, the engine aborts on allocation.
+const MAX_SCALE: f64 = 50.0;
 
 /// The slowest `--bandwidth`: below it the workloads' transfers of a few MiB take minutes each,
 /// and a run looks hung.

@@ -253,6 +253,24 @@ fn observe_server_survives_clients_that_hang_up() {
     // During the run and after it: no token, a wrong one, the right one (which gets the
     // snapshot, and hangs up in the middle of it).
     let tokens = [None, Some("wrong"), Some("s3cret")];
+    // And ordinary watchers, killed mid-way through their second.
+    let mut tops: Vec<Child> = (0..5)
+        .map(|_| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("taskscope"))
+                .args([
+                    "top",
+                    &served.addr,
+                    "--token",
+                    "s3cret",
+                    "--print-after",
+                    "2s",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     let mut ran = None;
     let mut hang_ups = 0;
     let deadline = Instant::now() + TIMEOUT;
@@ -261,6 +279,12 @@ fn observe_server_survives_clients_that_hang_up() {
         let (read, reset) = [(0, false), (0, true), (9, false), (4096, true)][hang_ups % 4];
         watch_and_hang_up(&served.addr, tokens[hang_ups % 3], read, reset);
         hang_ups += 1;
+        if hang_ups % 20 == 0
+            && let Some(mut top) = tops.pop()
+        {
+            top.kill().unwrap();
+            top.wait().unwrap();
+        }
         if ran.is_none() {
             ran = served.saw("ran tiny-partitions in ");
         }
@@ -585,19 +609,19 @@ fn absurd_run_flags_are_refused_up_front() {
     let cases = [
         (
             &["--scale", "inf"][..],
-            "invalid value 'inf' for '--scale <SCALE>': invalid scale \"inf\": expected a number above 0 and at most 100",
+            "invalid value 'inf' for '--scale <SCALE>': invalid scale \"inf\": expected a number above 0 and at most 50",
         ),
         (
             &["--scale", "1e20"],
-            "invalid value '1e20' for '--scale <SCALE>': invalid scale \"1e20\": expected a number above 0 and at most 100",
+            "invalid value '1e20' for '--scale <SCALE>': invalid scale \"1e20\": expected a number above 0 and at most 50",
         ),
         (
             &["--scale", "NaN"],
-            "invalid value 'NaN' for '--scale <SCALE>': invalid scale \"NaN\": expected a number above 0 and at most 100",
+            "invalid value 'NaN' for '--scale <SCALE>': invalid scale \"NaN\": expected a number above 0 and at most 50",
         ),
         (
             &["--scale", "0"],
-            "invalid value '0' for '--scale <SCALE>': invalid scale \"0\": expected a number above 0 and at most 100",
+            "invalid value '0' for '--scale <SCALE>': invalid scale \"0\": expected a number above 0 and at most 50",
         ),
         (
             &["--bandwidth", "1B/s"],
