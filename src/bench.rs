@@ -11,6 +11,7 @@ use traces::units::{format_bytes, format_count};
 use traces::{Record, TraceReader, TraceWriter, synthetic};
 
 use crate::cli::{BenchArgs, BenchTarget};
+use crate::output::outln;
 
 const WORKERS: u32 = 4;
 const THREADS: u32 = 2;
@@ -41,13 +42,18 @@ fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
             temp.path().to_path_buf()
         }
     };
-    println!(
+    outln!(
         "taskscope bench info: synthetic traces, {WORKERS} workers x {THREADS} threads, 2-4 phases per task"
-    );
-    println!(
+    )?;
+    outln!(
         "{:>10}  {:<10}  {:>10}  {:>16}  {:>9}  {:>18}",
-        "tasks", "format", "file", "parse records/s", "MB/s", "info peak RSS"
-    );
+        "tasks",
+        "format",
+        "file",
+        "parse records/s",
+        "MB/s",
+        "info peak RSS"
+    )?;
     for n in [tasks / 10, tasks] {
         for suffix in ["ndjson", "ndjson.zst"] {
             let path = dir.join(format!("synthetic-{n}.{suffix}"));
@@ -55,7 +61,7 @@ fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
             let size = std::fs::metadata(&path)?.len();
             let (records, secs) = parse(&path)?;
             let (info_secs, peak_rss) = in_child(&["info", &path.display().to_string()])?;
-            println!(
+            outln!(
                 "{:>10}  {:<10}  {:>10}  {:>16}  {:>9.0}  {:>10} ({:.2} s)",
                 format_count(n),
                 suffix,
@@ -64,7 +70,7 @@ fn bench_info(tasks: u64, dir: Option<&Path>) -> Result<()> {
                 size as f64 / secs / 1e6,
                 format_bytes(peak_rss),
                 info_secs
-            );
+            )?;
         }
     }
     Ok(())
@@ -122,23 +128,23 @@ fn bench_analyze(tasks: u64) -> Result<()> {
     generate(&path, tasks)?;
     let trace = path.display().to_string();
     let svg = dir.path().join("out.svg").display().to_string();
-    println!(
+    outln!(
         "taskscope bench analyze: synthetic trace of {} tasks with dependencies ({}), {WORKERS} workers x {THREADS} threads",
         format_count(tasks),
         format_bytes(std::fs::metadata(&path)?.len())
-    );
+    )?;
     for (label, args) in [
         ("info", vec!["info", &trace]),
         ("analyze", vec!["analyze", "--format", "json", &trace]),
         ("flamegraph", vec!["flamegraph", &trace, "-o", &svg]),
     ] {
         let (secs, peak) = in_child(&args)?;
-        println!(
+        outln!(
             "{label:<11} {secs:>6.2} s  {:>10} records/s  peak RSS {:>10} ({:.0} B/task)",
             format_count((tasks as f64 / secs) as u64),
             format_bytes(peak),
             peak as f64 / tasks as f64
-        );
+        )?;
     }
     Ok(())
 }
@@ -153,8 +159,8 @@ pub fn peak_rss_bytes() -> Result<u64> {
 /// each case in a fresh process.
 fn bench_engine(tasks: u64) -> Result<()> {
     let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
-    println!("taskscope bench engine: no-op tasks on 2 workers x 1 thread, submit to results");
-    println!(
+    outln!("taskscope bench engine: no-op tasks on 2 workers x 1 thread, submit to results")?;
+    outln!(
         "{:<6}  {:>10}  {:<9}  {:>9}  {:>9}  {:>12}  {:>12}  {:>11}",
         "shape",
         "tasks",
@@ -164,7 +170,7 @@ fn bench_engine(tasks: u64) -> Result<()> {
         "trace done",
         "graph build",
         "peak B/task"
-    );
+    )?;
     let mut off = std::collections::HashMap::new();
     // `20us`: a tenth as many tasks doing 20 µs of real work each (the tiny-partitions regime),
     // where recording's cost shows against real work rather than against nothing.
@@ -190,7 +196,7 @@ fn bench_engine(tasks: u64) -> Result<()> {
                     String::new()
                 }
             };
-            println!(
+            outln!(
                 "{:<6}  {:>10}  {:<9}  {:>7.3} s  {:>9.3}  {:>10.3} s  {:>10.3} s  {:>11.0}{versus}",
                 shape,
                 format_count(case["tasks"].as_u64().unwrap_or(0)),
@@ -200,18 +206,18 @@ fn bench_engine(tasks: u64) -> Result<()> {
                 case["shutdown_seconds"].as_f64().unwrap_or(0.0),
                 case["build_seconds"].as_f64().unwrap_or(0.0),
                 case["peak_bytes_per_task"].as_f64().unwrap_or(0.0),
-            );
+            )?;
         }
     }
-    println!(
+    outln!(
         "recording hot path: {:.1} ns per task attempt (event built and buffered; 10,000,000 events)",
         engine::recording_cost_ns(10_000_000)
-    );
-    println!(
+    )?;
+    outln!(
         "compute: submit to results in the client; trace done: until the trace file is complete \
          (the writer runs on idle CPU and catches up after); peak B/task: peak RSS growth over \
          the run (graph, scheduler state, results, buffered records) per task"
-    );
+    )?;
     Ok(())
 }
 
@@ -253,7 +259,7 @@ fn engine_case(tasks: u64, case: &str) -> Result<()> {
     let shutdown_seconds = started.elapsed().as_secs_f64();
     let peak = peak_rss_bytes()?.saturating_sub(before);
     let n = graph.len() as f64;
-    println!(
+    outln!(
         "{}",
         serde_json::json!({
             "shape": shape,
@@ -265,7 +271,7 @@ fn engine_case(tasks: u64, case: &str) -> Result<()> {
             "us_per_task": compute_seconds / n * 1e6,
             "peak_bytes_per_task": peak as f64 / n,
         })
-    );
+    )?;
     Ok(())
 }
 

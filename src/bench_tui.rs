@@ -13,6 +13,8 @@ use traces::{Record, RecordSink, synthetic};
 use tui::state::{Analysis, State};
 use tui::view::{self, Tab, Ui};
 
+use crate::output::outln;
+
 const WORKERS: u32 = 4;
 const THREADS: u32 = 2;
 
@@ -20,10 +22,10 @@ const THREADS: u32 = 2;
 const FRAMES: u32 = 30;
 
 pub fn bench_tui(tasks: u64, rate: u64) -> Result<()> {
-    println!(
+    outln!(
         "taskscope bench tui: {} synthetic tasks, {WORKERS} workers x {THREADS} threads",
         format_count(tasks)
-    );
+    )?;
     let records: Vec<Record> = synthetic::records(tasks, WORKERS, THREADS).collect();
     let header = synthetic::header(WORKERS, THREADS);
     let started = Instant::now();
@@ -34,22 +36,25 @@ pub fn bench_tui(tasks: u64, rate: u64) -> Result<()> {
         Analysis::fixed(Vec::new()),
     );
     let load = started.elapsed();
-    println!(
+    outln!(
         "state built from records: {:.2} s ({} records/s)",
         load.as_secs_f64(),
         format_count((records.len() as f64 / load.as_secs_f64()) as u64)
-    );
+    )?;
     let started = Instant::now();
     state.tick(Instant::now());
-    println!(
+    outln!(
         "aggregates (histograms, per-worker totals; at most 4 times a second): {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
-    );
+    )?;
 
-    println!(
+    outln!(
         "\n{:<12} {:>9} {:>12} {:>12}",
-        "view", "screen", "mean ms", "max ms"
-    );
+        "view",
+        "screen",
+        "mean ms",
+        "max ms"
+    )?;
     for (w, h) in [(80, 24), (250, 70)] {
         let mut terminal = Terminal::new(TestBackend::new(w, h))?;
         for tab in Tab::ALL {
@@ -66,18 +71,18 @@ pub fn bench_tui(tasks: u64, rate: u64) -> Result<()> {
                 }
                 ui.progress_selected = i as usize;
             })?;
-            println!(
+            outln!(
                 "{:<12} {:>9} {:>12.2} {:>12.2}",
                 tab.title(),
                 format!("{w}x{h}"),
                 mean,
                 max
-            );
+            )?;
         }
     }
 
     let ingest = live_ingest(&header, &records, rate)?;
-    println!(
+    outln!(
         "\nlive ingest over gRPC (loopback, one client), produced at {} events/s: {} of {} task events in, {} events/s, while drawing the task stream at 250x70 every 33 ms; {} updates dropped; slowest frame {:.2} ms",
         format_count(rate),
         format_count(ingest.received),
@@ -85,7 +90,7 @@ pub fn bench_tui(tasks: u64, rate: u64) -> Result<()> {
         format_count(ingest.rate as u64),
         format_count(ingest.dropped),
         ingest.max_frame_ms
-    );
+    )?;
     Ok(())
 }
 

@@ -39,6 +39,14 @@ pub fn print_bytes(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// `println!` that returns [`print`]'s error instead of panicking: `outln!("{x}")?`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::print(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+pub(crate) use outln;
+
 /// An output file being written. A regular file (or a new one) is written to a temporary file
 /// beside it, renamed over it by [`OutputFile::commit`]: an error, or a panic, leaves the old
 /// file (or none) rather than half a new one. Anything else (a FIFO, `/dev/null`, a terminal)

@@ -165,7 +165,7 @@ fn execute(
     let output_name = output.name().to_path_buf();
     let committed = output.commit();
     let output = output_name.as_path();
-    result.with_context(|| format!("workload {} failed", printable(name)))?;
+    result.with_context(|| format!("workload {name} failed"))?;
     committed?;
 
     eprintln!(
