@@ -74,14 +74,17 @@ impl OutputFile {
                 partial: None,
             });
         }
-        let target = match existing {
-            Some(_) => path
-                .canonicalize()
-                .with_context(|| format!("{}: cannot write", path.display()))?,
+        let cannot_write = || format!("{}: cannot write", path.display());
+        let target = match &existing {
+            Some(_) => path.canonicalize().with_context(cannot_write)?,
             None => path.to_path_buf(),
         };
-        let partial = Partial::create(&target)
-            .with_context(|| format!("{}: cannot write", path.display()))?;
+        let partial = Partial::create(&target).with_context(cannot_write)?;
+        // Replacing a file keeps its mode: a private (0600) trace stays private.
+        if let Some(existing) = existing {
+            std::fs::set_permissions(&partial.0, existing.permissions())
+                .with_context(cannot_write)?;
+        }
         Ok(OutputFile {
             name: path.to_path_buf(),
             target,

@@ -491,7 +491,7 @@ fn failed_writes_leave_the_old_output() {
 }
 
 #[test]
-fn writers_write_through_symlinks() {
+fn writers_write_through_symlinks_and_keep_the_mode() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture_in(dir.path());
     let real = dir.path().join("real.svg");
@@ -507,6 +507,19 @@ fn writers_write_through_symlinks() {
         .code(0);
     assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     assert!(std::fs::read_to_string(&real).unwrap().starts_with("<?xml"));
+    // A replaced file keeps its mode.
+    use std::os::unix::fs::PermissionsExt;
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(&real, private).unwrap();
+    taskscope()
+        .arg("flamegraph")
+        .arg(&input)
+        .arg("-o")
+        .arg(&real)
+        .assert()
+        .code(0);
+    let mode = std::fs::metadata(&real).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
 }
 
 // 3. Panics.
