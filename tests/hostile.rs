@@ -93,9 +93,17 @@ fn run_with_stdout(args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
     }
 }
 
-fn stdout_of(cmd: &mut Command) -> String {
+/// Runs `cmd`, which reads `input`: it must succeed and leave `input` as it was.
+fn stdout_of(cmd: &mut Command, input: &Path) -> String {
+    let before = std::fs::read(input).unwrap();
     let output = cmd.output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        std::fs::read(input).unwrap(),
+        before,
+        "{} changed",
+        input.display()
+    );
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -420,10 +428,11 @@ fn writers_write_special_files_in_place() {
     let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     // SAFETY: a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
-    let reader = {
+    let (tx, read) = mpsc::channel();
+    {
         let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read(fifo).unwrap())
-    };
+        std::thread::spawn(move || tx.send(std::fs::read(fifo).unwrap()));
+    }
     taskscope()
         .args(["flamegraph", "--folded"])
         .arg(&input)
@@ -431,7 +440,7 @@ fn writers_write_special_files_in_place() {
         .arg(&fifo)
         .assert()
         .code(0);
-    let folded = String::from_utf8(reader.join().unwrap()).unwrap();
+    let folded = String::from_utf8(read.recv_timeout(TIMEOUT).unwrap()).unwrap();
     assert!(folded.contains(";compute "), "{folded}");
     assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     // `run` writes its trace there too, and does not wait forever to read it back.
@@ -450,6 +459,10 @@ fn writers_write_special_files_in_place() {
             .unwrap()
             .file_type()
             .is_char_device()
+    );
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(FIXTURE).unwrap()
     );
 }
 
@@ -520,6 +533,10 @@ fn writers_write_through_symlinks_and_keep_the_mode() {
         .code(0);
     let mode = std::fs::metadata(&real).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(FIXTURE).unwrap()
+    );
 }
 
 // 3. Panics.
@@ -534,7 +551,7 @@ fn names_of_64_kib_and_more_are_printed() {
         &["analyze"],
         &["analyze", "--format", "markdown"],
     ] {
-        let stdout = stdout_of(taskscope().args(args).arg(&trace));
+        let stdout = stdout_of(taskscope().args(args).arg(&trace), &trace);
         assert!(stdout.contains(&name) || args[0] == "analyze", "{args:?}");
     }
     let graph = dir.path().join("g.toml");
@@ -544,7 +561,10 @@ fn names_of_64_kib_and_more_are_printed() {
     )
     .unwrap();
     let out = dir.path().join("g.ndjson");
-    let stdout = stdout_of(taskscope().arg("run").arg(&graph).arg("-o").arg(&out));
+    let stdout = stdout_of(
+        taskscope().arg("run").arg(&graph).arg("-o").arg(&out),
+        &graph,
+    );
     assert!(stdout.contains(&name));
 }
 
@@ -702,7 +722,7 @@ fn names_cannot_drive_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let trace = trace_named(dir.path(), EVIL, EVIL);
     let escaped = "evil\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\rFAKE\\t99999\\nx;y z\\u{9b}1m\\u{202e}";
-    let info = stdout_of(taskscope().arg("info").arg(&trace));
+    let info = stdout_of(taskscope().arg("info").arg(&trace), &trace);
     assert!(info.contains(&format!("    0  {escaped}")), "{info}");
     assert!(info.contains(&format!("  {escaped}  ")), "{info}");
     for args in [
@@ -710,7 +730,7 @@ fn names_cannot_drive_the_terminal() {
         &["analyze"],
         &["analyze", "--format", "markdown"],
     ] {
-        let stdout = stdout_of(taskscope().args(args).arg(&trace));
+        let stdout = stdout_of(taskscope().args(args).arg(&trace), &trace);
         assert!(
             !stdout.contains(['\x1b', '\x07', '\r', '\t', '\u{9b}', '\u{202e}']),
             "{args:?}: {stdout:?}"
@@ -722,6 +742,7 @@ fn names_cannot_drive_the_terminal() {
             taskscope()
                 .args(["flamegraph", "--folded", "--by", by])
                 .arg(&trace),
+            &trace,
         );
         let frame = "evil_]0_pwned__[2J_FAKE_99999_x_y_z_1m_";
         let expected = match by {
@@ -755,7 +776,7 @@ fn sums_past_u64_saturate_in_info() {
         )
     };
     std::fs::write(&path, format!("{header}\n{}\n{}\n", task(0), task(1))).unwrap();
-    let info = stdout_of(taskscope().arg("info").arg(&path));
+    let info = stdout_of(taskscope().arg("info").arg(&path), &path);
     assert!(
         info.contains("  a              2  307445734m33s  153722867m16s  153722867m16s"),
         "{info}"
