@@ -764,7 +764,7 @@ fn names_cannot_drive_the_terminal() {
 // Sums of numbers from the input.
 
 #[test]
-fn sums_past_u64_saturate_in_info() {
+fn sums_past_u64_saturate() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.ndjson");
     let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"p","origin_unix_ns":0,"cluster":{}}"#;
@@ -785,4 +785,9 @@ fn sums_past_u64_saturate_in_info() {
         info.contains("workers      1 (4294967295 threads)"),
         "{info}"
     );
+    let folded = stdout_of(
+        taskscope().args(["flamegraph", "--folded"]).arg(&path),
+        &path,
+    );
+    assert_eq!(folded, "a;compute 18446744073709551\n");
 }

@@ -48,7 +48,9 @@ pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError
         let worker = (by == StackBy::Worker).then_some(task.worker);
         let slot = weights.entry((worker, group)).or_default();
         for phase in &task.phases {
-            slot[phase.action as usize] += phase.duration();
+            // Saturating: durations from the trace can sum past u64 (two of 2^63 ns).
+            let total = &mut slot[phase.action as usize];
+            *total = total.saturating_add(phase.duration());
         }
     }
     let group_names: BTreeMap<u32, String> =
