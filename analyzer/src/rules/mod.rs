@@ -172,11 +172,14 @@ type Explains = (
 /// task leaves the cluster idle while it does: that idle time is `oversized-argument`'s, not
 /// `idle-gaps`'. One skewed task keeps its worker busy after the others are done: the
 /// unbalanced worker (the same one) is the skew's symptom. Transfers slowed by pickling are
-/// `serialization`'s.
-const EXPLAINS: [Explains; 3] = [
+/// `serialization`'s. Without submission events (Dask task streams), whole-cluster gaps are
+/// only presumed the client's: workers paused under memory pressure leave the cluster just as
+/// idle.
+const EXPLAINS: [Explains; 4] = [
     ("oversized-argument", "idle-gaps", gaps_end_with_the_group),
     ("skew", "straggler-worker", same_worker),
     ("serialization", "communication", comparable),
+    ("memory-pressure", "idle-gaps", presumed_gaps),
 ];
 
 /// A cause explains a symptom when its own estimate accounts for at least this share of the
@@ -186,6 +189,10 @@ const EXPLAINED_SHARE: f64 = 1.0 / 3.0;
 
 fn comparable(_: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
     cause.impact_seconds >= EXPLAINED_SHARE * symptom.impact_seconds
+}
+
+fn presumed_gaps(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
+    index.submissions.is_empty() && comparable(index, cause, symptom)
 }
 
 fn same_worker(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {

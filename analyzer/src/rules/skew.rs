@@ -17,6 +17,11 @@ impl Skew {
     pub const MIN_TASKS: u64 = 4;
     /// Spark AQE calls a partition skewed past 5 × the median size.
     pub const SIZE_RATIO: f64 = 5.0;
+    /// A slow task no larger than its peers may be noise (preemption on a loaded host, a GC
+    /// pause): its duration ratio must be this many times Dr. Elephant's line. Measured on
+    /// the corpus: such outliers of healthy runs on a loaded 2-core machine reach 4–7.3×, equal-
+    /// size skew (a hot key's aggregate, a costly chunk) 11.8× and more.
+    pub const SAME_SIZE_FACTOR: f64 = 2.0;
     /// An output this many times smaller than the median is another kind of task in the same
     /// group (dataframe metadata: an empty frame), not a partition (ours).
     pub const OTHER_SHAPE_RATIO: u64 = 16;
@@ -65,16 +70,21 @@ impl Rule for Skew {
             };
             let median = group.median_compute().max(1);
             let ratio = slow.compute as f64 / median as f64;
+            let median_size = group.median_output().max(1);
+            let size_ratio = slow.nbytes as f64 / median_size as f64;
+            let larger = size_ratio >= Skew::SIZE_RATIO;
             // Had the largest partition been split to median size, the group ends that much
             // sooner (it runs last: everything else finished while it ran).
             let impact = seconds(slow.compute.saturating_sub(median));
-            let Some(severity) = graded(ratio, Skew::DURATION_RATIO, impact) else {
+            let evidence = if larger {
+                ratio
+            } else {
+                ratio / Skew::SAME_SIZE_FACTOR
+            };
+            let Some(severity) = graded(evidence, Skew::DURATION_RATIO, impact) else {
                 continue;
             };
-            let median_size = group.median_output().max(1);
-            let size_ratio = slow.nbytes as f64 / median_size as f64;
             let pieces = ratio.ceil() as u64;
-            let larger = size_ratio >= Skew::SIZE_RATIO;
             let size_note = if larger {
                 format!(
                     " and holds {} against a median {}",
