@@ -399,17 +399,13 @@ pub const REPLACEMENT_SLACK_NS: Nanos = 1_000_000_000;
 struct GapEvidence<'a> {
     submissions: &'a [Nanos],
     error_stops: &'a [Nanos],
-    /// Deaths and late workers' first starts, sorted.
+    /// When a death or a late worker's start explains a gap: spans that gaps overlap.
     worker_changes: Vec<(Nanos, Nanos)>,
 }
 
 /// Gaps between merged `alive` intervals.
 fn find_gaps(alive: &[(Nanos, Nanos)], evidence: &GapEvidence) -> Vec<Gap> {
-    let GapEvidence {
-        submissions,
-        error_stops,
-        ..
-    } = *evidence;
+    let (submissions, error_stops) = (evidence.submissions, evidence.error_stops);
     alive
         .windows(2)
         .map(|w| (w[0].1, w[1].0))

@@ -38,7 +38,12 @@ impl Rule for MemoryPressure {
         let kills: usize = index.workers.values().map(|w| w.killed.len()).sum();
         let pauses: u64 = index.workers.values().map(|w| w.paused).sum();
         let paused: u64 = index.workers.values().map(|w| w.paused_ns).sum();
-        if disk_ns == 0 && spilled == 0 && kills == 0 && pauses == 0 && paused == 0 {
+        // Without death events (Dask task streams), a worker replaced after the cluster sat
+        // idle is the trace of one: the nanny restarts a worker that died, most often past the
+        // memory terminate line.
+        let restarts = index.gap_ns(GapCause::WorkerLost);
+        let replaced = kills == 0 && restarts > 0;
+        if disk_ns == 0 && spilled == 0 && kills == 0 && pauses == 0 && paused == 0 && !replaced {
             return Vec::new();
         }
         let ratio = spilled as f64 / produced.max(1) as f64;
@@ -52,6 +57,10 @@ impl Rule for MemoryPressure {
         if kills > 0 {
             graded = graded.max(Severity::Severe);
         }
+        // Likely, not certain: moderate at most from this alone.
+        if replaced {
+            graded = graded.max(Severity::Moderate);
+        }
         let recovery: u64 = index
             .repeats
             .iter()
@@ -61,7 +70,7 @@ impl Rule for MemoryPressure {
         let workers = index.workers.len().max(1) as u32;
         let mut impact = per_thread_seconds(disk_ns + index.lost_compute_ns + recovery, threads)
             + per_thread_seconds(paused, workers)
-            + seconds(index.gap_ns(GapCause::WorkerLost));
+            + seconds(restarts);
         // Dask gave up on a task that kept killing workers: the computation failed, and all of
         // it must run again.
         let gave_up: u64 = index
@@ -123,6 +132,13 @@ impl Rule for MemoryPressure {
                 "tasks spent {} ({:.0}% of task time) reading spilled data back from disk",
                 format_duration(disk_ns),
                 disk_share * 100.0
+            )
+        } else if replaced {
+            format!(
+                "the cluster sat idle {} until a new worker replaced one that stopped: a \
+                 worker died (the nanny restarts a worker killed past the memory terminate \
+                 line; this trace records no deaths to say why)",
+                format_duration(restarts)
             )
         } else {
             "workers ran out of memory".to_string()
@@ -193,7 +209,7 @@ impl Rule for MemoryPressure {
                     .count("workers_killed", kills as u64)
                     .seconds("lost_compute", index.lost_compute_ns)
                     .seconds("recomputed_after_death", recovery)
-                    .seconds("waiting_on_restarts", index.gap_ns(GapCause::WorkerLost))
+                    .seconds("waiting_on_restarts", restarts)
                     .count("tasks_given_up", gave_up)
                     .bytes("peak_process", peak)
                     .bytes("memory_limit", limit.unwrap_or(0)),
