@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test (the TUI's end-to-end test drives `taskscope top` in
-# tmux), then the Dask bridge's pytest suite on a real LocalCluster. Installs what it needs.
+# tmux, the report's opens in headless Chromium), then the Dask bridge's pytest suite on a real
+# LocalCluster. Installs what it needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v tmux >/dev/null; then
-    echo "installing tmux (the TUI end-to-end test drives taskscope top inside it)" >&2
+missing=()
+command -v tmux >/dev/null || missing+=(tmux)
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]} (the TUI end-to-end test drives taskscope top in tmux; the" \
+        "report test opens pages in headless Chromium)" >&2
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq tmux >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 cargo test --workspace --locked

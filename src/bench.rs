@@ -121,13 +121,14 @@ fn in_child(args: &[&str]) -> Result<(f64, u64)> {
     Ok((secs, peak))
 }
 
-/// `analyze` and `flamegraph` on a generated trace, each in its own process.
+/// `info`, `analyze`, `flamegraph` and `report` on a generated trace, each in its own process.
 fn bench_analyze(tasks: u64) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let path = dir.path().join("synthetic.ndjson.zst");
     generate(&path, tasks)?;
     let trace = path.display().to_string();
     let svg = dir.path().join("out.svg").display().to_string();
+    let html = dir.path().join("report.html").display().to_string();
     outln!(
         "taskscope bench analyze: synthetic trace of {} tasks with dependencies ({}), {WORKERS} workers x {THREADS} threads",
         format_count(tasks),
@@ -137,6 +138,7 @@ fn bench_analyze(tasks: u64) -> Result<()> {
         ("info", vec!["info", &trace]),
         ("analyze", vec!["analyze", "--format", "json", &trace]),
         ("flamegraph", vec!["flamegraph", &trace, "-o", &svg]),
+        ("report", vec!["report", &trace, "-o", &html]),
     ] {
         let (secs, peak) = in_child(&args)?;
         outln!(
@@ -146,6 +148,10 @@ fn bench_analyze(tasks: u64) -> Result<()> {
             peak as f64 / tasks as f64
         )?;
     }
+    outln!(
+        "report page {}",
+        format_bytes(std::fs::metadata(dir.path().join("report.html"))?.len())
+    )?;
     Ok(())
 }
 

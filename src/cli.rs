@@ -30,6 +30,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Draw where the time went as a flamegraph (SVG), or print folded stacks.
     Flamegraph(FlamegraphArgs),
+    /// Write one self-contained HTML page for a run: findings, task stream, memory, task
+    /// groups, flamegraph and critical path (no network needed to open it).
+    Report(ReportArgs),
     /// Export a trace for another tool.
     Export(ExportArgs),
     /// Convert any readable trace to the native format (zstd-compressed when OUT ends in .zst).
@@ -272,6 +275,18 @@ pub struct FlamegraphArgs {
     /// Root stacks at the task group or at the worker.
     #[arg(long, value_enum, default_value_t = StackRoot::Group)]
     pub by: StackRoot,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Trace file (native, Dask task stream or performance report).
+    pub trace: PathBuf,
+    /// Output file [default: stdout].
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// The page's title [default: the trace's file name].
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use traces::TraceReader;
 use traces::units::printable;
 
-use crate::cli::{ExportArgs, ExportFormat, FlamegraphArgs, StackRoot};
+use crate::cli::{ExportArgs, ExportFormat, FlamegraphArgs, ReportArgs, StackRoot};
 use crate::output::OutputFile;
 
 pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
@@ -58,6 +58,22 @@ pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
     match output {
         Some(output) => output.write_all(&bytes),
         None => crate::output::print_bytes(&bytes),
+    }
+}
+
+pub fn report(args: &ReportArgs) -> Result<()> {
+    // Checked before reading, which may take a while.
+    let output = match &args.output {
+        Some(path) => Some(OutputFile::create(path, "-o", &[&args.trace])?),
+        None => None,
+    };
+    let options = report::Options {
+        title: args.title.clone(),
+    };
+    let html = report::render(&args.trace, &options)?;
+    match output {
+        Some(output) => output.write_all(html.as_bytes()),
+        None => crate::output::print(&html),
     }
 }
 

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args),
         Command::Convert(args) => convert::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Flamegraph(args) => export::flamegraph(&args).map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => export::report(&args).map(|()| ExitCode::SUCCESS),
         Command::Export(args) => export::export(&args).map(|()| ExitCode::SUCCESS),
         Command::Run(args) => run::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),

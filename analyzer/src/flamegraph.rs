@@ -19,64 +19,116 @@ pub enum StackBy {
 
 /// Folded stacks (`frame;frame;frame weight`), sorted, weights in microseconds.
 pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError> {
-    let mut names: BTreeMap<u32, String> = trace
-        .header()
-        .cluster
-        .workers
-        .iter()
-        .map(|w| (w.id, frame(&w.name)))
-        .collect();
-    // Nanoseconds per (worker or none, group index) and action: no string built per phase.
-    let mut groups: FxHashMap<String, u32> = FxHashMap::default();
-    let mut weights: FxHashMap<(Option<u32>, u32), [u64; Action::ALL.len()]> = FxHashMap::default();
+    let mut stacks = Stacks::new(trace.header());
     for record in trace {
-        let task = match record? {
+        stacks.add(&record?);
+    }
+    Ok(stacks.lines(by))
+}
+
+/// Time per (worker, group, action), gathered a record at a time: both stack roots come from
+/// one pass.
+#[derive(Clone, Debug, Default)]
+pub struct Stacks {
+    names: BTreeMap<u32, String>,
+    groups: FxHashMap<String, u32>,
+    /// Nanoseconds per (worker, group index) and action: no string built per phase.
+    weights: FxHashMap<(u32, u32), [u64; Action::ALL.len()]>,
+}
+
+impl Stacks {
+    pub fn new(header: &traces::Header) -> Stacks {
+        Stacks {
+            names: header
+                .cluster
+                .workers
+                .iter()
+                .map(|w| (w.id, frame(&w.name)))
+                .collect(),
+            ..Stacks::default()
+        }
+    }
+
+    pub fn add(&mut self, record: &Record) {
+        let task = match record {
             Record::Task(task) => task,
             Record::Event(event) => {
-                if let traces::EventKind::WorkerAdded { worker } = event.kind {
-                    names.insert(worker.id, frame(&worker.name));
+                if let traces::EventKind::WorkerAdded { worker } = &event.kind {
+                    self.names.insert(worker.id, frame(&worker.name));
                 }
-                continue;
+                return;
             }
-            Record::Memory(_) | Record::GroupMetrics(_) => continue,
+            Record::Memory(_) | Record::GroupMetrics(_) => return,
         };
-        let next = groups.len() as u32;
-        let group = match groups.get(task.group.as_str()) {
+        let next = self.groups.len() as u32;
+        let group = match self.groups.get(task.group.as_str()) {
             Some(&g) => g,
-            None => *groups.entry(task.group.clone()).or_insert(next),
+            None => *self.groups.entry(task.group.clone()).or_insert(next),
         };
-        let worker = (by == StackBy::Worker).then_some(task.worker);
-        let slot = weights.entry((worker, group)).or_default();
+        let slot = self.weights.entry((task.worker, group)).or_default();
         for phase in &task.phases {
             // Saturating: durations from the trace can sum past u64 (two of 2^63 ns).
             let total = &mut slot[phase.action as usize];
             *total = total.saturating_add(phase.duration());
         }
     }
-    let group_names: BTreeMap<u32, String> =
-        groups.into_iter().map(|(n, g)| (g, frame(&n))).collect();
-    let mut lines = Vec::new();
-    for ((worker, group), by_action) in weights {
-        let group = &group_names[&group];
-        let root = match worker {
-            Some(w) => format!(
-                "{};{group}",
-                names
-                    .get(&w)
-                    .cloned()
-                    .unwrap_or_else(|| format!("worker-{w}"))
-            ),
-            None => group.clone(),
-        };
-        for action in Action::ALL {
-            let micros = by_action[action as usize] / 1_000;
-            if micros > 0 {
-                lines.push(format!("{root};{} {micros}", action.as_str()));
+
+    /// Adds stacks gathered from other records of the same trace.
+    pub fn merge(&mut self, other: Stacks) {
+        for (id, name) in other.names {
+            self.names.entry(id).or_insert(name);
+        }
+        let remap: FxHashMap<u32, u32> = other
+            .groups
+            .into_iter()
+            .map(|(name, theirs)| {
+                let next = self.groups.len() as u32;
+                (theirs, *self.groups.entry(name).or_insert(next))
+            })
+            .collect();
+        for ((worker, group), by_action) in other.weights {
+            let slot = self.weights.entry((worker, remap[&group])).or_default();
+            for (total, add) in slot.iter_mut().zip(by_action) {
+                *total = total.saturating_add(add);
             }
         }
     }
-    lines.sort();
-    Ok(lines)
+
+    /// The folded lines, rooted as `by` says, sorted.
+    pub fn lines(&self, by: StackBy) -> Vec<String> {
+        let group_names: FxHashMap<u32, String> =
+            self.groups.iter().map(|(n, g)| (*g, frame(n))).collect();
+        let mut weights: BTreeMap<(Option<u32>, u32), [u64; Action::ALL.len()]> = BTreeMap::new();
+        for (&(worker, group), by_action) in &self.weights {
+            let worker = (by == StackBy::Worker).then_some(worker);
+            let slot = weights.entry((worker, group)).or_default();
+            for (total, add) in slot.iter_mut().zip(by_action) {
+                *total = total.saturating_add(*add);
+            }
+        }
+        let mut lines = Vec::new();
+        for ((worker, group), by_action) in weights {
+            let group = &group_names[&group];
+            let root = match worker {
+                Some(w) => format!(
+                    "{};{group}",
+                    self.names
+                        .get(&w)
+                        .cloned()
+                        .unwrap_or_else(|| format!("worker-{w}"))
+                ),
+                None => group.clone(),
+            };
+            for action in Action::ALL {
+                let micros = by_action[action as usize] / 1_000;
+                if micros > 0 {
+                    lines.push(format!("{root};{} {micros}", action.as_str()));
+                }
+            }
+        }
+        lines.sort();
+        lines
+    }
 }
 
 /// A frame name without the folded format's separators: `;` between frames, whitespace

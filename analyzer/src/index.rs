@@ -747,6 +747,12 @@ impl TraceIndex {
         id as u32
     }
 
+    /// The index ready for rules, when no more records will come.
+    pub fn into_finished(mut self) -> TraceIndex {
+        self.finish();
+        self
+    }
+
     /// The index of what was added so far, ready for rules; `self` goes on accepting records.
     pub fn finished(&self) -> TraceIndex {
         let mut index = self.clone();

@@ -171,19 +171,19 @@ impl Rule for Communication {
                 format_duration(p2p + fetch)
             )
         } else {
+            let size = if bytes > 0 {
+                format!(" ({} per transfer on average)", format_bytes(per_transfer))
+            } else {
+                String::new()
+            };
             format!(
-                "Move less data: {} per transfer on average. Use fewer, larger partitions \
-                 so each output reads fewer pieces (an all-to-all rechunk or shuffle moves \
-                 ~all data once: prefer `rechunk(method=\"p2p\")` / `shuffle(method=\"p2p\")` \
-                 or avoid it with a pre-partitioned index), broadcast the small side of a \
-                 join (`dd.merge(big, small, broadcast=True)`), and persist inputs on the \
-                 workers that use them. Python objects (lists of dicts, object columns) \
-                 move at pickling speed: NumPy arrays and Arrow-backed frames move far faster.",
-                if bytes > 0 {
-                    format_bytes(per_transfer)
-                } else {
-                    "size unknown".to_string()
-                }
+                "Move less data{size}. Use fewer, larger partitions so each output reads fewer \
+                 pieces (an all-to-all rechunk or shuffle moves ~all data once: prefer \
+                 `rechunk(method=\"p2p\")` / `shuffle(method=\"p2p\")` or avoid it with a \
+                 pre-partitioned index), broadcast the small side of a join \
+                 (`dd.merge(big, small, broadcast=True)`), and persist inputs on the workers that \
+                 use them. Python objects (lists of dicts, object columns) move at pickling \
+                 speed: NumPy arrays and Arrow-backed frames move far faster."
             )
         };
         vec![

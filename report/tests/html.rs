@@ -1,0 +1,139 @@
+//! The report page: well-formed, self-contained, every finding on it, and small enough at a
+//! million tasks. (`tests/report_browser.rs` at the root opens it in a real browser.)
+
+use std::path::{Path, PathBuf};
+
+use traces::{TraceWriter, synthetic};
+
+fn write_trace(dir: &Path, tasks: u64) -> PathBuf {
+    let path = dir.join(format!("synthetic-{tasks}.ndjson.zst"));
+    let file = std::fs::File::create(&path).unwrap();
+    let mut writer =
+        TraceWriter::new(file, "t.ndjson.zst", &synthetic::header(4, 2), true).unwrap();
+    for record in synthetic::records(tasks, 4, 2) {
+        writer.write(&record).unwrap();
+    }
+    writer.finish().unwrap();
+    path
+}
+
+/// A real Dask run's task stream (a skewed groupby) from the analyzer's fixtures.
+fn dask_stream() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyzer/tests/data/dask/skewed.json")
+}
+
+/// Elements outside `<script>` and `<style>` open and close in order (void elements are
+/// written self-closed).
+fn assert_well_formed(html: &str) {
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = html;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at..];
+        if rest.starts_with("<!") {
+            rest = &rest[rest.find('>').expect("a declaration ends") + 1..];
+            continue;
+        }
+        let end = rest.find('>').expect("a tag ends");
+        let tag = &rest[1..end];
+        rest = &rest[end + 1..];
+        if let Some(name) = tag.strip_prefix('/') {
+            let open = stack
+                .pop()
+                .unwrap_or_else(|| panic!("</{name}> closes nothing"));
+            assert_eq!(open, name, "<{open}> closed by </{name}>");
+        } else if !tag.ends_with('/') {
+            let name = tag.split_whitespace().next().unwrap().to_string();
+            if name == "script" || name == "style" {
+                // Raw text: skip to its end tag.
+                let close = format!("</{name}>");
+                rest = &rest[rest.find(&close).expect("raw text ends") + close.len()..];
+            } else {
+                stack.push(name);
+            }
+        }
+    }
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+}
+
+fn assert_self_contained(html: &str) {
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "src='http",
+        "href='http",
+        "@import",
+        "url(http",
+    ] {
+        assert!(!html.contains(needle), "the page reaches out: {needle}");
+    }
+}
+
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+#[test]
+fn a_dask_task_stream_report_holds_every_finding() {
+    let path = dask_stream();
+    let html = report::render(&path, &report::Options::default()).unwrap();
+    assert_well_formed(&html);
+    assert_self_contained(&html);
+    let analysis = analyzer::analyze(traces::TraceReader::open(&path).unwrap()).unwrap();
+    assert!(!analysis.findings.is_empty());
+    for f in &analysis.findings {
+        assert!(html.contains(&format!("<code class=\"rule\">{}</code>", f.rule)));
+        assert!(html.contains(&escaped(&f.advice)), "{}", f.advice);
+    }
+    assert!(html.contains("<title>skewed.json — taskscope report</title>"));
+    assert!(html.contains("Dask task stream"));
+    // Task streams have no dependencies and no memory samples: said, not drawn empty.
+    assert!(html.contains("This trace has no dependencies"));
+    assert!(html.contains("<canvas id=\"stream\""));
+    assert!(html.contains("img class=\"flamegraph\" id=\"fg-group\""));
+}
+
+#[test]
+fn names_cannot_break_out_of_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.ndjson");
+    let header = synthetic::header(1, 1);
+    let mut writer =
+        TraceWriter::new(std::fs::File::create(&path).unwrap(), "t", &header, false).unwrap();
+    for record in synthetic::records(20, 1, 1) {
+        let mut record = record;
+        if let traces::Record::Task(task) = &mut record {
+            task.group = "</script><script>alert(1)</script>".into();
+        }
+        writer.write(&record).unwrap();
+    }
+    writer.finish().unwrap();
+    let title = "<b>\"quoted\" & 'single'</b>";
+    let options = report::Options {
+        title: Some(title.into()),
+    };
+    let html = report::render(&path, &options).unwrap();
+    assert_well_formed(&html);
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains(&escaped(title)));
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "the data and the page's own script"
+    );
+}
+
+/// The budget: a million tasks in under 25 MB.
+#[test]
+fn a_million_tasks_fit_the_size_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_trace(dir.path(), 1_000_000);
+    let html = report::render(&path, &report::Options::default()).unwrap();
+    assert!(html.len() < 25 << 20, "{} bytes", html.len());
+    assert_self_contained(&html);
+    // Past 50,000 tasks the keys stay out; the groups and phases are all there.
+    assert!(html.contains("\"keys\":[]"));
+}
