@@ -143,6 +143,11 @@ fn a_demo_runs_report_opens_in_a_browser() {
     let page = dir.path().join("report.html");
     report(&trace, &page);
     check_in_browser(&page, "engine-skewed-groupby", &["skew"]);
+    // The engine records dependencies: the group graph and the critical path are drawn.
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg id=\"group-graph\""));
+    assert!(html.contains("data-group=\"groupby-chunk\""));
+    assert!(!html.contains("\"critical\":[]"), "no critical path runs");
 }
 
 #[test]

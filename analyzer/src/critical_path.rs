@@ -16,6 +16,9 @@ pub struct CriticalPath {
     pub wait_seconds: f64,
     /// Tasks on the path per group, from the first to the last.
     pub groups: Vec<(String, u64)>,
+    /// The runs on the path, last first (indexes in [`TraceIndex::runs`]), to draw it.
+    #[serde(skip)]
+    pub runs: Vec<u32>,
 }
 
 /// `None` when the trace has no dependencies (Dask task streams do not record them).
@@ -23,10 +26,13 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
     if !index.has_dependencies {
         return None;
     }
-    let mut node = index.runs.iter().max_by_key(|r| (r.stop, r.start))?;
+    let last = (0..index.runs.len() as u32)
+        .max_by_key(|&i| (index.runs[i as usize].stop, index.runs[i as usize].start))?;
+    let mut node = &index.runs[last as usize];
     let end = node.stop;
     let (mut compute, mut transfer, mut tasks) = (0, 0, 0u64);
     let mut chain: Vec<u32> = Vec::new();
+    let mut runs: Vec<u32> = vec![last];
     // Each step goes to an input that finished earlier, so the walk ends; the guard bounds it
     // on a malformed trace all the same.
     let mut guard = index.runs.len();
@@ -39,12 +45,18 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
         let deps = &index.dep_hashes[from..from + node.deps_len as usize];
         let previous = deps
             .iter()
-            .filter_map(|&h| index.latest_run(h))
-            .filter(|d| d.stop <= node.stop && d.start < node.start.max(1))
-            .max_by_key(|d| d.stop);
+            .filter_map(|&h| index.latest_run_index(h))
+            .filter(|&d| {
+                let d = &index.runs[d as usize];
+                d.stop <= node.stop && d.start < node.start.max(1)
+            })
+            .max_by_key(|&d| index.runs[d as usize].stop);
         guard -= 1;
         match previous {
-            Some(p) if guard > 0 => node = p,
+            Some(p) if guard > 0 => {
+                node = &index.runs[p as usize];
+                runs.push(p);
+            }
             _ => break,
         }
     }
@@ -66,5 +78,6 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
         transfer_seconds: transfer as f64 / 1e9,
         wait_seconds: wait as f64 / 1e9,
         groups,
+        runs,
     })
 }

@@ -1106,12 +1106,17 @@ impl TraceIndex {
 
     /// The latest successful run of the key with this hash.
     pub fn latest_run(&self, hash: u64) -> Option<&Run> {
+        self.latest_run_index(hash).map(|i| &self.runs[i as usize])
+    }
+
+    /// [`TraceIndex::latest_run`]'s index in [`TraceIndex::runs`].
+    pub fn latest_run_index(&self, hash: u64) -> Option<u32> {
         let from = self.by_key.partition_point(|&(h, _)| h < hash);
         self.by_key[from..]
             .iter()
             .take_while(|&&(h, _)| h == hash)
-            .map(|&(_, run)| &self.runs[run as usize])
-            .max_by_key(|run| run.start)
+            .map(|&(_, run)| run)
+            .max_by_key(|&run| self.runs[run as usize].start)
     }
 
     /// From the first task start to the last task stop.

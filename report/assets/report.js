@@ -152,9 +152,26 @@
       }
     });
     ctx.globalAlpha = 1;
+    if (showCritical.checked) drawCritical(ctx, scale, plot);
     document.getElementById("stream-range").textContent =
       duration(view.t0) + " – " + duration(view.t1) + " (" + duration(span) + " shown)";
   }
+  // The critical path: the tasks the job's end waited on, outlined.
+  const showCritical = document.getElementById("show-critical") || { checked: false };
+  function drawCritical(ctx, scale, plot) {
+    const laneOf = new Map(data.lanes.map((l, i) => [l.worker + "/" + l.thread, i]));
+    ctx.strokeStyle = css("--fg");
+    ctx.lineWidth = 2;
+    data.critical.forEach(function ([worker, thread, start, stop]) {
+      const l = laneOf.get(worker + "/" + thread);
+      if (l === undefined || stop < view.t0 || start > view.t1) return;
+      const x0 = LABEL + Math.max(0, (start - view.t0) * scale);
+      const x1 = LABEL + Math.min(plot, (stop - view.t0) * scale);
+      ctx.strokeRect(x0, AXIS + l * ROW + 0.5, Math.max(2, x1 - x0), ROW - 2);
+    });
+    ctx.lineWidth = 1;
+  }
+  showCritical.addEventListener && showCritical.addEventListener("change", draw);
   function zoom(factor, at) {
     const width = (canvas.clientWidth || 800) - LABEL;
     const span = view.t1 - view.t0;
@@ -337,7 +354,7 @@
   }
   function select(group, worker, range) {
     highlight.group = group; highlight.worker = worker;
-    document.querySelectorAll("#groups tbody tr").forEach(function (tr) {
+    document.querySelectorAll("#groups tbody tr, #group-graph .node").forEach(function (tr) {
       tr.classList.toggle("selected", group !== null && tr.dataset.group === group);
     });
     if (range) {
@@ -357,7 +374,7 @@
       document.getElementById("stream-section").scrollIntoView({ behavior: "smooth" });
     });
   });
-  document.querySelectorAll("#groups tbody tr, ol.chain li").forEach(function (tr) {
+  document.querySelectorAll("#groups tbody tr, ol.chain li, #group-graph .node").forEach(function (tr) {
     tr.addEventListener("click", function () {
       select(highlight.group === tr.dataset.group ? null : tr.dataset.group, null, null);
     });

@@ -17,6 +17,9 @@ const SCRIPT: &str = include_str!("../assets/report.js");
 
 /// Memory samples kept per worker: enough for any chart width (ours).
 const MAX_SAMPLES: usize = 4_000;
+/// Groups drawn in the group graph at most: past this the boxes stop being readable (as the
+/// TUI's Graph view).
+const MAX_GRAPH_GROUPS: usize = 60;
 
 pub(crate) struct Page<'a> {
     pub title: &'a str,
@@ -76,7 +79,8 @@ impl Page<'_> {
              attempts crossed.</p>\n\
              <div class=\"controls\"><button data-zoom=\"in\">+</button>\
              <button data-zoom=\"out\">−</button><button data-zoom=\"reset\">reset</button>\
-             <span id=\"stream-range\"></span></div>\n\
+             <label><input type=\"checkbox\" id=\"show-critical\" checked=\"\"/> critical \
+             path</label><span id=\"stream-range\"></span></div>\n\
              <div class=\"stream-wrap\"><canvas id=\"stream\" tabindex=\"0\"></canvas>\
              <div id=\"tooltip\" hidden=\"\"></div></div>\n<div id=\"legend\"></div>\n</section>\n",
         );
@@ -87,6 +91,7 @@ impl Page<'_> {
              arrivals marked.</p>\n<div id=\"memory\"></div>\n</section>\n",
         );
         self.groups_section(&mut out);
+        self.group_graph_section(&mut out);
         self.flamegraph_section(&mut out);
         self.critical_path_section(&mut out);
         let data = self.data();
@@ -248,6 +253,31 @@ impl Page<'_> {
         out.push_str("</tbody></table>\n</section>\n");
     }
 
+    fn group_graph_section(&self, out: &mut String) {
+        out.push_str("<section id=\"graph-section\"><h2>Task group graph</h2>\n");
+        let index = self.index;
+        if !index.has_dependencies {
+            out.push_str(
+                "<p class=\"none\">This trace has no dependencies (Dask task streams and \
+                 performance reports do not record them).</p>\n</section>\n",
+            );
+            return;
+        }
+        if index.groups.len() > MAX_GRAPH_GROUPS {
+            let _ = writeln!(
+                out,
+                "<p class=\"none\">{} groups: too many to draw (at most {MAX_GRAPH_GROUPS}); \
+                 the table above lists them.</p>\n</section>",
+                index.groups.len()
+            );
+            return;
+        }
+        let edges = group_edges(index);
+        let layers = layers(index.groups.len(), &edges);
+        out.push_str(&graph_svg(index, &edges, &layers));
+        out.push_str("</section>\n");
+    }
+
     fn flamegraph_section(&self, out: &mut String) {
         out.push_str(
             "<section id=\"flamegraph-section\"><h2>Flamegraph</h2>\n\
@@ -374,7 +404,24 @@ impl Page<'_> {
                 Some(json!({"t": tick(e.time), "kind": kind, "worker": worker}))
             })
             .collect();
+        // The critical path's runs, to outline in the stream: (worker, thread, start, stop).
+        let critical: Vec<[u64; 4]> = self
+            .report
+            .critical_path
+            .iter()
+            .flat_map(|p| p.runs.iter())
+            .map(|&i| {
+                let r = &self.index.runs[i as usize];
+                [
+                    u64::from(r.worker),
+                    u64::from(r.thread),
+                    tick(r.busy_start),
+                    tick(r.busy_stop),
+                ]
+            })
+            .collect();
         json!({
+            "critical": critical,
             "tick_ns": TICK_NS,
             "lanes": lanes,
             "groups": encoded.groups,
@@ -436,4 +483,109 @@ fn scope_text(f: &analyzer::Finding) -> String {
             parts.join("; ")
         )
     }
+}
+
+/// Group-level edges `(input group, group)` from the runs' dependencies, without self-loops.
+fn group_edges(index: &TraceIndex) -> Vec<(u32, u32)> {
+    let mut edges: Vec<(u32, u32)> = Vec::new();
+    for run in &index.runs {
+        let from = run.deps_from as usize;
+        for &hash in &index.dep_hashes[from..from + run.deps_len as usize] {
+            if let Some(dep) = index.latest_run(hash)
+                && dep.group != run.group
+            {
+                edges.push((dep.group, run.group));
+            }
+        }
+    }
+    edges.sort_unstable();
+    edges.dedup();
+    edges
+}
+
+/// Each group's layer: the longest chain of groups before it (cycles cut after as many rounds
+/// as there are groups).
+fn layers(groups: usize, edges: &[(u32, u32)]) -> Vec<usize> {
+    let mut layer = vec![0usize; groups];
+    for _ in 0..groups {
+        let mut changed = false;
+        for &(a, b) in edges {
+            if layer[b as usize] < layer[a as usize] + 1 && layer[a as usize] + 1 < groups {
+                layer[b as usize] = layer[a as usize] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    layer
+}
+
+/// The page script's colour for a group (the same FNV-1a hash over UTF-16 units).
+fn group_color(name: &str) -> String {
+    let mut h: u32 = 2_166_136_261;
+    for unit in name.encode_utf16() {
+        h ^= u32::from(unit);
+        h = h.wrapping_mul(16_777_619);
+    }
+    format!("hsl({}, 55%, 50%)", h % 360)
+}
+
+/// The group DAG as an SVG: layers left to right, a box per group with its task count and
+/// compute time, a line per dependency.
+fn graph_svg(index: &TraceIndex, edges: &[(u32, u32)], layers: &[usize]) -> String {
+    const BOX_W: usize = 190;
+    const BOX_H: usize = 44;
+    const GAP_X: usize = 60;
+    const GAP_Y: usize = 14;
+    let columns = layers.iter().max().map_or(1, |m| m + 1);
+    let mut rows = vec![0usize; columns];
+    let mut place = vec![(0usize, 0usize); layers.len()];
+    for (g, &l) in layers.iter().enumerate() {
+        place[g] = (l, rows[l]);
+        rows[l] += 1;
+    }
+    let height = rows.iter().max().copied().unwrap_or(1) * (BOX_H + GAP_Y) + GAP_Y;
+    let width = columns * (BOX_W + GAP_X);
+    let xy = |g: u32| {
+        let (l, r) = place[g as usize];
+        (l * (BOX_W + GAP_X) + 4, r * (BOX_H + GAP_Y) + GAP_Y)
+    };
+    let mut svg = format!(
+        "<svg id=\"group-graph\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} \
+         {height}\" width=\"{width}\" height=\"{height}\" role=\"img\" \
+         aria-label=\"task group graph\">"
+    );
+    for &(a, b) in edges {
+        let ((ax, ay), (bx, by)) = (xy(a), xy(b));
+        let _ = write!(
+            svg,
+            "<line class=\"edge\" x1=\"{}\" y1=\"{}\" x2=\"{bx}\" y2=\"{}\"/>",
+            ax + BOX_W,
+            ay + BOX_H / 2,
+            by + BOX_H / 2
+        );
+    }
+    for (g, group) in index.groups.iter().enumerate() {
+        let (x, y) = xy(g as u32);
+        let name: String = group.name.chars().take(26).collect();
+        let _ = write!(
+            svg,
+            "<g class=\"node\" data-group=\"{group_attr}\"><title>{group_attr}</title>\
+             <rect x=\"{x}\" y=\"{y}\" width=\"{BOX_W}\" height=\"{BOX_H}\" rx=\"4\" \
+             style=\"stroke:{color}\"/><text x=\"{tx}\" y=\"{ty1}\">{name}</text>\
+             <text class=\"sub\" x=\"{tx}\" y=\"{ty2}\">{tasks} tasks · {total}</text></g>",
+            group_attr = escape(&group.name),
+            color = group_color(&group.name),
+            tx = x + 8,
+            ty1 = y + 18,
+            ty2 = y + 35,
+            name = escape(&name),
+            tasks = format_count(group.tasks),
+            total = format_duration(group.compute_total()),
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
 }
