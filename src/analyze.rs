@@ -19,6 +19,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         ReportFormat::Text => analyzer::report::to_text(&report, use_color()),
         ReportFormat::Json => format!("{}\n", analyzer::report::to_json(&report)),
         ReportFormat::Markdown => analyzer::report::to_markdown(&report),
+        ReportFormat::Html => report::findings_html(&report),
     })?;
     match args.fail_on {
         Some(threshold)

@@ -251,6 +251,9 @@ pub enum ReportFormat {
     Json,
     /// A table for a pull request or an issue.
     Markdown,
+    /// The findings as an HTML fragment with its own style (what notebooks show; the same
+    /// markup as `taskscope report`'s).
+    Html,
 }
 
 fn severity(text: &str) -> Result<analyzer::Severity, String> {

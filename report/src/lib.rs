@@ -70,6 +70,29 @@ impl Gathered {
 /// Threads parsing the trace (with one more splitting its lines), as `analyze` uses.
 const PARSE_THREADS: usize = 2;
 
+/// The findings alone as an HTML fragment with its own scoped style: what a notebook shows
+/// (`taskscope analyze --format html`), the same markup as the report page's findings.
+pub fn findings_html(report: &analyzer::Report) -> String {
+    use traces::units::format_duration;
+    let s = &report.summary;
+    let mut out = format!(
+        "<div class=\"taskscope-findings\">\n<style>\n{}</style>\n<p class=\"summary-line\">\
+         {} tasks in {} groups on {} workers ({} threads): wall {}, ideal {} ({:.0}% \
+         efficient)</p>\n",
+        page::FINDINGS_STYLE,
+        s.tasks,
+        s.groups,
+        s.workers,
+        s.threads,
+        format_duration((s.wall_seconds * 1e9) as traces::Nanos),
+        format_duration((s.ideal_seconds * 1e9) as traces::Nanos),
+        s.efficiency * 100.0
+    );
+    page::findings(report, &mut out);
+    out.push_str("</div>\n");
+    out
+}
+
 /// Reads the trace at `path` and renders its report.
 pub fn render(path: &Path, options: &Options) -> Result<String, TraceError> {
     let trace = TraceReader::open(path)?;

@@ -13,6 +13,7 @@ use traces::{Event, EventKind, Header, MemorySample, Nanos, WorkerId};
 use crate::columns::{Columns, TICK_NS};
 
 const STYLE: &str = include_str!("../assets/report.css");
+pub(crate) const FINDINGS_STYLE: &str = include_str!("../assets/findings.css");
 const SCRIPT: &str = include_str!("../assets/report.js");
 
 /// Memory samples kept per worker: enough for any chart width (ours).
@@ -66,7 +67,8 @@ impl Page<'_> {
             "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n\
              <meta name=\"generator\" content=\"taskscope {}\"/>\n\
-             <title>{} — taskscope report</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n",
+             <title>{} — taskscope report</title>\n<style>\n{STYLE}{FINDINGS_STYLE}</style>\n\
+             </head>\n<body>\n",
             env!("CARGO_PKG_VERSION"),
             escape(self.title)
         );
@@ -165,53 +167,8 @@ impl Page<'_> {
     }
 
     fn findings_section(&self, out: &mut String) {
-        out.push_str("<section id=\"findings\"><h2>Findings</h2>\n");
-        if self.report.findings.is_empty() {
-            out.push_str("<p class=\"none\">No findings: nothing the rules flag.</p>\n");
-        }
-        for (i, f) in self.report.findings.iter().enumerate() {
-            let scope = &f.scope;
-            let _ = write!(
-                out,
-                "<article class=\"finding sev-{sev}\" id=\"finding-{i}\" data-finding=\"{i}\"\
-                 {group}{worker}{range}>\n<h3><span class=\"sev\">{sev}</span> \
-                 <code class=\"rule\">{rule}</code> <span class=\"impact\">~{impact}</span></h3>\n\
-                 <p class=\"title\">{title}</p>\n<table class=\"evidence\"><tbody>",
-                sev = f.severity,
-                rule = f.rule,
-                impact = format_duration((f.impact_seconds * 1e9) as Nanos),
-                title = escape(&f.title),
-                group = scope
-                    .group
-                    .as_deref()
-                    .map(|g| format!(" data-group=\"{}\"", escape(g)))
-                    .unwrap_or_default(),
-                worker = scope
-                    .worker
-                    .as_deref()
-                    .map(|w| format!(" data-worker=\"{}\"", escape(w)))
-                    .unwrap_or_default(),
-                range = scope
-                    .time_range
-                    .map(|(a, b)| format!(" data-from=\"{a}\" data-to=\"{b}\""))
-                    .unwrap_or_default(),
-            );
-            for (name, value) in &f.evidence {
-                let _ = write!(
-                    out,
-                    "<tr><th>{}</th><td>{}</td></tr>",
-                    escape(name),
-                    evidence_value(name, *value)
-                );
-            }
-            let _ = write!(
-                out,
-                "</tbody></table>\n<p class=\"advice\"><b>Fix:</b> {}</p>\n\
-                 <p class=\"scope\">{}</p>\n</article>\n",
-                escape(&f.advice),
-                scope_text(f)
-            );
-        }
+        out.push_str("<section id=\"findings\" class=\"taskscope-findings\"><h2>Findings</h2>\n");
+        findings(self.report, out);
         out.push_str("</section>\n");
     }
 
@@ -588,4 +545,54 @@ fn graph_svg(index: &TraceIndex, edges: &[(u32, u32)], layers: &[usize]) -> Stri
     }
     svg.push_str("</svg>\n");
     svg
+}
+
+/// The findings as articles: severity, rule, impact, title, evidence, fix and scope.
+pub(crate) fn findings(report: &Report, out: &mut String) {
+    if report.findings.is_empty() {
+        out.push_str("<p class=\"none\">No findings: nothing the rules flag.</p>\n");
+    }
+    for (i, f) in report.findings.iter().enumerate() {
+        let scope = &f.scope;
+        let _ = write!(
+            out,
+            "<article class=\"finding sev-{sev}\" id=\"finding-{i}\" data-finding=\"{i}\"\
+             {group}{worker}{range}>\n<h3><span class=\"sev\">{sev}</span> \
+             <code class=\"rule\">{rule}</code> <span class=\"impact\">~{impact}</span></h3>\n\
+             <p class=\"title\">{title}</p>\n<table class=\"evidence\"><tbody>",
+            sev = f.severity,
+            rule = f.rule,
+            impact = format_duration((f.impact_seconds * 1e9) as Nanos),
+            title = escape(&f.title),
+            group = scope
+                .group
+                .as_deref()
+                .map(|g| format!(" data-group=\"{}\"", escape(g)))
+                .unwrap_or_default(),
+            worker = scope
+                .worker
+                .as_deref()
+                .map(|w| format!(" data-worker=\"{}\"", escape(w)))
+                .unwrap_or_default(),
+            range = scope
+                .time_range
+                .map(|(a, b)| format!(" data-from=\"{a}\" data-to=\"{b}\""))
+                .unwrap_or_default(),
+        );
+        for (name, value) in &f.evidence {
+            let _ = write!(
+                out,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(name),
+                evidence_value(name, *value)
+            );
+        }
+        let _ = write!(
+            out,
+            "</tbody></table>\n<p class=\"advice\"><b>Fix:</b> {}</p>\n\
+             <p class=\"scope\">{}</p>\n</article>\n",
+            escape(&f.advice),
+            scope_text(f)
+        );
+    }
 }

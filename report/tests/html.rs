@@ -137,3 +137,20 @@ fn a_million_tasks_fit_the_size_budget() {
     // Past 50,000 tasks the keys stay out; the groups and phases are all there.
     assert!(html.contains("\"keys\":[]"));
 }
+
+/// What notebooks show (`taskscope analyze --format html`): the page's findings, alone.
+#[test]
+fn the_findings_fragment_is_the_pages_findings() {
+    let path = dask_stream();
+    let analysis = analyzer::analyze(traces::TraceReader::open(&path).unwrap()).unwrap();
+    let fragment = report::findings_html(&analysis);
+    assert_well_formed(&fragment);
+    assert_self_contained(&fragment);
+    assert!(fragment.starts_with("<div class=\"taskscope-findings\">"));
+    let page = report::render(&path, &report::Options::default()).unwrap();
+    for f in &analysis.findings {
+        let article = format!("<code class=\"rule\">{}</code>", f.rule);
+        assert!(fragment.contains(&article) && page.contains(&article));
+        assert!(fragment.contains(&escaped(&f.advice)));
+    }
+}
