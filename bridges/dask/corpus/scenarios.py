@@ -1057,13 +1057,12 @@ SCENARIOS_LIST = [
         "A task loading 700 MiB in 35 MiB pieces on workers limited to 500 MiB: the worker "
         "pauses at 80 %, the nanny kills it at 95 %, the task is retried on the other worker, "
         "killed again and fails with KilledWorker "
-        "(allowed-failures=1). Killed attempts and worker deaths are worker events the stream "
-        "and report do not have; all they show is the workers doing nothing for the seconds "
-        "the hog ran and the nannies restarted the workers (about half the span): idle-gaps "
-        "there.",
+        "(allowed-failures=1). Stream and report do not have the killed attempts or the "
+        "worker events, but they do show the cause's mark: the workers replaced mid-run (new "
+        "addresses) while the cluster idles for the seconds the hog ran, so memory-pressure "
+        "is expected there too.",
         memory_limit="500MiB",
         config={"distributed.scheduler.allowed-failures": 1},
-        formats={"stream": "idle-gaps", "report": "idle-gaps"},
     ),
     # ---------------------------------------------------------------- recomputation
     Scenario(
