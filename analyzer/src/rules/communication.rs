@@ -116,7 +116,8 @@ impl Rule for Communication {
         let fetch: Nanos = moving.iter().map(|m| m.fetch).sum();
         let p2p: Nanos = moving.iter().map(|m| m.p2p).sum();
         let cost: Nanos = moving.iter().map(|m| m.cost).sum();
-        let task_time: Nanos = moving.iter().map(|m| m.group.task_time()).sum();
+        // A share of the whole job's task time: a shuffle inside a larger job is part of it.
+        let task_time: Nanos = index.groups.iter().map(|g| g.task_time()).sum();
         let share = (fetch + p2p) as f64 / task_time.max(1) as f64;
         let impact = per_thread_seconds(cost, threads);
         let Some(severity) = graded(share, Communication::TRANSFER_SHARE, impact) else {
@@ -139,8 +140,8 @@ impl Rule for Communication {
             .collect();
         let title = if p2p > 0 {
             format!(
-                "{} of Dask's P2P shuffle moving data between workers ({}), {:.0}% of those \
-                 groups' task time",
+                "{} of Dask's P2P shuffle moving data between workers ({}), {:.0}% of the \
+                 job's task time",
                 format_duration(p2p + fetch),
                 names.join(", "),
                 share * 100.0
@@ -153,8 +154,8 @@ impl Rule for Communication {
                 format!("{transfers} transfers")
             };
             format!(
-                "{:.0}% of the task time of {} is spent fetching inputs from other workers \
-                 ({moved}, {}; threads idle waiting {})",
+                "{:.0}% of the job's task time is spent fetching inputs from other workers, \
+                 mostly for {} ({moved}, {}; threads idle waiting {})",
                 share * 100.0,
                 names.join(", "),
                 format_duration(fetch),

@@ -19,9 +19,14 @@ impl Skew {
     pub const SIZE_RATIO: f64 = 5.0;
     /// A slow task no larger than its peers may be noise (preemption on a loaded host, a GC
     /// pause): its duration ratio must be this many times Dr. Elephant's line. Measured on
-    /// the corpus: such outliers of healthy runs on a loaded 2-core machine reach 4–7.3×, equal-
-    /// size skew (a hot key's aggregate, a costly chunk) 11.8× and more.
+    /// the corpus: such outliers of healthy runs on a loaded 2-core machine reach 4–7.3× (and
+    /// once 15×), equal-size skew (a hot key's aggregate, a costly chunk) 11.7× and more.
     pub const SAME_SIZE_FACTOR: f64 = 2.0;
+    /// ... and it must take this share of its group's span (first start to last stop): the
+    /// group waits on it. Dr. Elephant asks 0.75 of the stage; measured on the corpus, real
+    /// equal-size stragglers take 0.43–0.84 of theirs, outliers of healthy runs under load
+    /// 0.05–0.15.
+    pub const SAME_SIZE_SPAN_SHARE: f64 = 0.25;
     /// An output this many times smaller than the median is another kind of task in the same
     /// group (dataframe metadata: an empty frame), not a partition (ours).
     pub const OTHER_SHAPE_RATIO: u64 = 16;
@@ -76,6 +81,11 @@ impl Rule for Skew {
             // Had the largest partition been split to median size, the group ends that much
             // sooner (it runs last: everything else finished while it ran).
             let impact = seconds(slow.compute.saturating_sub(median));
+            let span = group.last_stop.saturating_sub(group.first_start).max(1);
+            let span_share = slow.compute as f64 / span as f64;
+            if !larger && span_share < Skew::SAME_SIZE_SPAN_SHARE {
+                continue;
+            }
             let evidence = if larger {
                 ratio
             } else {
@@ -136,7 +146,8 @@ impl Rule for Skew {
                         .ratio("duration_ratio", ratio)
                         .bytes("max_output", slow.nbytes)
                         .bytes("median_output", median_size)
-                        .ratio("size_ratio", size_ratio),
+                        .ratio("size_ratio", size_ratio)
+                        .ratio("group_span_share", span_share),
                 )
                 .advice(advice),
             );
