@@ -296,7 +296,8 @@ pub struct TraceIndex {
     pub lost_tasks: Vec<LostTask>,
     /// Earliest thread start of each group on each worker: its warm-up task (imports, first
     /// allocations) is the one that started then.
-    pub first_on_worker: FxHashMap<(u32, WorkerId), Nanos>,
+    /// (its start, its compute time).
+    pub first_on_worker: FxHashMap<(u32, WorkerId), (Nanos, Nanos)>,
     /// Dask's fine performance metrics per group, the latest record of each.
     pub group_metrics: BTreeMap<String, GroupMetrics>,
     /// Warnings the producer recorded (Dask's own log warnings, with the plugin).
@@ -652,12 +653,12 @@ impl TraceIndex {
             mine.killed.extend(w.killed);
             mine.paused += w.paused;
         }
-        for ((group, worker), start) in other.first_on_worker {
-            let first = self
+        for ((group, worker), first) in other.first_on_worker {
+            let mine = self
                 .first_on_worker
                 .entry((remap[group as usize], worker))
-                .or_insert(start);
-            *first = (*first).min(start);
+                .or_insert(first);
+            *mine = (*mine).min(first);
         }
         let failure_remap: Vec<u32> = other
             .failures
@@ -982,8 +983,8 @@ impl TraceIndex {
         let first = self
             .first_on_worker
             .entry((group_id, task.worker))
-            .or_insert(busy_start);
-        *first = (*first).min(busy_start);
+            .or_insert((busy_start, compute));
+        *first = (*first).min((busy_start, compute));
 
         let worker = self.workers.entry(task.worker).or_default();
         worker.first_busy = if worker.tasks == 0 {

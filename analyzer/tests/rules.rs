@@ -664,26 +664,31 @@ fn threads_per_worker_sees_waiting_tasks_on_single_thread_workers() {
 
 #[test]
 fn skew_looks_past_each_workers_warm_up_task() {
-    let slow_first = |first: bool| {
+    // `slow`: the tasks taking 2 s.
+    let run = |slow: &[i64]| {
         let mut trace = Trace::new(2);
         for i in 0..20 {
-            let slow = if first { i == 0 } else { i == 10 };
-            trace.task(
-                "read",
-                i,
-                (i % 2) as u32,
-                if slow { 2_000 * MS } else { 100 * MS },
-            );
+            let compute = if slow.contains(&i) {
+                2_000 * MS
+            } else {
+                100 * MS
+            };
+            trace.task("read", i, (i % 2) as u32, compute);
         }
         trace.analyze()
     };
-    let report = slow_first(true);
+    // Every worker's first task slow: imports and first allocations, not data.
+    let report = run(&[0, 1]);
     assert!(
         findings(&report, "skew").is_empty(),
         "{:#?}",
         report.findings
     );
-    let report = slow_first(false);
+    // One worker's first task slow, the other's not: a hot partition that ran first.
+    let report = run(&[0]);
+    assert_eq!(findings(&report, "skew").len(), 1, "{:#?}", report.findings);
+    // A slow task later on: skew.
+    let report = run(&[10]);
     assert_eq!(findings(&report, "skew").len(), 1, "{:#?}", report.findings);
 }
 

@@ -1,3 +1,4 @@
+use traces::Nanos;
 use traces::units::{format_bytes, format_duration};
 
 use crate::finding::Finding;
@@ -30,17 +31,33 @@ impl Skew {
     /// An output this many times smaller than the median is another kind of task in the same
     /// group (dataframe metadata: an empty frame), not a partition (ours).
     pub const OTHER_SHAPE_RATIO: u64 = 16;
+    /// Every worker's first task of a group at least this many times the median: a warm-up
+    /// (Dr. Elephant's first skew line).
+    pub const WARM_UP_RATIO: u64 = 2;
+    /// ... and within this factor of the slowest first task: warm-ups cost every worker about
+    /// the same (ours).
+    pub const WARM_UP_SPREAD: u64 = 4;
 }
 
-/// Whether `task` is its worker's first of the group or the worker's first task at all: a
-/// Python worker pays its imports and first allocations there.
-fn warm_up(index: &TraceIndex, group_id: u32, task: &TaskBrief) -> bool {
-    let first_of_group = index.first_on_worker.get(&(group_id, task.worker)) == Some(&task.start);
-    let first_of_worker = index
-        .workers
-        .get(&task.worker)
-        .is_some_and(|w| w.first_busy == task.start);
-    first_of_group || first_of_worker
+/// Whether `task` is a warm-up: its worker's first of the group, while every other worker's
+/// first of the group was slow too (each Python worker pays its imports and first allocations
+/// there). A hot partition that happens to run first on its worker is not one.
+fn warm_up(index: &TraceIndex, group_id: u32, task: &TaskBrief, median: Nanos) -> bool {
+    let first = index.first_on_worker.get(&(group_id, task.worker));
+    if first.map(|f| f.0) != Some(task.start) {
+        return false;
+    }
+    // As slow as a warm-up: past Dr. Elephant's first line, and of the same order as `task`.
+    let slow = median
+        .saturating_mul(Skew::WARM_UP_RATIO)
+        .max(task.compute / Skew::WARM_UP_SPREAD);
+    let mut others = index
+        .first_on_worker
+        .iter()
+        .filter(|((g, w), _)| *g == group_id && *w != task.worker)
+        .peekable();
+    // With one worker there is nothing to compare with: a first task stays a warm-up.
+    others.peek().is_none() || others.all(|(_, (_, compute))| *compute >= slow)
 }
 
 /// The slowest task that is a partition like the others: neither a warm-up nor a task of
@@ -51,11 +68,12 @@ fn straggler<'a>(
     group: &'a GroupStats,
 ) -> Option<&'a TaskBrief> {
     let median_output = group.median_output();
-    // With one task per worker, every task is a warm-up: nothing can be told apart.
+    let median = group.median_compute();
+    // With one task per worker, every task is a worker's first: nothing can be told apart.
     let per_worker = group.tasks / index.workers.len().max(1) as u64;
     group.slowest.iter().find(|t| {
         let other_shape = t.nbytes.saturating_mul(Skew::OTHER_SHAPE_RATIO) < median_output;
-        !other_shape && (per_worker < 2 || !warm_up(index, group_id, t))
+        !other_shape && (per_worker < 2 || !warm_up(index, group_id, t, median))
     })
 }
 
