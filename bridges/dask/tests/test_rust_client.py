@@ -48,7 +48,8 @@ def test_top_reads_the_plugin(top):
         progress = top(address, "progress")
         workers = top(address, "workers")
     first = findings.splitlines()[2]
-    assert "skew" in first and "groupby_chunk" in first, findings
+    # The hot partition is slow to load and to group: either group may lead, by the run's timing.
+    assert "skew" in first and ("groupby_chunk" in first or "load_partition" in first), findings
     for group in ("load_partition", "groupby_chunk", "groupby_combine"):
         assert group in progress, progress
     assert "w0" in workers and "w1" in workers, workers
