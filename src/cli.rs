@@ -55,12 +55,15 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// Address of the Observe server, HOST:PORT.
+    /// Address of the Observe server: HOST:PORT, or https://HOST:PORT for TLS.
     #[arg(default_value = DEFAULT_ADDR)]
     pub addr: String,
-    /// Bearer token the server requires.
-    #[arg(long, env = "TASKSCOPE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Trust the server's TLS certificate when this CA (PEM) signed it, or when it is this
+    /// certificate; the connection is TLS (https://).
+    #[arg(long, value_name = "PATH")]
+    pub tls_ca: Option<PathBuf>,
     /// No interactive screen: watch for this long (e.g. 3s), then print VIEW as text and exit
     /// (for scripts and CI logs).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -69,6 +72,19 @@ pub struct TopArgs {
     /// findings.
     #[arg(long, default_value = "stream", value_parser = view_name, requires = "print_after")]
     pub view: tui::view::Tab,
+}
+
+/// The bearer token, from the command line, a file or `TASKSCOPE_TOKEN`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Bearer token. Visible to every user of this machine in `ps`: prefer TASKSCOPE_TOKEN or
+    /// --token-file.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// Read the bearer token from the first line of this file. Without --token or
+    /// --token-file, the token is $TASKSCOPE_TOKEN.
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 fn view_name(s: &str) -> Result<tui::view::Tab, String> {
@@ -95,12 +111,21 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Serve the Observe gRPC while running (and after, until Ctrl-C), for `taskscope top`.
-    /// Any address but loopback needs --token.
+    /// Any address but loopback needs a token, and TLS (or --insecure).
     #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = DEFAULT_ADDR)]
     pub serve: Option<SocketAddr>,
-    /// Bearer token clients must present.
-    #[arg(long, env = "TASKSCOPE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub token: TokenArgs,
+    /// Serve over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "PATH", requires_all = ["tls_key", "serve"])]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve a token beyond loopback without TLS: anyone on the network path can read the
+    /// token and then watch and pause the cluster. Only for a network you trust whole.
+    #[arg(long, requires = "serve")]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]

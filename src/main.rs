@@ -6,6 +6,7 @@ mod bench;
 mod bench_tui;
 mod cli;
 mod convert;
+mod credentials;
 mod export;
 mod info;
 mod output;
@@ -57,12 +58,11 @@ fn main() -> ExitCode {
 }
 
 fn top(args: cli::TopArgs) -> anyhow::Result<()> {
+    let target = credentials::watch_target(&args)?;
     let Some(after) = args.print_after else {
-        return tui::app::live(args.addr, args.token);
+        return tui::app::live(target);
     };
-    output::print(&tui::app::print_live(
-        args.addr, args.token, after, args.view,
-    )?)
+    output::print(&tui::app::print_live(target, after, args.view)?)
 }
 
 /// Prints the reader's warnings (a truncated last line…) to stderr.

@@ -135,12 +135,18 @@ fn execute(
     let served = match serve.serve {
         Some(addr) => {
             let hub = Arc::new(Hub::new());
-            let server = Server::start(hub.clone(), addr, serve.token.clone())?;
+            let security = crate::credentials::serve_security(serve)?;
+            let tls = security.tls.is_some();
+            let server = Server::start_secured(hub.clone(), addr, security)?;
             config.tap = Some(Tap(hub.clone()));
+            let shown = if tls {
+                format!("https://{} --tls-ca CA.pem", server.local_addr())
+            } else {
+                server.local_addr().to_string()
+            };
             eprintln!(
-                "serving Observe on {}: watch with `taskscope top {}`",
+                "serving Observe on {}: watch with `taskscope top {shown}`",
                 server.local_addr(),
-                server.local_addr()
             );
             Some((hub, server))
         }

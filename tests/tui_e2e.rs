@@ -234,11 +234,10 @@ fn top_shows_a_served_run_and_reconnects_after_a_restart() {
 fn top_refuses_a_wrong_token_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    // A token is required: serve on all interfaces.
     let _served = Served::start_with_token(
         dir.path(),
         "healthy",
-        &format!("0.0.0.0:{port}"),
+        &format!("127.0.0.1:{port}"),
         Some("right"),
     );
     let addr = format!("127.0.0.1:{port}");
@@ -263,7 +262,7 @@ fn serving_beyond_loopback_without_a_token_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token or set TASKSCOPE_TOKEN, or bind 127.0.0.1\n"
+        "error: refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token-file or set TASKSCOPE_TOKEN, or bind 127.0.0.1\n"
     );
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use proto::v1::observe_client::ObserveClient;
 use proto::{RecordsDecoder, v1};
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request};
 use traces::{Header, LiveState, Record};
 
@@ -65,8 +65,40 @@ impl Watcher {
     }
 }
 
+/// A server to watch, and what to present and trust on the way.
+#[derive(Clone, Default)]
+pub struct WatchTarget {
+    /// `host:port`, or an `http://` or `https://` URL.
+    pub addr: String,
+    /// Sent as `authorization: Bearer TOKEN`.
+    pub token: Option<String>,
+    /// PEM certificates that may sign the server's TLS certificate; given, the connection is
+    /// TLS (`https://`) whatever `addr` says about it without a scheme.
+    pub tls_ca: Option<Vec<u8>>,
+}
+
+// By hand: a derived Debug would print the token.
+impl std::fmt::Debug for WatchTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WatchTarget")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("tls_ca", &self.tls_ca.is_some())
+            .finish()
+    }
+}
+
 /// Starts watching `addr` (`host:port`, or a `http://` URL) in a background thread.
 pub fn watch(addr: String, token: Option<String>) -> Watcher {
+    watch_target(WatchTarget {
+        addr,
+        token,
+        tls_ca: None,
+    })
+}
+
+/// [`watch`] over TLS too.
+pub fn watch_target(target: WatchTarget) -> Watcher {
     let (tx, events) = sync_channel(EVENT_BUFFER);
     let (commands, command_rx) = tokio::sync::mpsc::unbounded_channel();
     std::thread::Builder::new()
@@ -76,21 +108,42 @@ pub fn watch(addr: String, token: Option<String>) -> Watcher {
                 .enable_all()
                 .build()
                 .expect("a tokio runtime");
-            runtime.block_on(follow(addr, token, tx, command_rx));
+            runtime.block_on(follow(target, tx, command_rx));
         })
         .expect("spawning the watch thread");
     Watcher { events, commands }
 }
 
-fn endpoint(addr: &str) -> Result<Endpoint, String> {
-    let url = if addr.contains("://") {
-        addr.to_string()
-    } else {
-        format!("http://{addr}")
+fn endpoint(target: &WatchTarget) -> Result<Endpoint, String> {
+    let addr = &target.addr;
+    let url = match addr.split_once("://") {
+        Some(("http", _)) if target.tls_ca.is_some() => {
+            return Err(format!(
+                "{addr}: an http:// address is plain HTTP/2, but a TLS certificate authority is given; write https://"
+            ));
+        }
+        Some(("http" | "https", _)) => addr.clone(),
+        Some((scheme, _)) => {
+            return Err(format!(
+                "invalid address {addr:?}: expected HOST:PORT, http:// or https://, not {scheme}://"
+            ));
+        }
+        None if target.tls_ca.is_some() => format!("https://{addr}"),
+        None => format!("http://{addr}"),
     };
-    Endpoint::from_shared(url.clone())
+    let mut endpoint = Endpoint::from_shared(url)
         .map(|e| e.connect_timeout(Duration::from_secs(3)))
-        .map_err(|e| format!("invalid address {addr:?}: {e}"))
+        .map_err(|e| format!("invalid address {addr:?}: {e}"))?;
+    if endpoint.uri().scheme_str() == Some("https") {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &target.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(ca));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("{addr}: {}", source_chain(&e)))?;
+    }
+    Ok(endpoint)
 }
 
 /// Hands an event to the consumer; `false` once it is gone. Blocking the connection's runtime
@@ -101,12 +154,13 @@ async fn emit(tx: &SyncSender<WatchEvent>, event: WatchEvent) -> bool {
 }
 
 async fn follow(
-    addr: String,
-    token: Option<String>,
+    target: WatchTarget,
     tx: SyncSender<WatchEvent>,
     mut commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
 ) {
-    let endpoint = match endpoint(&addr) {
+    let addr = target.addr.clone();
+    let token = target.token.clone();
+    let endpoint = match endpoint(&target) {
         Ok(e) => e,
         Err(e) => {
             let _ = tx.send(WatchEvent::Fatal(e));
@@ -130,13 +184,24 @@ async fn follow(
         }
         request
     };
+    let tls = endpoint.uri().scheme_str() == Some("https");
     let mut backoff = FIRST_BACKOFF;
     loop {
         let error = match endpoint.connect().await {
             Ok(channel) => {
                 let mut client =
                     ObserveClient::new(channel).max_decoding_message_size(proto::MAX_MESSAGE_BYTES);
-                match session(&mut client, &tx, &mut commands, &with_auth, &mut backoff).await {
+                let mut answered = false;
+                let result = session(
+                    &mut client,
+                    &tx,
+                    &mut commands,
+                    &with_auth,
+                    &mut backoff,
+                    &mut answered,
+                )
+                .await;
+                match result {
                     Ok(()) => return,
                     Err(status) if status.code() == Code::Unauthenticated => {
                         let _ = tx.send(WatchEvent::Fatal(format!(
@@ -145,10 +210,31 @@ async fn follow(
                         )));
                         return;
                     }
+                    Err(status) if !answered && !tls && status.message() == "transport error" => {
+                        // What a plain HTTP/2 client gets from a TLS server: a closed connection.
+                        format!(
+                            "{}; if the server serves TLS, write https://{} and pass --tls-ca",
+                            describe(&status),
+                            addr.trim_start_matches("http://")
+                        )
+                    }
                     Err(status) => describe(&status),
                 }
             }
-            Err(e) => format!("cannot connect to {addr}: {}", source_chain(&e)),
+            Err(e) => {
+                let cause = source_chain(&e);
+                match tls_hint(&cause) {
+                    // Retrying cannot make an untrusted certificate trusted.
+                    Some(hint) if cause.contains(UNTRUSTED) => {
+                        let _ = tx.send(WatchEvent::Fatal(format!(
+                            "cannot connect to {addr}: {cause}; {hint}"
+                        )));
+                        return;
+                    }
+                    Some(hint) => format!("cannot connect to {addr}: {cause}; {hint}"),
+                    None => format!("cannot connect to {addr}: {cause}"),
+                }
+            }
         };
         if !emit(
             &tx,
@@ -170,6 +256,26 @@ async fn follow(
                 return;
             }
         }
+    }
+}
+
+/// How rustls says the server's certificate is not signed by anyone trusted.
+const UNTRUSTED: &str = "invalid peer certificate";
+
+/// What to do about a TLS failure, when `cause` is one.
+fn tls_hint(cause: &str) -> Option<&'static str> {
+    if cause.contains("CaUsedAsEndEntity") {
+        Some(
+            "the server presents a CA certificate as its own: serve a certificate that CA signed, or one made with CA:FALSE",
+        )
+    } else if cause.contains(UNTRUSTED) {
+        Some(
+            "the server's TLS certificate is not trusted: pass --tls-ca with it or with the CA that signed it",
+        )
+    } else if cause.contains("InvalidContentType") {
+        Some("the server does not speak TLS: write http:// (or no scheme) and drop --tls-ca")
+    } else {
+        None
     }
 }
 
@@ -204,6 +310,7 @@ async fn session(
     commands: &mut tokio::sync::mpsc::UnboundedReceiver<Command>,
     with_auth: &impl Fn(Request<()>) -> Request<()>,
     backoff: &mut Duration,
+    answered: &mut bool,
 ) -> Result<(), tonic::Status> {
     let request = with_auth(Request::new(())).map(|()| v1::WatchRequest {});
     let mut stream = client.watch(request).await?.into_inner();
@@ -217,6 +324,7 @@ async fn session(
                 };
                 // A message arrived: the connection works; the next failure starts afresh.
                 *backoff = FIRST_BACKOFF;
+                *answered = true;
                 for event in events_of(update, &mut decoder, &mut dropped)? {
                     if !emit(tx, event).await {
                         return Ok(());

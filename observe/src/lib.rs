@@ -18,6 +18,8 @@ mod client;
 mod hub;
 mod server;
 
-pub use client::{Command, WatchEvent, Watcher, watch};
+pub use client::{Command, WatchEvent, WatchTarget, Watcher, watch, watch_target};
 pub use hub::{Control, HISTORY_LIMIT_BYTES, Hub, LIVE_BUFFER};
-pub use server::{DEFAULT_PORT, ServeError, Server, TOKEN_ENV, check_exposure};
+pub use server::{
+    DEFAULT_PORT, Security, ServeError, Server, TOKEN_ENV, TlsIdentity, check_exposure,
+};

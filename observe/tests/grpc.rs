@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use observe::{Command, Control, Hub, Server, WatchEvent, Watcher};
+use observe::{
+    Command, Control, Hub, Security, Server, TlsIdentity, WatchEvent, WatchTarget, Watcher,
+};
 use prost::Message;
 use proto::v1;
 use proto::v1::observe_client::ObserveClient;
@@ -253,9 +255,146 @@ fn serving_beyond_loopback_needs_a_token() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token or set TASKSCOPE_TOKEN, or bind 127.0.0.1"
+        "refusing to serve on 0.0.0.0:0 without a token: anyone who can reach it could watch and pause the cluster; pass --token-file or set TASKSCOPE_TOKEN, or bind 127.0.0.1"
     );
-    assert!(Server::start(hub, "0.0.0.0:0".parse().unwrap(), Some("t".into())).is_ok());
+}
+
+#[test]
+fn a_token_beyond_loopback_needs_tls_or_insecure() {
+    let hub = Arc::new(Hub::new());
+    let err = Server::start(hub.clone(), "0.0.0.0:0".parse().unwrap(), Some("t".into()))
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "refusing to serve on 0.0.0.0:0 without TLS: the token would travel in clear text, readable by anyone on the network path; pass --tls-cert and --tls-key, bind 127.0.0.1, or pass --insecure to accept that"
+    );
+    // Checked before binding: nothing is listening for either.
+    let insecure = Security {
+        token: Some("t".into()),
+        insecure: true,
+        ..Security::default()
+    };
+    assert!(observe::check_exposure("0.0.0.0:0".parse().unwrap(), &insecure).is_ok());
+    let (tls, _) = self_signed();
+    let with_tls = Security {
+        token: Some("t".into()),
+        tls: Some(tls),
+        ..Security::default()
+    };
+    assert!(observe::check_exposure("0.0.0.0:0".parse().unwrap(), &with_tls).is_ok());
+    // Debug output keeps the secrets.
+    let shown = format!("{with_tls:?}");
+    assert!(
+        !shown.contains("PRIVATE KEY") && !shown.contains("\"t\""),
+        "{shown}"
+    );
+}
+
+/// A certificate for 127.0.0.1 and localhost, signed by itself, and its PEM.
+fn self_signed() -> (TlsIdentity, Vec<u8>) {
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    let cert_pem = certified.cert.pem().into_bytes();
+    let identity = TlsIdentity {
+        cert_pem: cert_pem.clone(),
+        key_pem: certified.signing_key.serialize_pem().into_bytes(),
+    };
+    (identity, cert_pem)
+}
+
+#[test]
+fn tls_serves_whoever_trusts_its_certificate() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    let (identity, ca) = self_signed();
+    let security = Security {
+        token: Some("s3cret".into()),
+        tls: Some(identity),
+        insecure: false,
+    };
+    let server = Server::start_secured(hub, "127.0.0.1:0".parse().unwrap(), security).unwrap();
+    let port = server.local_addr().port();
+
+    let trusted = observe::watch_target(WatchTarget {
+        addr: format!("127.0.0.1:{port}"),
+        token: Some("s3cret".into()),
+        tls_ca: Some(ca.clone()),
+    });
+    wait_for(&trusted, |e| matches!(e, WatchEvent::Live).then_some(()));
+    // By name too: the certificate names both.
+    let by_name = observe::watch_target(WatchTarget {
+        addr: format!("https://localhost:{port}"),
+        token: Some("s3cret".into()),
+        tls_ca: Some(ca.clone()),
+    });
+    wait_for(&by_name, |e| matches!(e, WatchEvent::Live).then_some(()));
+
+    // Without the certificate, nothing to retry: the certificate will not become trusted.
+    let untrusting = observe::watch_target(WatchTarget {
+        addr: format!("https://127.0.0.1:{port}"),
+        token: Some("s3cret".into()),
+        tls_ca: None,
+    });
+    let error = wait_for(&untrusting, |e| match e {
+        WatchEvent::Fatal(m) => Some(m),
+        _ => None,
+    });
+    assert!(
+        error.contains("invalid peer certificate: UnknownIssuer; the server's TLS certificate is not trusted: pass --tls-ca"),
+        "{error}"
+    );
+
+    // Plain HTTP/2 to a TLS server: a hint, and retries (it may be a plain server restarting).
+    let plain = observe::watch(format!("127.0.0.1:{port}"), Some("s3cret".into()));
+    let error = wait_for(&plain, |e| match e {
+        WatchEvent::Disconnected { error, .. } => Some(error),
+        _ => None,
+    });
+    assert!(
+        error.ends_with(&format!(
+            "if the server serves TLS, write https://127.0.0.1:{port} and pass --tls-ca"
+        )),
+        "{error}"
+    );
+
+    // The token is still checked over TLS.
+    let wrong = observe::watch_target(WatchTarget {
+        addr: format!("127.0.0.1:{port}"),
+        token: Some("guess".into()),
+        tls_ca: Some(ca),
+    });
+    let error = wait_for(&wrong, |e| match e {
+        WatchEvent::Fatal(m) => Some(m),
+        _ => None,
+    });
+    assert!(
+        error.ends_with("unauthenticated: missing or wrong token"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_mismatched_key_is_refused_before_serving() {
+    let (mut identity, _) = self_signed();
+    let (other, _) = self_signed();
+    identity.key_pem = other.key_pem;
+    let security = Security {
+        tls: Some(identity),
+        ..Security::default()
+    };
+    let err = Server::start_secured(
+        Arc::new(Hub::new()),
+        "127.0.0.1:0".parse().unwrap(),
+        security,
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "invalid TLS certificate or key: keys may not be consistent: KeyMismatch"
+    );
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use observe::{Command, Watcher};
+use observe::{Command, WatchTarget, Watcher};
 use ratatui::DefaultTerminal;
 
 use crate::state::{Analysis, Connection, State};
@@ -22,10 +22,10 @@ pub enum Action {
     Send(Command),
 }
 
-/// Attaches to a running cluster at `addr` and shows it live until `q`.
-pub fn live(addr: String, token: Option<String>) -> Result<()> {
-    let watcher = observe::watch(addr.clone(), token);
-    let mut state = State::live(addr);
+/// Attaches to a running cluster at `target` and shows it live until `q`.
+pub fn live(target: WatchTarget) -> Result<()> {
+    let mut state = State::live(target.addr.clone());
+    let watcher = observe::watch_target(target);
     // A refused token or a malformed address is one line on the shell, not a screen: give the
     // connection a moment to say so before taking over the terminal.
     if let Some(first) = watcher.next_timeout(FIRST_ANSWER) {
@@ -37,16 +37,11 @@ pub fn live(addr: String, token: Option<String>) -> Result<()> {
     run(&mut state, Some(&watcher))
 }
 
-/// Watches `addr` for `after`, then renders `tab` at 120×40 as text: `top` for scripts. The
+/// Watches `target` for `after`, then renders `tab` at 120×40 as text: `top` for scripts. The
 /// findings are the analyzer's on what arrived.
-pub fn print_live(
-    addr: String,
-    token: Option<String>,
-    after: Duration,
-    tab: Tab,
-) -> Result<String> {
-    let watcher = observe::watch(addr.clone(), token);
-    let mut state = State::live(addr);
+pub fn print_live(target: WatchTarget, after: Duration, tab: Tab) -> Result<String> {
+    let mut state = State::live(target.addr.clone());
+    let watcher = observe::watch_target(target);
     let deadline = Instant::now() + after;
     ingest_until(&mut state, &watcher, deadline);
     match &state.connection {
