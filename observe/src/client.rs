@@ -48,7 +48,7 @@ pub enum Command {
     Resume,
 }
 
-/// The consumer's end of a watch.
+/// The consumer's end of a watch; dropping it closes the connection.
 pub struct Watcher {
     events: Receiver<WatchEvent>,
     commands: tokio::sync::mpsc::UnboundedSender<Command>,
@@ -210,8 +210,8 @@ async fn follow(
                         )));
                         return;
                     }
-                    Err(status) if !answered && !tls && status.message() == "transport error" => {
-                        // What a plain HTTP/2 client gets from a TLS server: a closed connection.
+                    Err(status) if !answered && !tls && closed_at_once(&status) => {
+                        // What a plain HTTP/2 client gets from a TLS server.
                         format!(
                             "{}; if the server serves TLS, write https://{} and pass --tls-ca",
                             describe(&status),
@@ -257,6 +257,13 @@ async fn follow(
             }
         }
     }
+}
+
+/// A connection that failed before any answer, as a TLS server ends a plain HTTP/2 one: closed
+/// (`transport error`), or an alert read as a malformed frame (`h2 protocol error`).
+fn closed_at_once(status: &tonic::Status) -> bool {
+    let message = status.message();
+    message == "transport error" || message.starts_with("h2 protocol error")
 }
 
 /// How rustls says the server's certificate is not signed by anyone trusted.
@@ -331,7 +338,12 @@ async fn session(
                     }
                 }
             }
-            Some(command) = commands.recv() => {
+            command = commands.recv() => {
+                // The `Watcher` is gone: close the connection now, not at the next update
+                // (a finished run sends none).
+                let Some(command) = command else {
+                    return Ok(());
+                };
                 let request = with_auth(Request::new(()));
                 let answer = match command {
                     Command::Pause => client.pause(request.map(|()| v1::PauseRequest {})).await,

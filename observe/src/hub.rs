@@ -109,6 +109,11 @@ impl Hub {
         let _ = self.updates.send(update);
     }
 
+    /// Watch streams open now (each holds a receiver of the live updates).
+    pub fn watchers(&self) -> usize {
+        self.updates.receiver_count()
+    }
+
     /// Records held for snapshots, in encoded bytes.
     pub fn history_bytes(&self) -> usize {
         self.lock().history_bytes

@@ -514,6 +514,28 @@ fn pause_and_resume_reach_the_producer() {
 }
 
 #[test]
+fn dropping_a_watcher_closes_its_stream_even_when_nothing_is_sent() {
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    feed_tasks(&hub, 0, 3);
+    let server = start(&hub, None);
+    let watcher = observe::watch(server.local_addr().to_string(), None);
+    wait_for(&watcher, |e| matches!(e, WatchEvent::Live).then_some(()));
+    assert_eq!(hub.watchers(), 1);
+    // A finished run publishes nothing more: the client learns it is dropped from its own
+    // command channel closing, not from a failed hand-over of the next update.
+    drop(watcher);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hub.watchers() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream stayed open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn the_watcher_reconnects_after_the_server_restarts() {
     let hub = Arc::new(Hub::new());
     hub.header(&header());
