@@ -185,13 +185,16 @@ def test_token_accepted_or_refused():
             assert stub.Resume(pb.ResumeRequest(), metadata=good).paused is False
 
 
-def test_non_loopback_address_needs_a_token(monkeypatch):
+def test_non_loopback_address_needs_a_token_and_tls(monkeypatch):
     monkeypatch.delenv("TASKSCOPE_TOKEN", raising=False)
     with cluster(n_workers=0, processes=False) as (_, client):
         with pytest.raises(Exception, match="without a token"):
             client.register_plugin(TaskscopePlugin(serve="0.0.0.0:0"))
-        # With a token it binds (every interface, an ephemeral port).
-        client.register_plugin(TaskscopePlugin(serve="0.0.0.0:0", token="t"))
+        # With a token but no TLS, the token would travel in clear text: refused unless said.
+        with pytest.raises(Exception, match="without TLS"):
+            client.register_plugin(TaskscopePlugin(serve="0.0.0.0:0", token="t"))
+        # Said, it binds (every interface, an ephemeral port).
+        client.register_plugin(TaskscopePlugin(serve="0.0.0.0:0", token="t", insecure=True))
 
 
 def test_malformed_serve_address_fails_on_the_client():

@@ -62,3 +62,30 @@ def test_top_with_a_token(top):
         client.gather(client.map(workloads.tiny_f, range(10)))
         screen = top(f"127.0.0.1:{port}", "progress", token="s3cret")
     assert "tiny_f" in screen, screen
+
+
+def test_top_reads_the_plugin_over_tls(tmp_path):
+    """``tls_cert``/``tls_key`` and ``token_file`` on a real scheduler, read by ``taskscope top
+    https://… --tls-ca`` with ``--token-file``."""
+    from test_observe_security import self_signed
+
+    cert, key = self_signed(tmp_path)
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "TASKSCOPE_TOKEN"}
+    with cluster(n_workers=1) as (_, client):
+        client.register_plugin(
+            TaskscopePlugin(serve=port, token_file=token_file, tls_cert=cert, tls_key=key)
+        )
+        client.gather(client.map(workloads.tiny_f, range(10)))
+        watch = [taskscope_bin(), "top", f"https://127.0.0.1:{port}", "--print-after", "2s",
+                 "--view", "progress", "--token-file", str(token_file)]
+        trusted = subprocess.run(watch + ["--tls-ca", cert], capture_output=True, text=True,
+                                 timeout=60, env=env)
+        untrusted = subprocess.run(watch, capture_output=True, text=True, timeout=60, env=env)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "tiny_f" in trusted.stdout, trusted.stdout
+    assert untrusted.returncode == 1
+    assert "invalid peer certificate: UnknownIssuer" in untrusted.stderr, untrusted.stderr
+    assert untrusted.stderr.count("\n") == 1, untrusted.stderr

@@ -18,6 +18,7 @@ updates are dropped and counted, and every update sent carries the stream's runn
 from __future__ import annotations
 
 import collections
+import hashlib
 import hmac
 import ipaddress
 import logging
@@ -90,18 +91,95 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(host: str, port: int, token: str | None) -> str | None:
-    """The token calls must carry: the argument, else ``$TASKSCOPE_TOKEN``. Refuses to expose a
-    non-loopback address without one."""
+def resolve_token(
+    host: str, port: int, token: str | None, token_file: str | os.PathLike | None = None
+) -> str | None:
+    """The token calls must carry: the argument, else the first line of ``token_file``, else
+    ``$TASKSCOPE_TOKEN``. Refuses to expose a non-loopback address without one."""
+    if token_file is not None and not token:
+        token = read_token_file(token_file)
     token = token or os.environ.get(TOKEN_ENV) or None
     if token is None and not is_loopback(host):
         raise ValueError(
             f"taskscope: refusing to serve the Observe gRPC on {host}:{port} without a token: "
             f"anyone who can reach that address could watch and pause the cluster. Pass "
-            f"token=... (dask scheduler: --taskscope-token) or set {TOKEN_ENV}, or bind "
-            f"127.0.0.1"
+            f"token_file=... (dask scheduler: --taskscope-token-file) or set {TOKEN_ENV}, or "
+            f"bind 127.0.0.1"
         )
     return token
+
+
+#: A token file longer than this is not a token.
+MAX_TOKEN_FILE_BYTES = 64 * 1024
+#: A PEM file longer than this is not a certificate chain or a key.
+MAX_PEM_BYTES = 1024 * 1024
+
+
+def _read_bounded(path: str | os.PathLike, what: str, limit: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise ValueError(f"taskscope: cannot read {what} {os.fspath(path)}: {e.strerror}") from None
+    if len(data) > limit:
+        raise ValueError(f"taskscope: {what} {os.fspath(path)} is larger than {limit} bytes")
+    return data
+
+
+def read_token_file(path: str | os.PathLike) -> str:
+    """The token on the first line of ``path`` (its line end dropped), as the Rust side reads
+    ``--token-file``."""
+    name = os.fspath(path)
+    data = _read_bounded(path, "token_file", MAX_TOKEN_FILE_BYTES)
+    if data.endswith(b"\r\n"):
+        data = data[:-2]
+    elif data.endswith(b"\n"):
+        data = data[:-1]
+    if not data:
+        raise ValueError(f"taskscope: token_file {name} is empty")
+    if b"\n" in data or b"\r" in data:
+        raise ValueError(f"taskscope: token_file {name} holds more than one line: a token is one line")
+    # Metadata values are printable ASCII.
+    if not all(b == 0x20 or 0x21 <= b <= 0x7E for b in data):
+        raise ValueError(
+            f"taskscope: token_file {name}: the token must be printable ASCII (it is sent in a header)"
+        )
+    return data.decode("ascii")
+
+
+def read_pem(path: str | os.PathLike, what: str, label: str) -> bytes:
+    """A PEM file with at least one ``-----BEGIN …{label}-----`` block."""
+    data = _read_bounded(path, what, MAX_PEM_BYTES)
+    marker = f"{label}-----".encode()
+    if not any(
+        line.startswith(b"-----BEGIN ") and line.rstrip().endswith(marker)
+        for line in data.splitlines()
+    ):
+        raise ValueError(
+            f"taskscope: {what} {os.fspath(path)}: no PEM {label} in it "
+            f"(expected a -----BEGIN …{label}----- line)"
+        )
+    return data
+
+
+def check_cleartext(host: str, port: int, token: str | None, tls: bool, insecure: bool) -> None:
+    """Refuses to send a token over plain HTTP/2 beyond loopback, unless ``insecure``."""
+    if token is not None and not tls and not insecure and not is_loopback(host):
+        raise ValueError(
+            f"taskscope: refusing to serve the Observe gRPC on {host}:{port} without TLS: the "
+            f"token would travel in clear text, readable by anyone on the network path. Pass "
+            f"tls_cert=... and tls_key=... (dask scheduler: --taskscope-tls-cert/-key), bind "
+            f"127.0.0.1, or pass insecure=True (--taskscope-insecure) to accept that"
+        )
+
+
+def same_token(given: str, token: str) -> bool:
+    """Constant time, lengths included: the digests compared are always 32 bytes."""
+
+    def digest(text: str) -> bytes:
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+    return hmac.compare_digest(digest(given), digest(token))
 
 
 class _Watcher:
@@ -211,7 +289,9 @@ class ObserveServer:
         pause: Callable[[bool], bool],
         tick: float = 0.1,
         history_limit: int = HISTORY_LIMIT_BYTES,
+        tls: tuple[bytes, bytes] | None = None,
     ):
+        """``tls``: (certificate chain, private key), both PEM, to serve over TLS."""
         self.host = host
         self.token = token
         self._pause = pause
@@ -253,8 +333,14 @@ class ObserveServer:
             (grpc.method_handlers_generic_handler(_SERVICE, handlers),)
         )
         bind_host = f"[{host}]" if ":" in host else host
+        self.tls = tls is not None
         try:
-            self.port = self._server.add_insecure_port(f"{bind_host}:{port}")
+            if tls is None:
+                self.port = self._server.add_insecure_port(f"{bind_host}:{port}")
+            else:
+                cert_pem, key_pem = tls
+                credentials = grpc.ssl_server_credentials([(key_pem, cert_pem)])
+                self.port = self._server.add_secure_port(f"{bind_host}:{port}", credentials)
         except RuntimeError as e:
             raise OSError(f"taskscope: cannot serve the Observe gRPC on {host}:{port}: {e}") from e
         if self.port == 0:
@@ -337,9 +423,7 @@ class ObserveServer:
             return
         expected = f"Bearer {self.token}"
         for key, value in context.invocation_metadata():
-            if key == "authorization" and hmac.compare_digest(
-                value.encode("utf-8", "replace"), expected.encode("utf-8")
-            ):
+            if key == "authorization" and isinstance(value, str) and same_token(value, expected):
                 return
         context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong token")
 
@@ -431,4 +515,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-__all__ = ["ObserveServer", "Refused", "parse_address", "resolve_token", "free_port"]
+__all__ = [
+    "ObserveServer",
+    "Refused",
+    "check_cleartext",
+    "free_port",
+    "parse_address",
+    "read_pem",
+    "read_token_file",
+    "resolve_token",
+]

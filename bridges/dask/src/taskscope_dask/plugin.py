@@ -80,8 +80,12 @@ class TaskscopePlugin(SchedulerPlugin):
 
     ``path``: the trace to write (``.ndjson``; ``.ndjson.zst`` needs ``zstandard``), relative to
     the scheduler's working directory. ``serve``: ``True`` (127.0.0.1:7878), a port, or
-    ``"host:port"``; a non-loopback host needs ``token`` (or ``$TASKSCOPE_TOKEN``), which every
-    call must then carry as ``authorization: Bearer <token>`` metadata. ``interval``: seconds
+    ``"host:port"``; a non-loopback host needs a token, which every call must then carry as
+    ``authorization: Bearer <token>`` metadata: ``token``, else the first line of ``token_file``,
+    else ``$TASKSCOPE_TOKEN`` (``token`` travels pickled to the scheduler; a file or the variable
+    keeps it out of the client). ``tls_cert`` and ``tls_key`` (PEM files, read on the scheduler)
+    serve over TLS (``taskscope top https://HOST:PORT --tls-ca CERT``); a token beyond loopback
+    is refused without them unless ``insecure=True``. ``interval``: seconds
     between worker memory/CPU samples, group-metrics samples and trace flushes. ``progress_interval``: seconds between
     ``Progress`` updates to watchers.
 
@@ -98,6 +102,10 @@ class TaskscopePlugin(SchedulerPlugin):
         interval: float = 0.5,
         progress_interval: float = 0.25,
         flush_lines: int = 1000,
+        token_file: str | os.PathLike | None = None,
+        tls_cert: str | os.PathLike | None = None,
+        tls_key: str | os.PathLike | None = None,
+        insecure: bool = False,
     ):
         if path is None and not serve:
             raise ValueError("TaskscopePlugin: give a trace path, serve=..., or both")
@@ -109,7 +117,15 @@ class TaskscopePlugin(SchedulerPlugin):
             from .observe import parse_address
 
             parse_address(self.serve)  # a malformed address fails here, on the client
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TaskscopePlugin: tls_cert and tls_key go together")
+        if (tls_cert is not None or insecure or token_file is not None) and not serve:
+            raise ValueError("TaskscopePlugin: token_file, tls_cert, tls_key and insecure need serve=...")
         self.token = token
+        self.token_file = os.fspath(token_file) if token_file is not None else None
+        self.tls_cert = os.fspath(tls_cert) if tls_cert is not None else None
+        self.tls_key = os.fspath(tls_key) if tls_key is not None else None
+        self.insecure = bool(insecure)
         self.interval = float(interval)
         self.progress_interval = float(progress_interval)
         self.flush_lines = int(flush_lines)
@@ -119,11 +135,24 @@ class TaskscopePlugin(SchedulerPlugin):
 
     def __getstate__(self) -> dict:
         # Only the configuration travels to the scheduler.
-        keys = ("path", "serve", "token", "interval", "progress_interval", "flush_lines")
+        keys = (
+            "path",
+            "serve",
+            "token",
+            "token_file",
+            "tls_cert",
+            "tls_key",
+            "insecure",
+            "interval",
+            "progress_interval",
+            "flush_lines",
+        )
         return {k: self.__dict__[k] for k in keys}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
+        # A plugin pickled by an older version has none of the security options.
+        defaults = {"token_file": None, "tls_cert": None, "tls_key": None, "insecure": False}
+        self.__dict__.update({**defaults, **state})
         self.serve_address = None
         self._started = False
         self._closing = False
@@ -178,11 +207,26 @@ class TaskscopePlugin(SchedulerPlugin):
             "cluster": {"workers": workers, "memory": _memory_fractions()},
         }
         if self.serve is not None:
-            from .observe import ObserveServer, parse_address, resolve_token
+            from .observe import (
+                ObserveServer,
+                check_cleartext,
+                parse_address,
+                read_pem,
+                resolve_token,
+            )
 
             host, port = parse_address(self.serve)
-            token = resolve_token(host, port, self.token)
-            self._server = ObserveServer(self.header, host, port, token, self._pause_from_rpc)
+            token = resolve_token(host, port, self.token, self.token_file)
+            tls = None
+            if self.tls_cert is not None and self.tls_key is not None:
+                tls = (
+                    read_pem(self.tls_cert, "tls_cert", "CERTIFICATE"),
+                    read_pem(self.tls_key, "tls_key", "PRIVATE KEY"),
+                )
+            check_cleartext(host, port, token, tls is not None, self.insecure)
+            self._server = ObserveServer(
+                self.header, host, port, token, self._pause_from_rpc, tls=tls
+            )
         if self.path is not None:
             try:
                 self._writer = TraceFile(self.path, self.header, self.flush_lines)
