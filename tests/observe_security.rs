@@ -47,8 +47,7 @@ fn assert_one_line_error(out: &Output, expected: &str) {
 struct Served {
     child: Child,
     addr: String,
-    /// Kept: the thread that reads the server's stderr goes on while this lives.
-    _stderr: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
 }
 
 impl Served {
@@ -88,7 +87,20 @@ impl Served {
         Served {
             child,
             addr,
-            _stderr: stderr,
+            stderr,
+        }
+    }
+
+    /// Waits for the run to end: everything it did is there for a watcher.
+    fn wait_for_the_run(&self) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with("ran ") => return,
+                Ok(_) => {}
+                Err(e) => panic!("the run did not end: {e}"),
+            }
         }
     }
 
@@ -125,6 +137,7 @@ fn top_reads_a_tls_server_with_its_certificate_and_fails_in_one_line_without() {
         "-o",
         trace.to_str().unwrap(),
     ]);
+    served.wait_for_the_run();
     let https = format!("https://127.0.0.1:{}", served.port());
     let print = |addr: &str, extra: &[&str]| {
         let mut args = vec!["top", addr, "--print-after", "2s"];

@@ -24,20 +24,24 @@ const SOAK: Duration = Duration::from_secs(60);
 /// Watchers at once.
 const WATCHERS: usize = 50;
 
-/// tiny-partitions × 10 (about a million tasks) runs about a minute on 2 cores while 50
-/// watchers come and go and the baseline run shares the machine.
-const SCALE: &str = "10";
+/// tiny-partitions × 14 (about 1.4 million tasks) runs about a minute on 2 cores while 50
+/// watchers come and go and the baseline run shares the machine (longer on a loaded one).
+const SCALE: &str = "14";
 
 const TOKEN: &str = "s3cret";
 
-/// The run's end, after the soak, and every wait for a line of the server's.
-const TIMEOUT: Duration = Duration::from_secs(180);
+/// The run's end, after the soak, and every wait for a line of the server's (a machine busy
+/// with other builds can take three times as long as an idle one).
+const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A `taskscope run … --serve 127.0.0.1:0` process, killed on drop.
 struct Served {
     child: Child,
     addr: String,
     lines: mpsc::Receiver<String>,
+    /// Set when the run's summary line (`ran …`) is written: the trace is complete, and what
+    /// follows (reading it back for the summary) is no longer the server's doing.
+    ran: Arc<AtomicBool>,
 }
 
 impl Served {
@@ -55,9 +59,14 @@ impl Served {
             .unwrap();
         let (tx, lines) = mpsc::channel();
         let pipe = child.stderr.take().unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
+                if line.starts_with("ran ") {
+                    flag.store(true, Ordering::Relaxed);
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -67,6 +76,7 @@ impl Served {
             child,
             addr: String::new(),
             lines,
+            ran,
         };
         let line = served.wait_for("serving Observe on ");
         served.addr = line["serving Observe on ".len()..]
@@ -292,36 +302,40 @@ fn churn(addr: &str, seed: u64, until: Instant, tally: &Tally) {
     }
 }
 
-/// Samples resident memory every 200 ms; the largest seen per process.
+/// Samples resident memory every 200 ms while each run lasts; the largest seen per process.
 struct RssSampler {
-    stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Vec<u64>>,
 }
 
 impl RssSampler {
-    fn start(pids: Vec<u32>) -> RssSampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+    fn start(runs: &[&Served]) -> RssSampler {
+        let runs: Vec<(u32, Arc<AtomicBool>)> =
+            runs.iter().map(|s| (s.pid(), s.ran.clone())).collect();
         let thread = std::thread::spawn(move || {
-            let mut peaks = vec![0u64; pids.len()];
-            while !flag.load(Ordering::Relaxed) {
-                for (peak, &pid) in peaks.iter_mut().zip(&pids) {
-                    *peak = (*peak).max(rss_kib(pid).unwrap_or(0));
+            let mut peaks = vec![0u64; runs.len()];
+            let deadline = Instant::now() + TIMEOUT;
+            while runs.iter().any(|(_, ran)| !ran.load(Ordering::Relaxed))
+                && Instant::now() < deadline
+            {
+                for (peak, (pid, ran)) in peaks.iter_mut().zip(&runs) {
+                    if !ran.load(Ordering::Relaxed) {
+                        *peak = (*peak).max(rss_kib(*pid).unwrap_or(0));
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
             peaks
         });
-        RssSampler { stop, thread }
+        RssSampler { thread }
     }
 
+    /// The peaks, once every run has ended.
     fn finish(self) -> Vec<u64> {
-        self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap()
     }
 }
 
-/// "ran … in 31.2 s: 1,016,131 tasks, … wrote 1,016,131 task records to …": (tasks, records).
+/// "ran … in 31.2 s: 1,422,583 tasks, … wrote 1,422,583 task records to …": (tasks, records).
 fn reported(ran: &str) -> (u64, u64) {
     let number = |text: &str| -> u64 { text.replace(',', "").parse().unwrap() };
     let tasks = ran.split(": ").nth(1).unwrap().split(' ').next().unwrap();
@@ -343,7 +357,7 @@ fn observe_survives_fifty_watchers_coming_and_going_for_a_minute() {
     let baseline = Served::start(&dir.path().join("baseline.ndjson"));
     let trace = dir.path().join("soak.ndjson");
     let mut served = Served::start(&trace);
-    let sampler = RssSampler::start(vec![baseline.pid(), served.pid()]);
+    let sampler = RssSampler::start(&[&baseline, &served]);
     let started = Instant::now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -401,10 +415,10 @@ fn observe_survives_fifty_watchers_coming_and_going_for_a_minute() {
 
     let ran = ran.unwrap_or_else(|| served.wait_for("ran tiny-partitions in "));
     let ran_for = started.elapsed();
-    served.wait_for("the run is over; still serving on ");
     baseline.wait_for("ran tiny-partitions in ");
-    baseline.wait_for("the run is over; still serving on ");
     served.assert_alive();
+    // The runs' peaks: what comes after (reading the trace back for the summary) is the same
+    // for both and no concern of the server's.
     let peaks = sampler.finish();
     let (baseline_kib, served_kib) = (peaks[0], peaks[1]);
     let snapshots = tally.snapshots.load(Ordering::Relaxed);
@@ -444,7 +458,7 @@ fn observe_survives_fifty_watchers_coming_and_going_for_a_minute() {
         .filter(|r| matches!(r, Record::Task(_)))
         .count() as u64;
     assert_eq!(in_trace, written);
-    assert!(written > 900_000, "{ran}");
+    assert!(written > 1_300_000, "{ran}");
 
     assert!(
         served_kib <= 2 * baseline_kib,

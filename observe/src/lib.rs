@@ -6,6 +6,10 @@
 //! loses updates, counted, and never grows the server's memory). [`watch`] is the client side:
 //! a background thread that connects, follows the stream, and reconnects with backoff.
 //!
+//! A token is compared in constant time; [`Server::start_secured`] serves over TLS (rustls)
+//! and refuses to take a token in clear text beyond loopback unless told to
+//! ([`Security::insecure`]); [`watch_target`] trusts a given certificate authority.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //! let hub = Arc::new(observe::Hub::new());
