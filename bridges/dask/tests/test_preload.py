@@ -120,3 +120,24 @@ def test_preload_without_options_says_what_is_missing(tmp_path):
         finally:
             stop(proc)
     assert "needs --taskscope-trace PATH and/or --taskscope-serve" in log_path.read_text()
+
+
+def test_preload_refuses_a_token_in_clear_text(tmp_path):
+    """A token beyond loopback without --taskscope-tls-cert/-key: the preload fails, and the log
+    says why (the check comes before taskscope binds anything)."""
+    log_path = tmp_path / "scheduler.log"
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret\n")
+    with open(log_path, "w") as log:
+        proc = dask_cli("scheduler", "--no-dashboard", "--port", "0",
+                        "--preload", "taskscope_dask",
+                        "--taskscope-serve", "0.0.0.0:0",
+                        "--taskscope-token-file", str(token_file), log=log)
+        try:
+            deadline = time.time() + 60
+            while "Failed to start preload" not in log_path.read_text():
+                assert proc.poll() is None and time.time() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        finally:
+            stop(proc)
+    assert "without TLS: the token would travel in clear text" in log_path.read_text()
