@@ -791,3 +791,58 @@ fn sums_past_u64_saturate() {
     );
     assert_eq!(folded, "a;compute 18446744073709551\n");
 }
+
+#[test]
+fn analyze_sums_past_u64_saturate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.ndjson");
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"p","origin_unix_ns":0,"cluster":{}}"#;
+    // Tasks of 2^63 ns on thread u32::MAX of worker u32::MAX: their busy time, a key computed
+    // twice (the repeated time), a task of two 2^63 ns computes (its compute time) and a chain
+    // through it (the critical path) all summed past u64 (a panic in debug builds, a wrapped
+    // "0 s" in release).
+    let task = |key: &str, deps: &str, phases: &str| {
+        format!(
+            r#"{{"kind":"task","key":{key},"group":"a","worker":4294967295,"thread":4294967295,"status":"ok","deps":[{deps}],"phases":[{phases}]}}"#
+        )
+    };
+    let half = r#"{"action":"compute","start":0,"stop":9223372036854775808}"#;
+    let second_half =
+        r#"{"action":"compute","start":9223372036854775808,"stop":18446744073709551615}"#;
+    let lines = [
+        header.to_string(),
+        task(r#"["a",0]"#, "", half),
+        task(r#"["a",1]"#, "", half),
+        task(r#"["a",0]"#, "", half),
+        task(r#"["a",2]"#, r#"["a",1]"#, &format!("{half},{second_half}")),
+    ];
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = stdout_of(
+        taskscope().args(["analyze", "--format", "json"]).arg(&path),
+        &path,
+    );
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let max_seconds = u64::MAX as f64 / 1e9;
+    let summary = &report["summary"];
+    assert_eq!(summary["threads"], 4294967295u64, "{summary}");
+    assert_eq!(
+        summary["busy_seconds"].as_f64(),
+        Some(max_seconds),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["wall_seconds"].as_f64(),
+        Some(max_seconds),
+        "{summary}"
+    );
+    let path_ = &report["critical_path"];
+    assert_eq!(path_["tasks"], 2, "{path_}");
+    assert_eq!(
+        path_["compute_seconds"].as_f64(),
+        Some(max_seconds),
+        "{path_}"
+    );
+    assert_eq!(path_["wait_seconds"].as_f64(), Some(0.0), "{path_}");
+    let text = stdout_of(taskscope().arg("analyze").arg(&path), &path);
+    assert!(!text.is_empty());
+}

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use traces::Nanos;
+
 use crate::index::TraceIndex;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -38,8 +40,8 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
     let mut guard = index.runs.len();
     loop {
         tasks += 1;
-        compute += node.compute;
-        transfer += node.transfer;
+        compute = Nanos::saturating_add(compute, node.compute);
+        transfer = Nanos::saturating_add(transfer, node.transfer);
         chain.push(node.group);
         let from = node.deps_from as usize;
         let deps = &index.dep_hashes[from..from + node.deps_len as usize];
@@ -62,7 +64,7 @@ pub fn critical_path(index: &TraceIndex) -> Option<CriticalPath> {
     }
     let start = node.start;
     let length = end.saturating_sub(start);
-    let wait = length.saturating_sub(compute + transfer);
+    let wait = length.saturating_sub(compute.saturating_add(transfer));
     let mut groups: Vec<(String, u64)> = Vec::new();
     for &g in chain.iter().rev() {
         let name = &index.groups[g as usize].name;

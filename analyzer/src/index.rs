@@ -7,11 +7,10 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 
-use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use traces::{
     Action, ActionTotals, EventKind, GroupMetrics, Header, Key, MemorySample, Nanos, Record,
-    TaskRecord, TaskStatus, TraceError, TraceReader, WorkerId,
+    SparseHistogram, TaskRecord, TaskStatus, TraceError, TraceReader, WorkerId,
 };
 
 /// Everything known about one task group.
@@ -20,10 +19,12 @@ pub struct GroupStats {
     pub name: String,
     /// Successful attempts.
     pub tasks: u64,
-    pub compute: Histogram<u64>,
+    /// Compute time of each successful attempt (sparse: a group of one task costs bytes, not
+    /// the 16+ KiB of a dense histogram; issue 11).
+    pub compute: SparseHistogram,
     /// The slowest tasks by compute time, slowest first (at most [`SLOWEST_KEPT`]).
     pub slowest: Vec<TaskBrief>,
-    pub output: Histogram<u64>,
+    pub output: SparseHistogram,
     pub output_total: u64,
     pub output_max: u64,
     /// Key of the largest output.
@@ -70,20 +71,19 @@ impl GroupStats {
     /// Adds the same group's statistics from another part of the trace.
     fn merge(&mut self, other: GroupStats) {
         self.tasks += other.tasks;
-        // Auto-resizing histograms of the same precision always add.
-        let _ = self.compute.add(&other.compute);
-        let _ = self.output.add(&other.output);
+        self.compute.add(&other.compute);
+        self.output.add(&other.output);
         for task in other.slowest {
             keep_slowest(&mut self.slowest, task);
         }
-        self.output_total += other.output_total;
+        self.output_total = self.output_total.saturating_add(other.output_total);
         if other.output_max > self.output_max || self.largest_key.is_empty() {
             self.output_max = other.output_max;
             self.largest_key = other.largest_key;
         }
         self.phases.merge(&other.phases);
         self.inline_tasks += other.inline_tasks;
-        self.inline_total += other.inline_total;
+        self.inline_total = self.inline_total.saturating_add(other.inline_total);
         self.inline_max = self.inline_max.max(other.inline_max);
         for (size, count) in other.inline_sizes {
             if self.inline_sizes.len() < INLINE_SIZES || self.inline_sizes.contains_key(&size) {
@@ -98,9 +98,9 @@ impl GroupStats {
         GroupStats {
             name: name.to_string(),
             tasks: 0,
-            compute: histogram(),
+            compute: SparseHistogram::new(),
             slowest: Vec::new(),
-            output: histogram(),
+            output: SparseHistogram::new(),
             output_total: 0,
             output_max: 0,
             largest_key: String::new(),
@@ -139,10 +139,6 @@ impl GroupStats {
 
 /// Distinct inline-argument sizes kept per group.
 const INLINE_SIZES: usize = 8;
-
-fn histogram() -> Histogram<u64> {
-    Histogram::new(3).expect("3 significant figures is a valid histogram precision")
-}
 
 #[derive(Debug, Default, Clone)]
 pub struct WorkerStats {
@@ -421,7 +417,7 @@ fn find_gaps(alive: &[(Nanos, Nanos)], evidence: &GapEvidence) -> Vec<Gap> {
                 let first = submissions.partition_point(|&s| s < start);
                 submissions
                     .get(first)
-                    .is_some_and(|&s| s <= stop + SUBMIT_SLACK_NS)
+                    .is_some_and(|&s| s <= stop.saturating_add(SUBMIT_SLACK_NS))
             };
             let worker_lost = evidence
                 .worker_changes
@@ -649,7 +645,7 @@ impl TraceIndex {
                 mine.last_busy = mine.last_busy.max(w.last_busy);
             }
             mine.tasks += w.tasks;
-            mine.busy_ns += w.busy_ns;
+            mine.busy_ns = mine.busy_ns.saturating_add(w.busy_ns);
             mine.killed.extend(w.killed);
             mine.paused += w.paused;
         }
@@ -697,7 +693,7 @@ impl TraceIndex {
         self.task_records += other.task_records;
         self.failed += other.failed;
         self.lost += other.lost;
-        self.lost_compute_ns += other.lost_compute_ns;
+        self.lost_compute_ns = self.lost_compute_ns.saturating_add(other.lost_compute_ns);
         self.retried += other.retried;
         let offset = self.dep_hashes.len() as u32;
         self.dep_hashes.extend(other.dep_hashes);
@@ -742,7 +738,7 @@ impl TraceIndex {
         };
         let known = &mut self.failures[id];
         known.attempts += f.attempts;
-        known.compute_ns += f.compute_ns;
+        known.compute_ns = known.compute_ns.saturating_add(f.compute_ns);
         known.first = known.first.min(f.first);
         known.last = known.last.max(f.last);
         id as u32
@@ -780,7 +776,9 @@ impl TraceIndex {
                     last.managed.saturating_add(last.unmanaged) as f64 > limit as f64 * pause
                 })
             {
-                w.paused_ns += sample.time.saturating_sub(last.time);
+                w.paused_ns = w
+                    .paused_ns
+                    .saturating_add(sample.time.saturating_sub(last.time));
             }
             w.samples.push(sample);
         }
@@ -806,7 +804,7 @@ impl TraceIndex {
         let late = self.first + self.wall_ns() / 10;
         let mut worker_changes: Vec<(Nanos, Nanos)> = kills
             .iter()
-            .map(|&(t, _)| (t, t + REPLACEMENT_SLACK_NS))
+            .map(|&(t, _)| (t, t.saturating_add(REPLACEMENT_SLACK_NS)))
             .chain(
                 self.workers
                     .values()
@@ -846,11 +844,13 @@ impl TraceIndex {
             if paused {
                 since.entry(worker).or_insert(time);
             } else if let Some(start) = since.remove(&worker) {
-                self.workers.entry(worker).or_default().paused_ns += time.saturating_sub(start);
+                let w = self.workers.entry(worker).or_default();
+                w.paused_ns = w.paused_ns.saturating_add(time.saturating_sub(start));
             }
         }
         for (worker, start) in since {
-            self.workers.entry(worker).or_default().paused_ns += self.last.saturating_sub(start);
+            let w = self.workers.entry(worker).or_default();
+            w.paused_ns = w.paused_ns.saturating_add(self.last.saturating_sub(start));
         }
     }
 
@@ -890,7 +890,9 @@ impl TraceIndex {
             TaskStatus::Ok => {}
             TaskStatus::Lost => {
                 self.lost += 1;
-                self.lost_compute_ns += task.time_in(Action::Compute);
+                self.lost_compute_ns = self
+                    .lost_compute_ns
+                    .saturating_add(task.time_in(Action::Compute));
                 if self.lost_tasks.len() < LOST_KEPT {
                     self.lost_tasks.push(LostTask {
                         time: stop,
@@ -934,14 +936,14 @@ impl TraceIndex {
                     .push((task.worker, group_id, phase.start, phase.stop));
             }
             if phase.action.occupies_thread() {
-                busy += phase.duration();
+                busy = Nanos::saturating_add(busy, phase.duration());
                 busy_start = busy_start.min(phase.start);
                 busy_stop = busy_stop.max(phase.stop);
             }
         }
         let compute = task.time_in(Action::Compute);
         let transfer = task.time_in(Action::Transfer);
-        let _ = group.compute.record(compute.max(1));
+        group.compute.record(compute.max(1));
         if busy_stop == 0 {
             busy_start = start;
         }
@@ -963,8 +965,8 @@ impl TraceIndex {
                 },
             );
         }
-        let _ = group.output.record(task.nbytes.max(1));
-        group.output_total += task.nbytes;
+        group.output.record(task.nbytes.max(1));
+        group.output_total = group.output_total.saturating_add(task.nbytes);
         // The first of equals wins, as in `merge` (whose other half comes later).
         if task.nbytes > group.output_max || group.largest_key.is_empty() {
             group.output_max = task.nbytes;
@@ -972,7 +974,7 @@ impl TraceIndex {
         }
         if task.inline_bytes > 0 {
             group.inline_tasks += 1;
-            group.inline_total += task.inline_bytes;
+            group.inline_total = group.inline_total.saturating_add(task.inline_bytes);
             group.inline_max = group.inline_max.max(task.inline_bytes);
             if group.inline_sizes.len() < INLINE_SIZES
                 || group.inline_sizes.contains_key(&task.inline_bytes)
@@ -994,7 +996,7 @@ impl TraceIndex {
         };
         worker.last_busy = worker.last_busy.max(busy_stop);
         worker.tasks += 1;
-        worker.busy_ns += busy;
+        worker.busy_ns = worker.busy_ns.saturating_add(busy);
         worker.threads = worker.threads.max(task.thread.saturating_add(1));
         if busy_stop > 0 {
             self.lanes
@@ -1088,13 +1090,16 @@ impl TraceIndex {
                     .min_by_key(|r| r.stop)
                     .expect("at least two runs");
                 let last_start = runs.iter().map(|r| r.start).max().unwrap_or(0);
-                let total: Nanos = runs.iter().map(|r| r.compute).sum();
+                let total = runs
+                    .iter()
+                    .map(|r| r.compute)
+                    .fold(0, Nanos::saturating_add);
                 let after_death = kills
                     .iter()
                     .any(|&(time, _)| time >= first.stop && time <= last_start);
                 self.repeats.push(Repeat {
                     runs: runs.len() as u32,
-                    repeated_ns: total - first.compute,
+                    repeated_ns: total.saturating_sub(first.compute),
                     after_death,
                 });
             }
@@ -1127,21 +1132,30 @@ impl TraceIndex {
 
     pub fn threads(&self) -> u32 {
         // Killed workers are replaced: count the threads of the workers alive at the start.
-        let initial: u32 = self.header.cluster.workers.iter().map(|w| w.threads).sum();
+        let initial = self
+            .header
+            .cluster
+            .workers
+            .iter()
+            .map(|w| w.threads)
+            .fold(0, u32::saturating_add);
         if initial > 0 {
             initial
         } else {
             self.workers
                 .values()
                 .map(|w| w.threads.max(1))
-                .sum::<u32>()
+                .fold(0, u32::saturating_add)
                 .max(1)
         }
     }
 
     /// Thread-occupying time of every successful task.
     pub fn busy_ns(&self) -> Nanos {
-        self.workers.values().map(|w| w.busy_ns).sum()
+        self.workers
+            .values()
+            .map(|w| w.busy_ns)
+            .fold(0, Nanos::saturating_add)
     }
 
     pub fn seconds(&self, t: Nanos) -> f64 {

@@ -38,6 +38,7 @@ mod dask_report;
 mod dask_stream;
 mod error;
 pub mod export;
+mod histogram;
 mod key;
 mod live;
 mod model;
@@ -50,6 +51,7 @@ pub mod synthetic;
 pub mod units;
 
 pub use error::TraceError;
+pub use histogram::SparseHistogram;
 pub use key::{FloatBits, Key, KeyPart, key_split};
 pub use live::{GroupState, LiveState, RunningTask};
 pub use model::*;

@@ -245,7 +245,7 @@ impl TaskRecord {
             .iter()
             .filter(|p| p.action == action)
             .map(Phase::duration)
-            .sum()
+            .fold(0, Nanos::saturating_add)
     }
 }
 

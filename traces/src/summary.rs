@@ -1,18 +1,16 @@
 //! What `taskscope info` reports, built in one streaming pass. Memory grows with the number of
 //! workers and task groups, never with the number of tasks: group medians come from a
-//! fixed-size histogram.
+//! sparse histogram, which grows with the distinct durations seen (at most ~1,000 per power of
+//! two), not with the tasks.
 
 use std::collections::{BTreeMap, HashMap};
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::error::TraceError;
+use crate::histogram::SparseHistogram;
 use crate::model::{Action, EventKind, Header, Nanos, Record, TaskRecord, TaskStatus, WorkerId};
 use crate::open::TraceReader;
-
-/// Three significant digits: medians within 0.1 %.
-const HISTOGRAM_SIGFIGS: u8 = 3;
 
 #[derive(Debug, Serialize)]
 pub struct TraceSummary {
@@ -90,7 +88,8 @@ struct GroupAcc {
     total: Nanos,
     max: Nanos,
     output_bytes: u64,
-    durations: Histogram<u64>,
+    /// Compute times: medians within 0.1 %.
+    durations: SparseHistogram,
 }
 
 #[derive(Default)]
@@ -238,16 +237,14 @@ impl Accumulator {
                     total: 0,
                     max: 0,
                     output_bytes: 0,
-                    durations: Histogram::new(HISTOGRAM_SIGFIGS)
-                        .expect("3 significant figures is a valid histogram precision"),
+                    durations: SparseHistogram::new(),
                 }),
         };
         group.tasks += 1;
         group.total = group.total.saturating_add(compute);
         group.max = group.max.max(compute);
         group.output_bytes = group.output_bytes.saturating_add(task.nbytes);
-        // Auto-resizing: only a value beyond u64 range could fail, and a phase cannot be that long.
-        let _ = group.durations.record(compute.max(1));
+        group.durations.record(compute.max(1));
     }
 
     fn finish(self, header: &Header, format: &str, warnings: &[String]) -> TraceSummary {
