@@ -846,3 +846,72 @@ fn analyze_sums_past_u64_saturate() {
     let text = stdout_of(taskscope().arg("analyze").arg(&path), &path);
     assert!(!text.is_empty());
 }
+
+// Memory that grows without bound.
+
+/// Feeds `head` then `chunk` over and over into a FIFO that `taskscope info` reads, until the
+/// reader goes away; returns info's exit code and stderr.
+fn info_of_endless_fifo(head: &'static [u8], chunk: &'static [u8], limit: &str) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("endless.json");
+    let path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut out = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            // Ends with EPIPE once the reader closes its end (Rust ignores SIGPIPE).
+            if out.write_all(head).is_ok() {
+                while out.write_all(chunk).is_ok() {}
+            }
+        })
+    };
+    let output = taskscope()
+        .env("TASKSCOPE_IMPORT_LIMIT", limit)
+        .arg("info")
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn endless_dask_exports_stop_at_the_import_limit() {
+    let records = b"{\"key\": \"x-1\", \"worker\": \"w\", \"startstops\": []},\n";
+    let (code, stderr) = info_of_endless_fifo(b"[", records, "4MiB");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.ends_with(
+            "endless.json: Dask task stream larger than 4.00 MiB (the import limit; set \
+             TASKSCOPE_IMPORT_LIMIT to raise it)\n"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let (code, stderr) = info_of_endless_fifo(b"<html>", b"<p>more</p>\n", "4MiB");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.ends_with(
+            "endless.json: Dask performance report larger than 4.00 MiB (the import limit; set \
+             TASKSCOPE_IMPORT_LIMIT to raise it)\n"
+        ),
+        "{stderr}"
+    );
+    // Without the variable the limit is 1 GiB (reading that much here would take most of the
+    // timeout; `traces::DEFAULT_IMPORT_LIMIT`).
+    assert_eq!(traces::DEFAULT_IMPORT_LIMIT, 1 << 30);
+    let (code, stderr) = info_of_endless_fifo(b"[", b" ", "lots");
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.ends_with(
+            "endless.json: TASKSCOPE_IMPORT_LIMIT=\"lots\": invalid size \"lots\": expected a \
+             number with an optional unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GiB\n"
+        ),
+        "{stderr}"
+    );
+}

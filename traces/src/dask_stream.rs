@@ -5,14 +5,19 @@
 //! address seen (executing or serving a transfer), with as many threads as distinct thread ids
 //! ran tasks on it. The whole list is read before the first record is returned, because the
 //! header (the workers) depends on every record; task streams are bounded (the dashboard keeps
-//! 100,000 records), so this stays small.
+//! 100,000 records), and the input is refused past the import limit ([`crate::limit`]).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::io::{BufReader, Read};
 
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
 use crate::error::{TraceError, describe_json_error};
 use crate::key::Key;
+use crate::limit::Limited;
 use crate::model::{
     Action, Cluster, Header, MemoryFractions, Nanos, Phase, Record, TaskRecord, TaskStatus,
     WorkerId, WorkerSpec,
@@ -40,7 +45,8 @@ pub(crate) struct DaskRecord {
 /// Times in epoch seconds.
 #[derive(Deserialize)]
 pub(crate) struct DaskPhase {
-    pub action: String,
+    /// Borrowed for the report importer's rows (no string per phase).
+    pub action: Cow<'static, str>,
     pub start: f64,
     pub stop: f64,
     #[serde(default)]
@@ -54,36 +60,83 @@ pub struct Imported {
     pub warnings: Vec<String>,
 }
 
-/// Parses a whole task-stream file held in `bytes`.
-pub fn import(bytes: &[u8], path: &str) -> Result<Imported, TraceError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let raw: Vec<DaskRecord> = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let line = e.inner().line() as u64;
-        let path_text = e.path().to_string();
-        // "[16].startstops[0].start" → "record 16: field "startstops[0].start""
-        let (record, field) = split_index(&path_text);
-        let detail = describe_json_error(e.inner(), field.unwrap_or("."));
-        let message = match record {
-            Some(i) if e.inner().is_data() => format!("task-stream record {i}: {detail}"),
-            _ => detail,
+/// Parses a task-stream list from `input`, record by record: memory holds the records, never
+/// the file's text or a tree of it. More than the import limit of input is refused.
+pub fn import(input: impl Read, path: &str) -> Result<Imported, TraceError> {
+    let limit = crate::limit::import_limit(path)?;
+    let mut limited = Limited::new(input, limit);
+    let mut failed: Option<(usize, String)> = None;
+    let result = {
+        let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
+            READ_BUFFER,
+            &mut limited,
+        ));
+        de.deserialize_seq(RecordList {
+            failed: &mut failed,
+        })
+        .and_then(|raw| de.end().map(|()| raw))
+    };
+    if limited.exceeded {
+        return Err(crate::limit::too_large(path, "Dask task stream", limit));
+    }
+    let raw = result.map_err(|e| {
+        let line = e.line() as u64;
+        let message = match failed.filter(|_| e.is_data()) {
+            // "startstops[0].start" of record 16 → "record 16: field "startstops[0].start""
+            Some((index, field)) => format!(
+                "task-stream record {index}: {}",
+                describe_json_error(&e, &field)
+            ),
+            None => describe_json_error(&e, "."),
         };
         TraceError::invalid(path, line, message)
     })?;
-    de.end()
-        .map_err(|e| TraceError::invalid(path, e.line() as u64, describe_json_error(&e, ".")))?;
     Ok(convert(raw, importer_name()))
 }
 
-/// Splits a leading `[N]` (the record's index) off a serde path.
-fn split_index(path: &str) -> (Option<&str>, Option<&str>) {
-    let Some(rest) = path.strip_prefix('[') else {
-        return (None, None);
-    };
-    let Some((index, field)) = rest.split_once(']') else {
-        return (None, None);
-    };
-    let field = field.strip_prefix('.').filter(|f| !f.is_empty());
-    (Some(index), field)
+/// Read buffer of the importer (serde_json reads byte by byte from it).
+const READ_BUFFER: usize = 64 * 1024;
+
+/// The top-level list, deserialized one record at a time.
+struct RecordList<'a> {
+    /// The failing record's index and the field path inside it (`.` for the record itself).
+    failed: &'a mut Option<(usize, String)>,
+}
+
+impl<'de> Visitor<'de> for RecordList<'_> {
+    type Value = Vec<DaskRecord>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of task-stream records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<DaskRecord>, A::Error> {
+        let mut records = Vec::new();
+        while let Some(record) = seq.next_element_seed(TrackedRecord {
+            index: records.len(),
+            failed: &mut *self.failed,
+        })? {
+            records.push(record);
+        }
+        Ok(records)
+    }
+}
+
+/// One record, remembering where in it deserialization failed.
+struct TrackedRecord<'a> {
+    index: usize,
+    failed: &'a mut Option<(usize, String)>,
+}
+
+impl<'de> DeserializeSeed<'de> for TrackedRecord<'_> {
+    type Value = DaskRecord;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<DaskRecord, D::Error> {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            *self.failed = Some((self.index, e.path().to_string()));
+            e.into_inner()
+        })
+    }
 }
 
 pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
@@ -91,22 +144,30 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
     let mut skipped_actions: BTreeMap<String, usize> = BTreeMap::new();
 
     // Workers and their threads, in address order so an import is deterministic.
-    let mut threads: BTreeMap<&str, BTreeSet<u64>> = BTreeMap::new();
+    // Owned addresses (there are few): the records are consumed below.
+    let mut threads: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for rec in &raw {
-        let seen = threads.entry(rec.worker.as_str()).or_default();
+        if !threads.contains_key(&rec.worker) {
+            threads.insert(rec.worker.clone(), BTreeSet::new());
+        }
         if let Some(thread) = rec.thread {
-            seen.insert(thread);
+            threads
+                .get_mut(&rec.worker)
+                .expect("inserted above")
+                .insert(thread);
         }
         for phase in &rec.startstops {
-            if let Some(source) = &phase.source {
-                threads.entry(source.as_str()).or_default();
+            if let Some(source) = &phase.source
+                && !threads.contains_key(source)
+            {
+                threads.insert(source.clone(), BTreeSet::new());
             }
         }
     }
     let worker_ids: HashMap<&str, WorkerId> = threads
         .keys()
         .enumerate()
-        .map(|(i, addr)| (*addr, i as WorkerId))
+        .map(|(i, addr)| (addr.as_str(), i as WorkerId))
         .collect();
     let thread_index = |worker: &str, thread: Option<u64>| -> u32 {
         match thread {
@@ -122,12 +183,14 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
     let origin_s = if origin_s.is_finite() { origin_s } else { 0.0 };
     let to_nanos = |t: f64| -> Nanos { ((t - origin_s) * 1e9).round().max(0.0) as Nanos };
 
-    let mut tasks: Vec<TaskRecord> = Vec::with_capacity(raw.len());
-    for rec in &raw {
+    // Records straight away (not tasks then records): one vector of them at a time.
+    let mut tasks: Vec<Record> = Vec::with_capacity(raw.len());
+    // By value: each record's strings are freed as its task is built.
+    for rec in raw {
         let mut phases = Vec::with_capacity(rec.startstops.len());
         for p in &rec.startstops {
             let Some(action) = parse_action(&p.action) else {
-                *skipped_actions.entry(p.action.clone()).or_default() += 1;
+                *skipped_actions.entry(p.action.to_string()).or_default() += 1;
                 continue;
             };
             let start = to_nanos(p.start);
@@ -146,9 +209,9 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
             Some("cancelled") => TaskStatus::Cancelled,
             Some(_) => TaskStatus::Error,
         };
-        tasks.push(TaskRecord {
+        tasks.push(Record::Task(TaskRecord {
             group: rec.key.group(),
-            key: rec.key.clone(),
+            key: rec.key,
             worker: worker_ids[rec.worker.as_str()],
             thread: thread_index(&rec.worker, rec.thread),
             status,
@@ -156,11 +219,14 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
             inline_bytes: 0,
             deps: Vec::new(),
             attempt: 1,
-            error: rec.exception_text.clone(),
+            error: rec.exception_text,
             phases,
-        });
+        }));
     }
-    tasks.sort_by_key(|t| t.start().unwrap_or(0));
+    tasks.sort_by_key(|record| match record {
+        Record::Task(task) => task.start().unwrap_or(0),
+        _ => 0,
+    });
 
     for (action, count) in skipped_actions {
         warnings.push(format!(
@@ -170,8 +236,8 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
     let workers = threads
         .iter()
         .map(|(addr, seen)| WorkerSpec {
-            id: worker_ids[addr],
-            name: (*addr).to_string(),
+            id: worker_ids[addr.as_str()],
+            name: addr.clone(),
             threads: seen.len().max(1) as u32,
             memory_limit: None,
             resources: BTreeMap::new(),
@@ -187,7 +253,7 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
     );
     Imported {
         header,
-        records: tasks.into_iter().map(Record::Task).collect(),
+        records: tasks,
         warnings,
     }
 }

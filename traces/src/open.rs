@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use crate::error::TraceError;
+use crate::limit::Limited;
 use crate::model::{Header, Record};
 use crate::native::{LineBatch, NativeReader, Unknown};
 use crate::readahead::ReadAhead;
@@ -107,17 +108,15 @@ impl TraceReader {
                 inner: Inner::Native(NativeReader::new(input, name)?),
             }),
             Some(b'[') => {
-                let bytes = read_rest(&mut input, name)?;
-                let imported = dask_stream::import(&bytes, name)?;
+                let imported = dask_stream::import(&mut input, name)?;
                 Ok(TraceReader::imported(
                     SourceFormat::DaskTaskStream { compressed },
                     imported,
                 ))
             }
             Some(b'<') => {
-                let bytes = read_rest(&mut input, name)?;
-                let html = String::from_utf8_lossy(&bytes);
-                match dask_report::import(&html, name)? {
+                let html = read_rest(&mut input, name, "Dask performance report")?;
+                match dask_report::import(html, name)? {
                     Some(imported) => Ok(TraceReader::imported(
                         SourceFormat::DaskPerformanceReport { compressed },
                         imported,
@@ -188,17 +187,20 @@ impl Iterator for TraceReader {
     }
 }
 
-/// Everything left in `input` (importers need a whole file).
-fn read_rest(input: &mut dyn BufRead, name: &str) -> Result<Vec<u8>, TraceError> {
+/// Everything left in `input` (the report importer needs a whole file), up to the import limit.
+fn read_rest(input: &mut dyn BufRead, name: &str, what: &str) -> Result<Vec<u8>, TraceError> {
+    let limit = crate::limit::import_limit(name)?;
+    let mut limited = Limited::new(input, limit);
     let mut bytes = Vec::new();
-    input
-        .read_to_end(&mut bytes)
-        .map_err(|cause| TraceError::Read {
+    match limited.read_to_end(&mut bytes) {
+        Ok(_) => Ok(bytes),
+        Err(_) if limited.exceeded => Err(crate::limit::too_large(name, what, limit)),
+        Err(cause) => Err(TraceError::Read {
             path: name.to_string(),
             line: 1,
             cause,
-        })?;
-    Ok(bytes)
+        }),
+    }
 }
 
 /// The first bytes of `input` without consuming them (at least 4 unless the input is shorter).

@@ -121,3 +121,43 @@ fn html_without_a_task_stream_or_with_broken_json() {
          WORKER-THREAD, found \"tcp://w:1\""
     );
 }
+
+/// 100,000 small JSON scripts, one per line, then `last` on the next line.
+fn many_scripts(last: &str) -> String {
+    let mut html = String::from("<!DOCTYPE html>\n<html><body>\n");
+    for i in 0..100_000 {
+        html.push_str(&format!(
+            "<script type=\"application/json\" id=\"s{i:06}\">{{}}</script>\n"
+        ));
+    }
+    html.push_str(last);
+    html.push_str("\n</body></html>\n");
+    html
+}
+
+#[test]
+fn a_page_of_100000_scripts_is_read_in_one_pass() {
+    // 4.4 MB; counting lines from the top of the file for every script took minutes (issue
+    // 11). `cargo run --release -- info` on it: see the Performance section of the README.
+    let stream = r#"<script type="application/json" id="x">{"d":{"type":"object","name":"ColumnDataSource","attributes":{"data":{"type":"map","entries":[["start",[1.5, 4.0]],["duration",[1.0, 2.0]],["key",["('x-1', 0)", "('x-1', 0)"]],["name",["transfer-x", "x"]],["worker_thread",["tcp://w:1-7", "tcp://w:1-7"]]]}}}}</script>"#;
+    let html = many_scripts(stream);
+    assert!(html.len() > 4_400_000, "{}", html.len());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.html");
+    std::fs::write(&path, &html).unwrap();
+    let (_, records) = TraceReader::open(&path).unwrap().read_all().unwrap();
+    assert_eq!(records.len(), 1);
+    let traces::Record::Task(task) = &records[0] else {
+        panic!("{records:?}")
+    };
+    assert_eq!(task.phases.len(), 2);
+    assert_eq!(task.time_in(traces::Action::Compute), 2_000_000);
+
+    // Line numbers still count from the top.
+    let broken =
+        many_scripts("<script type=\"application/json\" id=\"y\">\n{\"a\": [1,\n</script>");
+    assert_eq!(
+        read_error(&broken),
+        "{path}:100005: performance report's embedded document: invalid JSON: EOF while parsing a value"
+    );
+}
