@@ -49,6 +49,8 @@ fn main() {
     fs::copy(&fixture, dask.join("recorded.json")).unwrap();
     fs::write(dask.join("small.json"), SMALL_DASK_STREAM).unwrap();
 
+    observe_seeds(&root.join("observe_decoder"), &header, &records);
+
     // Every seed must read completely, or it teaches the fuzzer nothing past the error.
     for dir in [&native, &dask] {
         for entry in fs::read_dir(dir).unwrap() {
@@ -69,6 +71,62 @@ fn main() {
             );
         }
     }
+}
+
+/// `observe_decoder` seeds: length-delimited `v1::Update`s as the server sends them — a
+/// snapshot (header and records), live records, a task whose dependencies arrive in pieces
+/// (a small batch budget splits them), and progress.
+fn observe_seeds(dir: &Path, header: &Header, records: &[Record]) {
+    use prost::Message;
+    use proto::{RecordsBatcher, v1};
+
+    fs::create_dir_all(dir).unwrap();
+    let update = |kind| v1::Update { dropped: 0, kind: Some(kind) };
+    let mut snapshot = Vec::new();
+    let mut batcher = RecordsBatcher::new(proto::BATCH_BYTES);
+    for record in records {
+        batcher.push(record);
+    }
+    let batches = batcher.finish();
+    for (i, batch) in batches.iter().enumerate() {
+        let kind = v1::update::Kind::Snapshot(v1::Snapshot {
+            header: (i == 0).then(|| header.into()),
+            records: Some(batch.clone()),
+            last: i + 1 == batches.len(),
+        });
+        update(kind).encode_length_delimited(&mut snapshot).unwrap();
+    }
+    fs::write(dir.join("snapshot.bin"), &snapshot).unwrap();
+
+    let mut live = Vec::new();
+    for batch in &batches {
+        update(v1::update::Kind::Records(batch.clone()))
+            .encode_length_delimited(&mut live)
+            .unwrap();
+    }
+    fs::write(dir.join("live.bin"), &live).unwrap();
+
+    // A task with many dependencies, over a tiny budget: continuation pieces.
+    let mut wide = Vec::new();
+    if let Some(Record::Task(task)) = records.iter().find(|r| matches!(r, Record::Task(_))) {
+        let mut task = task.clone();
+        task.deps = (0..40).map(|i| Key::from(format!("dep-{i}").as_str())).collect();
+        let mut batcher = RecordsBatcher::new(64);
+        batcher.push(&Record::Task(task));
+        for batch in batcher.finish() {
+            update(v1::update::Kind::Records(batch))
+                .encode_length_delimited(&mut wide)
+                .unwrap();
+        }
+    }
+    fs::write(dir.join("continued-deps.bin"), &wide).unwrap();
+
+    let progress = v1::Progress::default();
+    let mut bytes = Vec::new();
+    update(v1::update::Kind::Progress(progress))
+        .encode_length_delimited(&mut bytes)
+        .unwrap();
+    fs::write(dir.join("progress.bin"), &bytes).unwrap();
 }
 
 fn seed(dir: &Path, name: &str, mode: u8, trace: &[u8]) {
