@@ -7,7 +7,7 @@ import pytest
 
 from conftest import info
 
-from taskscope_dask.trace import TraceFile, encode
+from taskscope_dask.tracefile import TraceFile, encode
 
 HEADER = {
     "kind": "header",

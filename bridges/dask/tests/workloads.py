@@ -93,6 +93,29 @@ def skewed(client):
     return f"groups={len(res)}, rows={int(res['count'].sum())}"
 
 
+# --- skewed-sort: the notebook's workload (examples/notebook.ipynb), long enough to rank on a
+# loaded machine: 16 sorts of 1M floats (~70 ms), one of 20M (~1.5 s) --------------------------
+
+SORT_ROWS = 1_000_000
+
+
+def sort_partition(i, size_units):
+    return np.random.default_rng(i).random(SORT_ROWS * size_units)
+
+
+def sort_median(part):
+    return float(np.sort(part)[len(part) // 2])
+
+
+def skewed_sort(client):
+    sizes = [1] * 16
+    sizes[5] = 20
+    medians = [
+        dask.delayed(sort_median)(dask.delayed(sort_partition)(i, s)) for i, s in enumerate(sizes)
+    ]
+    return f"result={dask.delayed(sum)(medians).compute():.6f}"
+
+
 # --- tiny: thousands of sub-millisecond tasks --------------------------------------------------
 
 

@@ -8,6 +8,7 @@ nothing from the rest of ``taskscope_dask``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -61,10 +62,8 @@ class WarningForwarder(WorkerPlugin):
                 and not comm.closed()
                 and any(type(k) is tuple for k in list(pending))
             ):
-                try:
+                with contextlib.suppress(Exception):
                     await asyncio.wait_for(worker.heartbeat(), 1.0)
-                except Exception:  # noqa: BLE001 - best effort, the worker is going away
-                    pass
 
 
 class _Handler(logging.Handler):
@@ -97,7 +96,7 @@ class _Handler(logging.Handler):
             self.sent += 1
             try:
                 message = record.getMessage()
-            except Exception:  # noqa: BLE001 - a record whose arguments do not format
+            except Exception:
                 message = str(record.msg)
             if len(message) > MAX_MESSAGE:
                 message = message[:MAX_MESSAGE] + "…"
@@ -113,7 +112,7 @@ class _Handler(logging.Handler):
                     "time": record.created + delay,
                 },
             )
-        except Exception:  # noqa: BLE001 - never let forwarding break the worker's logging
+        except Exception:
             pass
         finally:
             self.busy.on = False
@@ -125,5 +124,5 @@ async def heartbeat(dask_worker) -> bool:
     try:
         await asyncio.wait_for(dask_worker.heartbeat(), 1.0)
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False

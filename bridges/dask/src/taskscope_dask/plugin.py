@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import os
 import threading
@@ -22,10 +23,9 @@ from distributed.core import Status
 from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
-from . import __version__
-from . import _worker_side
+from . import __version__, _worker_side
 from .runspec import inline_bytes
-from .trace import FORMAT_NAME, FORMAT_VERSION, TraceFile
+from .tracefile import FORMAT_NAME, FORMAT_VERSION, TraceFile
 
 logger = logging.getLogger("distributed.taskscope")  # shown like Dask's own logs
 
@@ -52,7 +52,7 @@ _BROADCAST_S = 2.0
 class _Worker:
     """What the plugin knows of one worker (one incarnation of an address)."""
 
-    __slots__ = ("id", "ws", "threads", "alive", "closing", "own_status", "last_memory")
+    __slots__ = ("alive", "closing", "id", "last_memory", "own_status", "threads", "ws")
 
     def __init__(self, wid: int, ws: Any):
         self.id = wid
@@ -85,9 +85,9 @@ class TaskscopePlugin(SchedulerPlugin):
     else ``$TASKSCOPE_TOKEN`` (``token`` travels pickled to the scheduler; a file or the variable
     keeps it out of the client). ``tls_cert`` and ``tls_key`` (PEM files, read on the scheduler)
     serve over TLS (``taskscope top https://HOST:PORT --tls-ca CERT``); a token beyond loopback
-    is refused without them unless ``insecure=True``. ``interval``: seconds
-    between worker memory/CPU samples, group-metrics samples and trace flushes. ``progress_interval``: seconds between
-    ``Progress`` updates to watchers.
+    is refused without them unless ``insecure=True``. ``interval``: seconds between worker
+    memory/CPU samples, group-metrics samples and trace flushes. ``progress_interval``: seconds
+    between ``Progress`` updates to watchers.
 
     >>> client.register_plugin(TaskscopePlugin(path="run.ndjson"))  # doctest: +SKIP
     """
@@ -709,13 +709,11 @@ class TaskscopePlugin(SchedulerPlugin):
             return
         if scheduler.status in (Status.closing, Status.closed) or not scheduler.workers:
             return  # the workers go too
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(
                 scheduler.broadcast(msg={"op": "plugin-remove", "name": name}, on_error="ignore"),
                 _BROADCAST_S,
             )
-        except Exception:
-            pass
 
     async def _final_heartbeat(self) -> None:
         """Asks every worker still connected for a heartbeat, and waits for them (1 s at most),
@@ -752,7 +750,7 @@ class TaskscopePlugin(SchedulerPlugin):
             # Unregistered (Dask's unregister_scheduler_plugin does not call close): finish the
             # trace and stop serving.
             if self._started:
-                asyncio.ensure_future(self.close())
+                self._closer = asyncio.ensure_future(self.close())
             return
         now = time.time()
         try:

@@ -13,7 +13,8 @@ bytes, whatever the enclosing message.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ._proto import observe_pb2 as pb
 
@@ -62,7 +63,7 @@ def _set_tuple(out: pb.KeyTuple, parts: tuple) -> None:
         elif isinstance(part, int):
             p.int = part
         elif isinstance(part, float):
-            setattr(p, "float", part)
+            p.float = part
         else:
             _set_tuple(p.tuple, part)
 

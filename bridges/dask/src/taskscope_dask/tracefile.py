@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .records import Header, Record
 
 FORMAT_NAME = "taskscope-trace"
 FORMAT_VERSION = "1.1"
@@ -35,12 +39,12 @@ class TraceFile:
     """A native trace being written. ``path`` ending in ``.zst`` is zstd-compressed (needs the
     ``zstandard`` package)."""
 
-    def __init__(self, path: str, header: dict, flush_lines: int = 1000):
+    def __init__(self, path: str, header: Header, flush_lines: int = 1000):
         self.path = path
         self.flush_lines = flush_lines
         self._lines: list[str] = []
-        self._zstd = None
-        raw = open(path, "wb")
+        # Open for the trace's lifetime; close() closes it.
+        raw = open(path, "wb")  # noqa: SIM115
         if path.endswith(".zst"):
             try:
                 import zstandard
@@ -51,14 +55,17 @@ class TraceFile:
                     f"{path}: writing a .zst trace needs the zstandard package "
                     "(pip install 'taskscope-dask[zstd]'), or use a plain .ndjson name"
                 ) from None
-            self._zstd = zstandard
-            self._out = zstandard.ZstdCompressor(level=1).stream_writer(raw)
+            writer = zstandard.ZstdCompressor(level=1).stream_writer(raw)
+            self._out: IO[bytes] | None = writer
+            # Ends a zstd block: a reader of the file sees everything written so far.
+            self._flush_out: Callable[[], Any] = lambda: writer.flush(zstandard.FLUSH_BLOCK)
         else:
             self._out = raw
+            self._flush_out = raw.flush
         self.write(header)
         self.flush()
 
-    def write(self, record: dict) -> None:
+    def write(self, record: Header | Record) -> None:
         lines = self._lines
         lines.append(encode(record))
         if len(lines) >= self.flush_lines:
@@ -70,11 +77,7 @@ class TraceFile:
         data = "\n".join(self._lines) + "\n"
         self._lines.clear()
         self._out.write(data.encode("utf-8"))
-        if self._zstd is not None:
-            # Ends a zstd block: a reader of the file sees everything written so far.
-            self._out.flush(self._zstd.FLUSH_BLOCK)
-        else:
-            self._out.flush()
+        self._flush_out()
 
     def close(self) -> None:
         if self._out is None:

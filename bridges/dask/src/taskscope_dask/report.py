@@ -1,0 +1,305 @@
+"""``taskscope analyze --format json`` as typed Python, with a rich view for Jupyter.
+
+The schema is the analyzer's (``analyzer/src/report/json.rs``, ``analyzer/src/lib.rs``,
+``analyzer/src/finding.rs``): ``{"summary": {...}, "findings": [...], "critical_path": {...} |
+null, "warnings": [...]?}``. Nothing here judges a run: the findings are the binary's; this
+module only reads them and shows them.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from .binary import run_json
+
+Severity = Literal["none", "low", "moderate", "severe", "critical"]
+#: Dr. Elephant's scale, in increasing order (``analyzer/src/finding.rs``).
+SEVERITIES: tuple[Severity, ...] = ("none", "low", "moderate", "severe", "critical")
+
+#: Background and text colours per severity in the HTML view: the terminal report's (grey,
+#: cyan, yellow, red, white on red), in tones readable on a light or a dark notebook theme.
+SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
+    "none": ("#e5e7eb", "#374151"),
+    "low": ("#cffafe", "#155e75"),
+    "moderate": ("#fef3c7", "#92400e"),
+    "severe": ("#fee2e2", "#991b1b"),
+    "critical": ("#b91c1c", "#ffffff"),
+}
+
+
+def severity_rank(severity: str) -> int:
+    """Position on the scale (``none`` = 0); an unknown severity ranks below ``none``."""
+    return SEVERITIES.index(cast(Severity, severity)) if severity in SEVERITIES else -1
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a finding applies."""
+
+    group: str | None = None
+    worker: str | None = None
+    #: Seconds since the trace origin.
+    time_range: tuple[float, float] | None = None
+    #: Example task keys.
+    keys: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Scope:
+        tr = d.get("time_range")
+        return cls(
+            group=d.get("group"),
+            worker=d.get("worker"),
+            time_range=(float(tr[0]), float(tr[1])) if tr is not None else None,
+            keys=[str(k) for k in d.get("keys", [])],
+        )
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, with its numbers and its fix."""
+
+    #: Rule id: ``skew``, ``tiny-partitions``, …
+    rule: str
+    severity: Severity
+    #: Estimated wall-clock seconds the fix would save; findings are ranked by it.
+    impact_seconds: float
+    #: One sentence: what is wrong, with the measured numbers.
+    title: str
+    scope: Scope
+    #: Named numbers behind the finding, in the analyzer's order.
+    evidence: dict[str, float]
+    #: The fix, in Dask's vocabulary, with concrete parameters.
+    advice: str
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Finding:
+        return cls(
+            rule=str(d["rule"]),
+            severity=cast(Severity, d["severity"]),
+            impact_seconds=float(d["impact_seconds"]),
+            title=str(d["title"]),
+            scope=Scope.from_dict(d.get("scope", {})),
+            evidence={str(k): float(v) for k, v in d.get("evidence", {}).items()},
+            advice=str(d.get("advice", "")),
+        )
+
+    def at_least(self, severity: Severity) -> bool:
+        """Whether this finding is at or above ``severity``."""
+        return severity_rank(self.severity) >= severity_rank(severity)
+
+
+@dataclass(frozen=True)
+class Summary:
+    format: str
+    producer: str
+    tasks: int
+    failed_tasks: int
+    lost_tasks: int
+    groups: int
+    workers: int
+    threads: int
+    wall_seconds: float
+    #: Thread-occupying task time.
+    busy_seconds: float
+    #: Sparklens' ideal time: task time / threads.
+    ideal_seconds: float
+    #: ``ideal / wall``: 1.0 is every thread busy all the time.
+    efficiency: float
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Summary:
+        return cls(
+            format=str(d["format"]),
+            producer=str(d["producer"]),
+            tasks=int(d["tasks"]),
+            failed_tasks=int(d["failed_tasks"]),
+            lost_tasks=int(d["lost_tasks"]),
+            groups=int(d["groups"]),
+            workers=int(d["workers"]),
+            threads=int(d["threads"]),
+            wall_seconds=float(d["wall_seconds"]),
+            busy_seconds=float(d["busy_seconds"]),
+            ideal_seconds=float(d["ideal_seconds"]),
+            efficiency=float(d["efficiency"]),
+        )
+
+    def line(self) -> str:
+        """One sentence, as the text report opens."""
+        return (
+            f"{self.tasks} tasks in {self.groups} groups on {self.workers} workers "
+            f"({self.threads} threads), wall {self.wall_seconds:.2f} s; ideal "
+            f"{self.ideal_seconds:.2f} s (task time / threads): "
+            f"{self.efficiency * 100:.0f}% efficient"
+        )
+
+
+@dataclass(frozen=True)
+class CriticalPath:
+    """The chain of last-arriving inputs that ended the job."""
+
+    tasks: int
+    length_seconds: float
+    compute_seconds: float
+    transfer_seconds: float
+    wait_seconds: float
+    #: Tasks on the path per group, from the first to the last.
+    groups: list[tuple[str, int]]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CriticalPath:
+        return cls(
+            tasks=int(d["tasks"]),
+            length_seconds=float(d["length_seconds"]),
+            compute_seconds=float(d["compute_seconds"]),
+            transfer_seconds=float(d["transfer_seconds"]),
+            wait_seconds=float(d["wait_seconds"]),
+            groups=[(str(g), int(n)) for g, n in d.get("groups", [])],
+        )
+
+    def line(self) -> str:
+        chain = " -> ".join(g if n == 1 else f"{g} x{n}" for g, n in self.groups)
+        return (
+            f"critical path: {self.tasks} tasks, {self.length_seconds:.2f} s = "
+            f"{self.compute_seconds:.2f} s compute + {self.transfer_seconds:.2f} s transfer + "
+            f"{self.wait_seconds:.2f} s waiting ({chain})"
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``taskscope analyze`` says about a trace. In Jupyter it shows as a table of
+    findings (:meth:`_repr_html_`); :meth:`to_dict` gives the JSON schema back."""
+
+    summary: Summary
+    #: Sorted by impact, largest first.
+    findings: list[Finding]
+    #: ``None`` when the trace has no dependencies (Dask task streams).
+    critical_path: CriticalPath | None
+    #: Problems reading the trace that did not stop the analysis (a truncated last line).
+    warnings: list[str]
+    _raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Report:
+        cp = d.get("critical_path")
+        return cls(
+            summary=Summary.from_dict(d["summary"]),
+            findings=[Finding.from_dict(f) for f in d.get("findings", [])],
+            critical_path=CriticalPath.from_dict(cp) if cp is not None else None,
+            warnings=[str(w) for w in d.get("warnings", [])],
+            _raw=copy.deepcopy(d),
+        )
+
+    @classmethod
+    def from_trace(cls, path: str | os.PathLike[str]) -> Report:
+        """Runs ``taskscope analyze PATH --format json`` (any format the binary reads: native
+        traces, Dask task streams, Dask performance reports)."""
+        return cls.from_dict(run_json("analyze", path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report in the JSON schema, as Python data (a copy: fields the binary added that
+        this version does not know are kept)."""
+        return copy.deepcopy(self._raw)
+
+    def worst(self) -> Severity:
+        """The highest severity of any finding (``none`` without findings)."""
+        return max(
+            (f.severity for f in self.findings), key=severity_rank, default=SEVERITIES[0]
+        )
+
+    def __str__(self) -> str:
+        lines = [self.summary.line()]
+        if self.critical_path is not None:
+            lines.append(self.critical_path.line())
+        if not self.findings:
+            lines.append("no findings: nothing here costs measurable time")
+        for i, f in enumerate(self.findings, 1):
+            lines.append(f"{i}. [{f.severity}] {f.rule} (~{f.impact_seconds:.2f} s): {f.title}")
+            lines.append(f"   fix: {f.advice}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The summary, the findings table (severity, rule, impact, title) and each finding's
+        advice; self-contained (inline styles, no script, nothing fetched), every text
+        escaped."""
+        return render_html(self)
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _badge(severity: str) -> str:
+    bg, fg = SEVERITY_COLOURS.get(cast(Severity, severity), ("#e5e7eb", "#111827"))
+    return (
+        f'<span class="taskscope-severity taskscope-{_esc(severity)}" style="background:{bg};'
+        f"color:{fg};padding:1px 6px;border-radius:3px;font-weight:600;"
+        f'white-space:nowrap">{_esc(severity)}</span>'
+    )
+
+
+def _number(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def render_html(report: Report) -> str:
+    """The HTML that :meth:`Report._repr_html_` returns."""
+    cell = "padding:4px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #d1d5db"
+    out = ['<div class="taskscope-report" style="font-family:sans-serif;font-size:13px">']
+    out.append(
+        f'<p style="margin:4px 0"><b>taskscope</b> · {_esc(report.summary.producer)}<br>'
+        f"{_esc(report.summary.line())}</p>"
+    )
+    if report.critical_path is not None:
+        out.append(f'<p style="margin:4px 0">{_esc(report.critical_path.line())}</p>')
+    for warning in report.warnings:
+        out.append(f'<p style="margin:4px 0;color:#92400e">warning: {_esc(warning)}</p>')
+    if not report.findings:
+        out.append('<p style="margin:4px 0">No findings: nothing here costs measurable time.</p>')
+        out.append("</div>")
+        return "".join(out)
+    out.append('<table style="border-collapse:collapse;margin-top:6px">')
+    out.append(
+        "<thead><tr>"
+        + "".join(
+            f'<th style="{cell}">{h}</th>'
+            for h in ("#", "severity", "rule", "saves", "finding")
+        )
+        + "</tr></thead><tbody>"
+    )
+    for i, f in enumerate(report.findings, 1):
+        out.append(
+            f'<tr><td style="{cell}">{i}</td><td style="{cell}">{_badge(f.severity)}</td>'
+            f'<td style="{cell}"><code>{_esc(f.rule)}</code></td>'
+            f'<td style="{cell};text-align:right;white-space:nowrap">'
+            f"~{f.impact_seconds:.2f} s</td>"
+            f'<td style="{cell}">{_esc(f.title)}</td></tr>'
+        )
+    out.append("</tbody></table>")
+    out.append('<ol style="margin:8px 0;padding-left:20px">')
+    for f in report.findings:
+        evidence = ", ".join(f"{_esc(k)} = {_esc(_number(v))}" for k, v in f.evidence.items())
+        scope = [
+            f"group <code>{_esc(f.scope.group)}</code>" if f.scope.group else "",
+            f"worker <code>{_esc(f.scope.worker)}</code>" if f.scope.worker else "",
+        ]
+        where = ", ".join(s for s in scope if s)
+        out.append(
+            f'<li style="margin:4px 0">{_badge(f.severity)} <code>{_esc(f.rule)}</code>'
+            + (f" ({where})" if where else "")
+            + f"<br><b>fix:</b> {_esc(f.advice)}"
+            + (
+                f'<br><span style="color:#6b7280">evidence: {evidence}</span>'
+                if evidence
+                else ""
+            )
+            + "</li>"
+        )
+    out.append("</ol></div>")
+    return "".join(out)

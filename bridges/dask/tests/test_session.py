@@ -1,0 +1,205 @@
+"""``taskscope_dask.trace()`` around real LocalCluster jobs, the typed ``Report`` the bundled
+binary's JSON becomes, its HTML view, and how the binary is found."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+import workloads
+from conftest import REPO, cluster, read_trace
+
+import taskscope_dask
+from taskscope_dask import Report, TaskscopeNotFound, find_taskscope_bin
+from taskscope_dask import binary as binary_mod
+
+
+def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path):
+    path = tmp_path / "run.ndjson"
+    with cluster() as (_, client):
+        with taskscope_dask.trace(path, client=client) as t:
+            workloads.skewed_sort(client)
+        assert t.closed
+        # The block's end closed and unregistered the plugin: the trace is complete.
+        assert "taskscope" not in client.run_on_scheduler(
+            lambda dask_scheduler: list(dask_scheduler.plugins)
+        )
+    assert t.path == str(path) and t.local_path == str(path)
+    header, records = read_trace(path)
+    assert header["version"] == "1.1"
+    assert sum(r["kind"] == "task" for r in records) >= 16 * 2
+
+    report = t.analyze()
+    assert isinstance(report, Report)
+    top = report.findings[0]
+    assert top.rule == "skew", str(report)
+    # How severe depends on the machine's load; test_pathologies.py holds the bar.
+    assert top.at_least("low") and not top.at_least("critical")
+    assert top.impact_seconds > 0
+    assert top.scope.group in ("sort_partition", "sort_median")
+    assert report.summary.tasks == sum(r["kind"] == "task" for r in records)
+    assert report.summary.workers == 2
+
+    # to_dict() is the binary's JSON schema, field for field.
+    raw = json.loads(
+        taskscope_dask.binary.run_taskscope("analyze", path, "--format", "json")
+    )
+    assert report.to_dict() == raw
+    assert report.to_dict()["findings"][0]["rule"] == "skew"
+
+    page = report._repr_html_()
+    assert "<table" in page and "skew" in page
+    assert top.advice.split()[0] in page
+    assert "<script" not in page and "http" not in page  # self-contained
+
+    svg = Path(t.flamegraph(tmp_path / "run.svg")).read_text()
+    assert "<svg" in svg and "sort_median" in svg
+    assert t.info()["tasks"]["records"] == report.summary.tasks
+
+
+def test_trace_finishes_the_trace_when_the_block_raises_and_uses_the_current_client(tmp_path):
+    path = tmp_path / "failed.ndjson.zst"
+    with cluster() as (_, client):
+        with pytest.raises(ZeroDivisionError):
+            with taskscope_dask.trace(path) as t:  # distributed.get_client(): the current one
+                client.submit(workloads.busy, 0.05).result()
+                raise ZeroDivisionError
+        assert t.closed
+    info = t.info()
+    assert info["tasks"]["records"] == 1
+    # Analyzing within the block is refused, with the reason.
+    t.closed = False
+    with pytest.raises(RuntimeError, match="after the `with trace"):
+        t.analyze()
+
+
+def test_fetch_copies_the_trace_from_the_scheduler(tmp_path):
+    path = tmp_path / "remote.ndjson"
+    with cluster(n_workers=1) as (_, client):
+        with taskscope_dask.trace(path, client=client) as t:
+            client.submit(workloads.busy, 0.01).result()
+        # As if the scheduler ran elsewhere: its file cannot be read here.
+        t.scheduler_host = "scheduler.elsewhere"
+        t.local_path = None
+        with pytest.raises(FileNotFoundError, match=r"t\.fetch\(\)"):
+            t.analyze()
+        copy = t.fetch(tmp_path / "copy.ndjson")
+    assert Path(copy).read_bytes() == path.read_bytes()
+    assert t.analyze().summary.tasks == 1
+
+
+def test_report_from_dict_is_typed_and_its_html_escapes_everything():
+    raw = {
+        "summary": {
+            "format": "taskscope-trace 1.1", "producer": "dask <2026>", "tasks": 3,
+            "failed_tasks": 0, "lost_tasks": 0, "groups": 1, "workers": 1, "threads": 1,
+            "wall_seconds": 2.0, "busy_seconds": 1.5, "ideal_seconds": 1.5, "efficiency": 0.75,
+        },
+        "findings": [
+            {
+                "rule": "skew", "severity": "critical", "impact_seconds": 12.5,
+                "title": "<script>alert(1)</script> & co",
+                "scope": {"group": "a<b", "time_range": [0.5, 1.5], "keys": ["('x', 1)"]},
+                "evidence": {"ratio": 20.0, "max_seconds": 1.25},
+                "advice": "repartition \"now\"",
+            },
+            {
+                "rule": "idle-gaps", "severity": "low", "impact_seconds": 0.1, "title": "t",
+                "scope": {}, "evidence": {}, "advice": "a",
+            },
+        ],
+        "critical_path": {
+            "tasks": 2, "length_seconds": 1.0, "compute_seconds": 0.8,
+            "transfer_seconds": 0.1, "wait_seconds": 0.1, "groups": [["a", 1], ["b", 1]],
+        },
+        "future_field": {"kept": True},
+    }
+    report = Report.from_dict(raw)
+    f = report.findings[0]
+    assert (f.rule, f.severity, f.impact_seconds) == ("skew", "critical", 12.5)
+    assert f.scope.time_range == (0.5, 1.5) and f.evidence["ratio"] == 20.0
+    assert report.critical_path is not None and report.critical_path.groups == [("a", 1), ("b", 1)]
+    assert report.worst() == "critical"
+    assert report.to_dict() == raw  # unknown fields kept
+    report.to_dict()["findings"].clear()
+    assert len(report.to_dict()["findings"]) == 2  # a copy
+
+    page = report._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
+    assert "a&lt;b" in page and "dask &lt;2026&gt;" in page and "&quot;now&quot;" in page
+    # Severity colours: critical's and low's badges differ.
+    badges = re.findall(r'taskscope-(critical|low)" style="background:(#[0-9a-f]{6})', page)
+    assert dict(badges)["critical"] != dict(badges)["low"]
+    assert "1. [critical] skew (~12.50 s)" in str(report)
+
+    empty = Report.from_dict({**raw, "findings": [], "critical_path": None})
+    assert "No findings" in empty._repr_html_() and empty.worst() == "none"
+
+
+def test_binary_lookup_order_and_the_error_naming_three_places(tmp_path, monkeypatch):
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setattr(binary_mod, "_package_scripts_dirs", lambda: [scripts])
+    monkeypatch.setenv("PATH", str(elsewhere))
+    monkeypatch.delenv("TASKSCOPE_BIN", raising=False)
+    with pytest.raises(TaskscopeNotFound) as err:
+        find_taskscope_bin()
+    said = str(err.value)
+    assert str(scripts / "taskscope") in said and "$TASKSCOPE_BIN is not set" in said
+    assert "PATH" in said
+
+    def fake(where: Path) -> str:
+        exe = where / "taskscope"
+        exe.write_text("#!/bin/sh\necho taskscope 0.0.0\n")
+        exe.chmod(0o755)
+        return str(exe)
+
+    on_path = fake(elsewhere)
+    assert find_taskscope_bin() == on_path
+    env_bin = fake(tmp_path)
+    monkeypatch.setenv("TASKSCOPE_BIN", env_bin)
+    assert find_taskscope_bin() == env_bin
+    bundled = fake(scripts)
+    assert find_taskscope_bin() == bundled  # the package's own wins
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TASKSCOPE_EXPECT_BUNDLED"),
+    reason="only in the wheel's test venv (scripts/test-wheel.sh)",
+)
+def test_the_wheel_runs_its_bundled_binary_without_cargo():
+    assert "TASKSCOPE_BIN" not in os.environ
+    assert shutil.which("cargo") is None
+    found = find_taskscope_bin()
+    assert Path(found).parent == Path(sysconfig.get_path("scripts"))
+    assert Path(found).parent == Path(sys.executable).parent
+
+
+def test_example_notebook_runs_and_its_report_cell_shows_the_skew_finding(tmp_path):
+    """examples/notebook.ipynb, executed by nbclient in a fresh kernel: a real LocalCluster with
+    a skewed workload under trace(); the cell displaying the report holds the skew finding."""
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(REPO / "examples" / "notebook.ipynb", as_version=4)
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    report_cells = [c for c in nb.cells if c.cell_type == "code" and "t.analyze()" in c.source]
+    assert len(report_cells) == 1
+    (output,) = [o for o in report_cells[0].outputs if o.output_type == "execute_result"]
+    page = output["data"]["text/html"]
+    body = page.split("<tbody>", 1)[1]
+    first_rule = re.search(r"<code>([^<]+)</code>", body)
+    assert first_rule is not None and first_rule.group(1) == "skew", page
+    assert "taskscope-report" in page and "fix:" in page
+    assert (tmp_path / "notebook-run.ndjson").exists()
+    assert (tmp_path / "notebook-run.svg").read_text().lstrip().startswith("<?xml")
