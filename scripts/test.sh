@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: every Rust test (the TUI's end-to-end test drives `taskscope top` in
 # tmux, the report's opens in headless Chromium), then the Dask bridge's pytest suite on a real
-# LocalCluster. Installs what it needs.
+# LocalCluster, then the Python wheel in a fresh venv (scripts/test-wheel.sh). Installs what it
+# needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +24,6 @@ if [ -x bridges/dask/run-tests.sh ]; then
     cargo build --locked --bin taskscope
     TASKSCOPE_BIN="$PWD/target/debug/taskscope" bridges/dask/run-tests.sh
 fi
+
+# The Python user's way in: the wheel (binary + taskscope_dask) in a fresh venv without Rust.
+scripts/test-wheel.sh

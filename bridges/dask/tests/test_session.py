@@ -66,10 +66,10 @@ def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path)
 def test_trace_finishes_the_trace_when_the_block_raises_and_uses_the_current_client(tmp_path):
     path = tmp_path / "failed.ndjson.zst"
     with cluster() as (_, client):
-        with pytest.raises(ZeroDivisionError):
-            with taskscope_dask.trace(path) as t:  # distributed.get_client(): the current one
-                client.submit(workloads.busy, 0.05).result()
-                raise ZeroDivisionError
+        # No client given: distributed.get_client(), the current one.
+        with pytest.raises(ZeroDivisionError), taskscope_dask.trace(path) as t:
+            client.submit(workloads.busy, 0.05).result()
+            raise ZeroDivisionError
         assert t.closed
     info = t.info()
     assert info["tasks"]["records"] == 1

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -38,14 +39,14 @@ class WarningForwarder(WorkerPlugin):
         self.scheduler_pid = scheduler_pid
         self.cap = cap
 
-    def setup(self, worker) -> None:
+    def setup(self, worker: Any) -> None:
         self._handler = None
         if os.getpid() == self.scheduler_pid:
             return
         self._handler = _Handler(worker, self.cap)
         logging.getLogger("distributed").addHandler(self._handler)
 
-    async def teardown(self, worker) -> None:
+    async def teardown(self, worker: Any) -> None:
         handler = getattr(self, "_handler", None)
         if handler is not None:
             logging.getLogger("distributed").removeHandler(handler)
@@ -67,12 +68,12 @@ class WarningForwarder(WorkerPlugin):
 
 
 class _Handler(logging.Handler):
-    def __init__(self, worker, cap: int):
+    def __init__(self, worker: Any, cap: int):
         super().__init__(logging.WARNING)
         self.worker = worker
         self.cap = cap
         self.sent = 0
-        self.last: dict[tuple, float] = {}
+        self.last: dict[tuple[str, str], float] = {}
         self.busy = threading.local()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -118,7 +119,7 @@ class _Handler(logging.Handler):
             self.busy.on = False
 
 
-async def heartbeat(dask_worker) -> bool:
+async def heartbeat(dask_worker: Any) -> bool:
     """Run on each worker by the scheduler plugin at close (Dask's ``run`` handler): sends a
     heartbeat now, so the scheduler has the metrics gathered since the previous one."""
     try:

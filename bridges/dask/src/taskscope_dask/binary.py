@@ -84,7 +84,7 @@ def find_taskscope_bin() -> str:
 def run_taskscope(*args: str | os.PathLike[str], timeout: float | None = None) -> str:
     """Runs ``taskscope ARGS`` and returns its stdout; :class:`TaskscopeError` on a non-zero
     exit (``--fail-on``'s exit code 3 included)."""
-    argv = [find_taskscope_bin(), *map(os.fspath, args)]
+    argv = [find_taskscope_bin(), *(os.fspath(a) for a in args)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
         raise TaskscopeError(["taskscope", *argv[1:]], proc.returncode, proc.stderr)

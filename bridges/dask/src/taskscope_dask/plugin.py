@@ -15,7 +15,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple, TypedDict, cast
 
 import dask
 import distributed
@@ -24,13 +25,32 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from tornado.ioloop import PeriodicCallback
 
 from . import __version__, _worker_side
+from .records import (
+    Action,
+    GraphSubmitted,
+    Header,
+    MemoryFractions,
+    MemorySample,
+    Phase,
+    Record,
+    TaskRecord,
+    TaskRetried,
+    TaskStatus,
+    WorkerAdded,
+    WorkerKilled,
+    WorkerPaused,
+    WorkerRemoved,
+    WorkerResumed,
+    WorkerSpec,
+)
+from .records import Warning as WarningEvent
 from .runspec import inline_bytes
 from .tracefile import FORMAT_NAME, FORMAT_VERSION, TraceFile
 
 logger = logging.getLogger("distributed.taskscope")  # shown like Dask's own logs
 
 # Dask's startstop actions → the trace's phase actions.
-_ACTIONS = {
+_ACTIONS: dict[str, Action] = {
     "compute": "compute",
     "transfer": "transfer",
     "deserialize": "deserialize",
@@ -49,6 +69,57 @@ _FINAL_HEARTBEAT_S = 1.0
 _BROADCAST_S = 2.0
 
 
+#: A worker's last memory sample: managed, unmanaged, spilled bytes and CPU cores (or None).
+_MemoryValues = tuple[int, int, int, "float | None"]
+
+
+class _GroupProgress:
+    """One task group's counts for a ``Progress`` update, summed over the scheduler's task
+    groups of that prefix."""
+
+    __slots__ = ("active", "deps", "done", "erred", "running", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting = 0
+        self.running = 0
+        self.done = 0
+        self.erred = 0
+        self.deps: set[str] = set()
+        #: When the group last had work (now, while it has), for keeping the most recent.
+        self.active = 0.0
+
+
+class GroupCounts(NamedTuple):
+    """A group in :class:`Progress` (``ObserveServer.feed_progress`` unpacks it)."""
+
+    name: str
+    waiting: int
+    running: int
+    done: int
+    erred: int
+    deps: list[str]
+
+
+class RunningTask(NamedTuple):
+    key: Any
+    group: str
+    worker: int
+    thread: int
+    #: Nanoseconds since the trace origin.
+    start: int
+
+
+class Progress(TypedDict):
+    """What the Observe server turns into a ``Progress`` message."""
+
+    time: int
+    groups: list[GroupCounts]
+    groups_omitted: int
+    running: list[RunningTask]
+    running_omitted: int
+    paused: bool
+
+
 class _Worker:
     """What the plugin knows of one worker (one incarnation of an address)."""
 
@@ -60,13 +131,13 @@ class _Worker:
         self.threads: dict[int, int] = {}  # OS thread ident → 0-based index
         self.alive = True
         self.closing = False
-        self.own_status = "running"  # as the worker itself last reported it
-        self.last_memory: tuple | None = None
+        self.own_status: str | None = "running"  # as the worker itself last reported it
+        self.last_memory: _MemoryValues | None = None
 
-    def spec(self) -> dict:
+    def spec(self) -> WorkerSpec:
         """The trace's ``WorkerSpec``."""
         ws = self.ws
-        spec = {"id": self.id, "name": ws.address, "threads": int(ws.nthreads or 0)}
+        spec: WorkerSpec = {"id": self.id, "name": ws.address, "threads": int(ws.nthreads or 0)}
         if ws.memory_limit:
             spec["memory_limit"] = int(ws.memory_limit)
         if ws.resources:
@@ -96,15 +167,15 @@ class TaskscopePlugin(SchedulerPlugin):
 
     def __init__(
         self,
-        path: str | os.PathLike | None = None,
+        path: str | os.PathLike[str] | None = None,
         serve: bool | int | str | None = None,
         token: str | None = None,
         interval: float = 0.5,
         progress_interval: float = 0.25,
         flush_lines: int = 1000,
-        token_file: str | os.PathLike | None = None,
-        tls_cert: str | os.PathLike | None = None,
-        tls_key: str | os.PathLike | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
         insecure: bool = False,
     ):
         if path is None and not serve:
@@ -120,7 +191,9 @@ class TaskscopePlugin(SchedulerPlugin):
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TaskscopePlugin: tls_cert and tls_key go together")
         if (tls_cert is not None or insecure or token_file is not None) and not serve:
-            raise ValueError("TaskscopePlugin: token_file, tls_cert, tls_key and insecure need serve=...")
+            raise ValueError(
+                "TaskscopePlugin: token_file, tls_cert, tls_key and insecure need serve=..."
+            )
         self.token = token
         self.token_file = os.fspath(token_file) if token_file is not None else None
         self.tls_cert = os.fspath(tls_cert) if tls_cert is not None else None
@@ -133,7 +206,7 @@ class TaskscopePlugin(SchedulerPlugin):
         self._started = False
         self._closing = False
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         # Only the configuration travels to the scheduler.
         keys = (
             "path",
@@ -149,7 +222,7 @@ class TaskscopePlugin(SchedulerPlugin):
         )
         return {k: self.__dict__[k] for k in keys}
 
-    def __setstate__(self, state: dict) -> None:
+    def __setstate__(self, state: dict[str, Any]) -> None:
         # A plugin pickled by an older version has none of the security options.
         defaults = {"token_file": None, "tls_cert": None, "tls_key": None, "insecure": False}
         self.__dict__.update({**defaults, **state})
@@ -185,24 +258,25 @@ class TaskscopePlugin(SchedulerPlugin):
         # Fine performance metrics: the scheduler's totals when we started (not ours to count),
         # and the last values written per group.
         self._metrics_base = dict(getattr(scheduler, "cumulative_worker_metrics", {}))
-        self._metrics_last: dict[str, dict] = {}
+        self._metrics_last: dict[str, dict[str, float]] = {}
         # Warnings: how many recorded, and when each (source, worker, message) was last.
         self._warnings = 0
-        self._warning_seen: dict[tuple, float] = {}
+        self._warning_seen: dict[tuple[str, int | None, str], float] = {}
         self._nanny_warned: dict[int, float] = {}  # worker id → time of its nanny's kill warning
         self._log_handler: _SchedulerLogHandler | None = None
         self._loop_thread = threading.get_ident()
         # (key, message) of the task-erred message being handled, while it is.
-        self._erring: tuple[Any, dict] | None = None
-        self._erred_handler = None
+        self._erring: tuple[Any, dict[str, Any]] | None = None
+        self._erred_handler: Callable[..., Any] | None = None
+        self._closer: asyncio.Future[None] | None = None
         self._worker_plugin = False
 
         workers = [self._register(ws).spec() for ws in list(scheduler.workers.values())]
-        self.header = {
+        self.header: Header = {
             "kind": "header",
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
-            "producer": f"dask {distributed.__version__} (taskscope-dask {__version__})",
+            "producer": f"dask {_dask_version()} (taskscope-dask {__version__})",
             "origin_unix_ns": self._origin_ns,
             "cluster": {"workers": workers, "memory": _memory_fractions()},
         }
@@ -225,7 +299,12 @@ class TaskscopePlugin(SchedulerPlugin):
                 )
             check_cleartext(host, port, token, tls is not None, self.insecure)
             self._server = ObserveServer(
-                self.header, host, port, token, self._pause_from_rpc, tls=tls
+                cast(dict[str, Any], self.header),
+                host,
+                port,
+                token,
+                self._pause_from_rpc,
+                tls=tls,
             )
         if self.path is not None:
             try:
@@ -239,7 +318,7 @@ class TaskscopePlugin(SchedulerPlugin):
             self.serve_address = self._server.address
             logger.info("taskscope: serving the Observe gRPC on %s", self.serve_address)
         if self._writer is not None:
-            logger.info("taskscope: recording to %s", os.path.abspath(self.path))
+            logger.info("taskscope: recording to %s", os.path.abspath(self._writer.path))
         self._callbacks.append(PeriodicCallback(self._sample, self.interval * 1000))
         if self._server is not None:
             self._callbacks.append(PeriodicCallback(self._progress, self.progress_interval * 1000))
@@ -286,14 +365,14 @@ class TaskscopePlugin(SchedulerPlugin):
 
     # --- recording ---------------------------------------------------------------------------
 
-    def _emit(self, record: dict) -> None:
+    def _emit(self, record: Record) -> None:
         if not self._started:
             return  # closed: the scheduler is shutting down, or we were unregistered
         if self._writer is not None:
             self._writer.write(record)
         if self._server is not None and record["kind"] != "group-metrics":
             # The Observe protocol has no message for group metrics (yet).
-            self._server.feed(record)
+            self._server.feed(cast(dict[str, Any], record))
 
     def _ns(self, t: float) -> int:
         ns = int((t - self._origin) * 1e9)
@@ -312,15 +391,26 @@ class TaskscopePlugin(SchedulerPlugin):
             if ws is None:
                 ws = _UnknownWorker(address)
             info = self._register(ws)
-            self._emit(self._event("worker-added", worker=info.spec()))
+            self._emit(self._worker_added(info))
         return info
 
-    def _event(self, kind: str, t: float | None = None, **fields: Any) -> dict:
-        record = {"kind": "event", "time": self._ns(time.time() if t is None else t), "type": kind}
-        record.update(fields)
-        return record
+    def _time(self, t: float | None = None) -> int:
+        """An event's time: ``t`` (default: now) in the trace's nanoseconds."""
+        return self._ns(time.time() if t is None else t)
 
-    def transition(self, key, start, finish, *args, stimulus_id=None, **kwargs) -> None:
+    def _worker_added(self, info: _Worker) -> WorkerAdded:
+        spec = info.spec()
+        return {"kind": "event", "time": self._time(), "type": "worker-added", "worker": spec}
+
+    def transition(
+        self,
+        key: Any,
+        start: str,
+        finish: str,
+        *args: Any,
+        stimulus_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if start == "processing":
             self._left_processing(key, finish, stimulus_id or "", kwargs)
         elif finish in _READY:
@@ -341,7 +431,9 @@ class TaskscopePlugin(SchedulerPlugin):
         elif start == "queued" or start == "no-worker":
             self._ready.pop(key, None)
 
-    def _left_processing(self, key: Any, finish: str, stimulus_id: str, kw: dict) -> None:
+    def _left_processing(
+        self, key: Any, finish: str, stimulus_id: str, kw: dict[str, Any]
+    ) -> None:
         ready = self._ready.pop(key, None)
         if finish == "memory":
             self._attempt(key, "ok", ready, kw)
@@ -369,7 +461,14 @@ class TaskscopePlugin(SchedulerPlugin):
                              "seen)")
                 self._attempt(key, "error", ready, kw, error=error)
                 self._attempts[key] = attempt + 1
-                self._emit(self._event("task-retried", key=key, attempt=attempt + 1))
+                retried: TaskRetried = {
+                    "kind": "event",
+                    "time": self._time(),
+                    "type": "task-retried",
+                    "key": key,
+                    "attempt": attempt + 1,
+                }
+                self._emit(retried)
             elif stimulus_id.startswith(("client-releases-keys", "cancel", "remove-client")):
                 self._attempt(key, "cancelled", ready, kw)
             else:
@@ -379,9 +478,9 @@ class TaskscopePlugin(SchedulerPlugin):
     def _attempt(
         self,
         key: Any,
-        status: str,
+        status: TaskStatus,
         ready: tuple[float, str | None] | None,
-        kw: dict,
+        kw: dict[str, Any],
         error: str | None = None,
         worker: _Worker | None = None,
     ) -> None:
@@ -393,14 +492,14 @@ class TaskscopePlugin(SchedulerPlugin):
             worker = self._worker(address) if address else None
         if worker is None:
             return  # never sent to a worker (erred before running): not an attempt
-        phases = []
+        phases: list[Phase] = []
         startstops = kw.get("startstops")
         if startstops:
             for ss in startstops:
                 action = _ACTIONS.get(ss["action"])
                 if action is None:
                     continue
-                phase = {"action": action, "start": ns(ss["start"]), "stop": ns(ss["stop"])}
+                phase: Phase = {"action": action, "start": ns(ss["start"]), "stop": ns(ss["stop"])}
                 if action == "transfer":
                     source = ss.get("source")
                     if source:
@@ -426,13 +525,13 @@ class TaskscopePlugin(SchedulerPlugin):
             phases.append({"action": "queued", "start": t, "stop": t})
 
         thread = kw.get("thread")
-        if thread is None:
-            index = 0
-        else:
-            index = worker.threads.get(thread)
-            if index is None:
-                index = worker.threads[thread] = len(worker.threads)
-        record = {
+        index = 0
+        if thread is not None:
+            known = worker.threads.get(thread)
+            if known is None:
+                known = worker.threads[thread] = len(worker.threads)
+            index = known
+        record: TaskRecord = {
             "kind": "task",
             "key": key,
             "group": ts.prefix.name if ts is not None else _key_split(key),
@@ -440,6 +539,7 @@ class TaskscopePlugin(SchedulerPlugin):
             "thread": index,
             "status": status,
             "nbytes": kw.get("nbytes", 0) if status == "ok" else 0,
+            "phases": phases,
         }
         if ts is not None:
             inline = inline_bytes(ts.run_spec)
@@ -455,18 +555,24 @@ class TaskscopePlugin(SchedulerPlugin):
             if error is None:
                 error = kw.get("exception_text") or _killed_text(ts, address)
             record["error"] = error
-        record["phases"] = phases
         self._emit(record)
 
     # --- graph, workers, events --------------------------------------------------------------
 
-    def update_graph(self, scheduler, *, client=None, tasks=(), **kwargs) -> None:
-        record = self._event("graph-submitted", tasks=len(tasks))
+    def update_graph(
+        self, scheduler: Any, *, client: Any = None, tasks: Any = (), **kwargs: Any
+    ) -> None:
+        record: GraphSubmitted = {
+            "kind": "event",
+            "time": self._time(),
+            "type": "graph-submitted",
+            "tasks": len(tasks),
+        }
         if client is not None:
             record["client"] = str(client)
         self._emit(record)
 
-    def add_worker(self, scheduler, worker: str) -> None:
+    def add_worker(self, scheduler: Any, worker: str) -> None:
         ws = scheduler.workers.get(worker)
         if ws is None:
             return
@@ -474,18 +580,21 @@ class TaskscopePlugin(SchedulerPlugin):
         if info is not None and info.alive and info.ws is ws:
             return
         info = self._register(ws)
-        self._emit(self._event("worker-added", worker=info.spec()))
+        self._emit(self._worker_added(info))
         if self._paused:
             self._pause_worker(ws)
 
-    def remove_worker(self, scheduler, worker: str, **kwargs) -> None:
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         # Normally handled by the "remove-worker" event, which comes first and says more.
         info = self._workers.get(worker)
         if info is not None and info.alive:
             info.alive = False
-            self._emit(self._event("worker-removed", worker=info.id))
+            removed: WorkerRemoved = {
+                "kind": "event", "time": self._time(), "type": "worker-removed", "worker": info.id
+            }
+            self._emit(removed)
 
-    def log_event(self, topic, msg) -> None:
+    def log_event(self, topic: str, msg: Any) -> None:
         if type(msg) is not dict:
             return
         if topic == _worker_side.TOPIC:
@@ -504,7 +613,7 @@ class TaskscopePlugin(SchedulerPlugin):
             if info is not None:
                 info.closing = True
 
-    def _status_change(self, address: str, msg: dict) -> None:
+    def _status_change(self, address: str, msg: dict[str, Any]) -> None:
         info = self._workers.get(address)
         if info is None:
             return
@@ -513,18 +622,24 @@ class TaskscopePlugin(SchedulerPlugin):
             return  # our own Pause / Resume: not the worker's doing
         previous, info.own_status = info.own_status, status
         if status == "paused" and previous != "paused":
-            self._emit(self._event("worker-paused", worker=info.id))
+            paused: WorkerPaused = {
+                "kind": "event", "time": self._time(), "type": "worker-paused", "worker": info.id
+            }
+            self._emit(paused)
         elif previous == "paused" and status == "running":
-            self._emit(self._event("worker-resumed", worker=info.id))
+            resumed: WorkerResumed = {
+                "kind": "event", "time": self._time(), "type": "worker-resumed", "worker": info.id
+            }
+            self._emit(resumed)
         if status in ("closing", "closing_gracefully", "closed"):
             info.closing = True
         elif status == "running" and self._paused:
             # The worker told the scheduler it runs again: hold it, after this handler.
             self._loop.call_soon(self._pause_worker, info.ws)
 
-    def _worker_gone(self, msg: dict) -> None:
+    def _worker_gone(self, msg: dict[str, Any]) -> None:
         address = msg.get("worker")
-        info = self._workers.get(address)
+        info = self._workers.get(address) if isinstance(address, str) else None
         if info is None or not info.alive:
             return
         info.alive = False
@@ -541,16 +656,27 @@ class TaskscopePlugin(SchedulerPlugin):
         for key in msg.get("lost-computed-tasks", ()):
             self._attempts[key] = self._attempts.get(key, 1) + 1
         if msg.get("expected") or info.closing:
-            self._emit(self._event("worker-removed", now, worker=info.id))
+            removed: WorkerRemoved = {
+                "kind": "event",
+                "time": self._time(now),
+                "type": "worker-removed",
+                "worker": info.id,
+            }
+            self._emit(removed)
         else:
             reason = msg.get("stimulus_id") or "unknown"
-            self._emit(
-                self._event("worker-killed", now, worker=info.id, reason=f"worker lost ({reason})")
-            )
+            killed: WorkerKilled = {
+                "kind": "event",
+                "time": self._time(now),
+                "type": "worker-killed",
+                "worker": info.id,
+                "reason": f"worker lost ({reason})",
+            }
+            self._emit(killed)
 
     # --- Dask's own warnings -----------------------------------------------------------------
 
-    def _worker_warning(self, msg: dict) -> None:
+    def _worker_warning(self, msg: dict[str, Any]) -> None:
         """A warning a worker's logging handler forwarded (``_worker_side.WarningForwarder``)."""
         address = msg.get("worker")
         info = self._workers.get(address) if address else None
@@ -562,7 +688,7 @@ class TaskscopePlugin(SchedulerPlugin):
             float(t) if isinstance(t, (int, float)) else None,
         )
 
-    def _nanny_restart(self, msg: dict) -> None:
+    def _nanny_restart(self, msg: dict[str, Any]) -> None:
         """A nanny terminating its worker past the memory terminate fraction: it logs a warning
         (captured by our handler when the nanny shares the scheduler's process, as in a
         LocalCluster) and tells the scheduler with this event, which is how a nanny in another
@@ -601,20 +727,28 @@ class TaskscopePlugin(SchedulerPlugin):
         seen[who] = now
         self._warnings += 1
         if self._warnings > MAX_WARNINGS:
-            self._emit(self._event(
-                "warning", now, source="taskscope",
-                message=f"taskscope: {MAX_WARNINGS} of Dask's warnings recorded; "
+            self._emit({
+                "kind": "event",
+                "time": self._time(now),
+                "type": "warning",
+                "message": f"taskscope: {MAX_WARNINGS} of Dask's warnings recorded; "
                 "later ones are left out of this trace",
-            ))
+                "source": "taskscope",
+            })
             return
-        fields: dict[str, Any] = {"message": message}
+        record: WarningEvent = {
+            "kind": "event",
+            "time": self._time(now if t is None else min(t, now)),
+            "type": "warning",
+            "message": message,
+        }
         if worker is not None:
-            fields["worker"] = worker
+            record["worker"] = worker
             if source == "distributed.nanny.memory":
                 self._nanny_warned[worker] = now
         if source:
-            fields["source"] = source
-        self._emit(self._event("warning", now if t is None else min(t, now), **fields))
+            record["source"] = source
+        self._emit(record)
 
     def _log_record(self, record: logging.LogRecord) -> None:
         """A WARNING-or-above record of a ``distributed.*`` logger in the scheduler's process
@@ -642,9 +776,9 @@ class TaskscopePlugin(SchedulerPlugin):
         message (exception text, startstops, thread) at hand while Dask handles it, so that
         an attempt Dask retries — which reaches :meth:`transition` without any of it — is
         recorded with its real exception."""
-        handlers = getattr(self._scheduler, "stream_handlers", None)
+        handlers: dict[str, Any] | None = getattr(self._scheduler, "stream_handlers", None)
         original = handlers.get("task-erred") if handlers is not None else None
-        if original is None:
+        if handlers is None or original is None:
             return
 
         def task_erred(key: Any = None, **msg: Any) -> Any:
@@ -738,10 +872,15 @@ class TaskscopePlugin(SchedulerPlugin):
         except Exception:
             pass
 
-    def restart(self, scheduler) -> None:
+    def restart(self, scheduler: Any) -> None:
         self._ready.clear()
         self._attempts.clear()
-        self._emit(self._event("warning", message="the client restarted the cluster"))
+        self._emit({
+            "kind": "event",
+            "time": self._time(),
+            "type": "warning",
+            "message": "the client restarted the cluster",
+        })
 
     # --- periodic: memory samples and flushes, progress -------------------------------------
 
@@ -773,7 +912,7 @@ class TaskscopePlugin(SchedulerPlugin):
                 if values == info.last_memory:
                     continue
                 info.last_memory = values
-                record = {
+                record: MemorySample = {
                     "kind": "memory",
                     "time": t,
                     "worker": info.id,
@@ -843,29 +982,29 @@ class TaskscopePlugin(SchedulerPlugin):
         except Exception:
             logger.exception("taskscope: progress sampling failed")
 
-    def _gather_progress(self) -> dict:
+    def _gather_progress(self) -> Progress:
         from .observe import MAX_GROUP_DEPS, MAX_GROUPS, MAX_RUNNING
 
         now = time.time()
-        groups: dict[str, list] = {}
+        groups: dict[str, _GroupProgress] = {}
         for tg in list(self._scheduler.task_groups.values()):
             name = tg.prefix.name
             s = tg.states
             g = groups.get(name)
             if g is None:
-                g = groups[name] = [0, 0, 0, 0, set(), 0.0]
-            g[0] += s.get("waiting", 0) + s.get("no-worker", 0) + s.get("queued", 0)
-            g[1] += s.get("processing", 0)
-            g[2] += s.get("memory", 0) + s.get("released", 0) + s.get("forgotten", 0)
-            g[3] += s.get("erred", 0)
+                g = groups[name] = _GroupProgress()
+            g.waiting += s.get("waiting", 0) + s.get("no-worker", 0) + s.get("queued", 0)
+            g.running += s.get("processing", 0)
+            g.done += s.get("memory", 0) + s.get("released", 0) + s.get("forgotten", 0)
+            g.erred += s.get("erred", 0)
             for dep in tg.dependencies:
-                if len(g[4]) < MAX_GROUP_DEPS:
-                    g[4].add(dep.prefix.name)
-            active = now if (g[0] or g[1]) else tg.stop
-            g[5] = max(g[5], active)
-        ordered = sorted(groups.items(), key=lambda item: item[1][5], reverse=True)
+                if len(g.deps) < MAX_GROUP_DEPS:
+                    g.deps.add(dep.prefix.name)
+            active = now if (g.waiting or g.running) else tg.stop
+            g.active = max(g.active, active)
+        ordered = sorted(groups.items(), key=lambda item: item[1].active, reverse=True)
         kept = ordered[:MAX_GROUPS]
-        running = []
+        running: list[RunningTask] = []
         total_running = 0
         for info in list(self._workers.values()):
             if not info.alive:
@@ -882,11 +1021,14 @@ class TaskscopePlugin(SchedulerPlugin):
                 else:
                     ready = self._ready.get(ts.key)
                     begin = ready[0] if ready is not None else now
-                running.append((ts.key, ts.prefix.name, info.id, i % threads, self._ns(begin)))
+                running.append(
+                    RunningTask(ts.key, ts.prefix.name, info.id, i % threads, self._ns(begin))
+                )
         return {
             "time": self._ns(now),
             "groups": [
-                (name, g[0], g[1], g[2], g[3], sorted(g[4])) for name, g in kept
+                GroupCounts(name, g.waiting, g.running, g.done, g.erred, sorted(g.deps))
+                for name, g in kept
             ],
             "groups_omitted": len(ordered) - len(kept),
             "running": running,
@@ -898,7 +1040,7 @@ class TaskscopePlugin(SchedulerPlugin):
 
     def _pause_from_rpc(self, pause: bool) -> bool:
         """Called from a gRPC thread: runs on the event loop and waits for it."""
-        done: concurrent.futures.Future = concurrent.futures.Future()
+        done: concurrent.futures.Future[bool] = concurrent.futures.Future()
 
         def run() -> None:
             try:
@@ -971,18 +1113,29 @@ class _UnknownWorker:
     def __init__(self, address: str):
         self.address = address
         self.nthreads = 0
-        self.memory_limit = None
-        self.resources = {}
+        self.memory_limit: int | None = None
+        self.resources: dict[str, float] = {}
 
 
-def _memory_fractions() -> dict:
+def _memory_fractions() -> MemoryFractions:
     """``distributed.worker.memory.*`` as the scheduler's config has them; a disabled threshold
     (``False``) is written as 1.0, the limit itself."""
-    out = {}
-    for name, default in (("target", 0.6), ("spill", 0.7), ("pause", 0.8), ("terminate", 0.95)):
+
+    def fraction(name: str, default: float) -> float:
         value = dask.config.get(f"distributed.worker.memory.{name}", default)
-        out[name] = float(value) if value not in (False, None) else 1.0
-    return out
+        return float(value) if value not in (False, None) else 1.0
+
+    return {
+        "target": fraction("target", 0.6),
+        "spill": fraction("spill", 0.7),
+        "pause": fraction("pause", 0.8),
+        "terminate": fraction("terminate", 0.95),
+    }
+
+
+def _dask_version() -> str:
+    version: str = getattr(distributed, "__version__", "unknown")
+    return version
 
 
 def _bytes_from(ts: Any, source: Any) -> int:
@@ -1009,4 +1162,5 @@ def _killed_text(ts: Any, address: str | None) -> str:
 def _key_split(key: Any) -> str:
     from dask.utils import key_split
 
-    return key_split(key)
+    group: str = key_split(key)
+    return group

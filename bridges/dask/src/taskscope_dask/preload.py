@@ -2,6 +2,8 @@
 by Dask's preload mechanism, with its own command-line options."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .plugin import TaskscopePlugin
@@ -68,7 +70,17 @@ from .plugin import TaskscopePlugin
     show_default=True,
     help="Seconds between worker memory samples and trace flushes.",
 )
-def dask_setup(scheduler, trace, serve, token, token_file, tls_cert, tls_key, insecure, interval):
+def dask_setup(
+    scheduler: Any,
+    trace: str | None,
+    serve: str | None,
+    token: str | None,
+    token_file: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
+    insecure: bool,
+    interval: float,
+) -> None:
     """Adds the taskscope plugin to a scheduler started with ``--preload taskscope_dask``."""
     if trace is None and serve is None:
         raise click.UsageError(

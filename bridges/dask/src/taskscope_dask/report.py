@@ -33,7 +33,7 @@ SEVERITY_COLOURS: dict[Severity, tuple[str, str]] = {
 
 def severity_rank(severity: str) -> int:
     """Position on the scale (``none`` = 0); an unknown severity ranks below ``none``."""
-    return SEVERITIES.index(cast(Severity, severity)) if severity in SEVERITIES else -1
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,11 @@ def _read_chunk(path: str, offset: int, size: int) -> bytes:
         return f.read(size)
 
 
+def _on_scheduler(client: Client, function: Any, *args: Any) -> Any:
+    """``client.run_on_scheduler`` (untyped in distributed)."""
+    return client.run_on_scheduler(function, *args)  # type: ignore[no-untyped-call]
+
+
 class Trace:
     """A run recorded by :func:`trace`. ``path`` is the trace on the scheduler's machine;
     ``local_path`` the file this process reads (the same file when the scheduler runs here,
@@ -91,8 +96,8 @@ class Trace:
         offset = 0
         with open(dest, "wb") as out:
             while True:
-                chunk: bytes = self.client.run_on_scheduler(
-                    _read_chunk, self.path, offset, FETCH_CHUNK_BYTES
+                chunk: bytes = _on_scheduler(
+                    self.client, _read_chunk, self.path, offset, FETCH_CHUNK_BYTES
                 )
                 out.write(chunk)
                 offset += len(chunk)
@@ -168,16 +173,16 @@ def trace(
         client = get_client()
     path = os.fspath(path)
     plugin = TaskscopePlugin(path=path, serve=serve, token=token, interval=interval)
-    host, scheduler_path = client.run_on_scheduler(_where, path)
+    host, scheduler_path = _on_scheduler(client, _where, path)
     t = Trace(client, path, host, scheduler_path)
     client.register_plugin(plugin)
     if serve:
-        t.serve_address = client.run_on_scheduler(_serve_address, plugin.name)
+        t.serve_address = _on_scheduler(client, _serve_address, plugin.name)
     try:
         yield t
     finally:
         try:
-            client.run_on_scheduler(_finish, plugin.name)
+            _on_scheduler(client, _finish, plugin.name)
         finally:
             client.unregister_scheduler_plugin(plugin.name)
             t.closed = True

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._proto import observe_pb2 as pb
+from .records import Event, Header, MemorySample, Record, TaskRecord, WorkerSpec
 
 #: What one ``Records`` message holds (``proto::BATCH_BYTES``).
 BATCH_BYTES = 1024 * 1024
@@ -53,7 +54,7 @@ def set_key(out: pb.Key, key: Any) -> None:
         out.str = key if isinstance(key, str) else str(key)
 
 
-def _set_tuple(out: pb.KeyTuple, parts: tuple) -> None:
+def _set_tuple(out: pb.KeyTuple, parts: tuple[Any, ...]) -> None:
     for part in parts:
         p = out.parts.add()
         if isinstance(part, str):
@@ -75,15 +76,15 @@ def key_from_pb(key: pb.Key) -> Any:
     return key.str
 
 
-def _tuple_from_pb(t: pb.KeyTuple) -> tuple:
-    out = []
+def _tuple_from_pb(t: pb.KeyTuple) -> tuple[Any, ...]:
+    out: list[Any] = []
     for part in t.parts:
         kind = part.WhichOneof("kind")
         out.append(_tuple_from_pb(part.tuple) if kind == "tuple" else getattr(part, kind))
     return tuple(out)
 
 
-def worker_spec(out: pb.WorkerSpec, spec: dict) -> None:
+def worker_spec(out: pb.WorkerSpec, spec: WorkerSpec) -> None:
     out.id = spec["id"]
     out.name = spec["name"]
     out.threads = spec["threads"]
@@ -93,7 +94,7 @@ def worker_spec(out: pb.WorkerSpec, spec: dict) -> None:
         out.resources[name] = float(amount)
 
 
-def header(h: dict) -> pb.Header:
+def header(h: Header) -> pb.Header:
     out = pb.Header(producer=h["producer"], origin_unix_ns=h["origin_unix_ns"])
     for spec in h["cluster"]["workers"]:
         worker_spec(out.cluster.workers.add(), spec)
@@ -106,7 +107,7 @@ def header(h: dict) -> pb.Header:
     return out
 
 
-def task(rec: dict) -> pb.Task:
+def task(rec: TaskRecord) -> pb.Task:
     out = pb.Task(
         group=rec["group"],
         worker=rec["worker"],
@@ -134,7 +135,7 @@ def task(rec: dict) -> pb.Task:
     return out
 
 
-def memory(rec: dict) -> pb.MemorySample:
+def memory(rec: MemorySample) -> pb.MemorySample:
     return pb.MemorySample(
         time=rec["time"],
         worker=rec["worker"],
@@ -144,31 +145,31 @@ def memory(rec: dict) -> pb.MemorySample:
     )
 
 
-def event(rec: dict) -> pb.Event:
+def event(rec: Event) -> pb.Event:
     out = pb.Event(time=rec["time"])
-    kind = rec["type"]
-    if kind == "worker-added":
+    if rec["type"] == "worker-added":
         worker_spec(out.worker_added, rec["worker"])
-    elif kind == "worker-removed":
+    elif rec["type"] == "worker-removed":
         out.worker_removed = rec["worker"]
-    elif kind == "worker-killed":
+    elif rec["type"] == "worker-killed":
         out.worker_killed.worker = rec["worker"]
         out.worker_killed.reason = rec.get("reason", "")
-    elif kind == "worker-paused":
+    elif rec["type"] == "worker-paused":
         out.worker_paused = rec["worker"]
-    elif kind == "worker-resumed":
+    elif rec["type"] == "worker-resumed":
         out.worker_resumed = rec["worker"]
-    elif kind == "task-retried":
+    elif rec["type"] == "task-retried":
         set_key(out.task_retried.key, rec["key"])
         out.task_retried.attempt = rec["attempt"]
-    elif kind == "graph-submitted":
+    elif rec["type"] == "graph-submitted":
         out.graph_submitted.tasks = rec["tasks"]
-        if rec.get("client") is not None:
-            out.graph_submitted.client = rec["client"]
-    elif kind == "warning":
+        client = rec.get("client")
+        if client is not None:
+            out.graph_submitted.client = client
+    elif rec["type"] == "warning":
         out.warning = rec["message"]
     else:
-        raise ValueError(f"unknown event type {kind!r}")
+        raise ValueError(f"unknown event type {rec['type']!r}")
     return out
 
 
@@ -186,20 +187,20 @@ class Batcher:
         self._open = False
         self._full: list[tuple[bytes, bool, bool]] = []
 
-    def push(self, rec: dict) -> None:
-        kind = rec["kind"]
-        if kind == "task":
+    def push(self, rec: Record) -> None:
+        if rec["kind"] == "task":
             self._push_task(task(rec))
-        elif kind == "memory":
-            msg = memory(rec)
-            self._make_room(msg.ByteSize() + FIELD_OVERHEAD)
-            self._current.memory.append(msg)
-        else:
+        elif rec["kind"] == "memory":
+            sample = memory(rec)
+            self._make_room(sample.ByteSize() + FIELD_OVERHEAD)
+            self._current.memory.append(sample)
+        elif rec["kind"] == "event":
             msg = event(rec)
             self._make_room(msg.ByteSize() + FIELD_OVERHEAD)
             self._current.events.append(msg)
+        # group-metrics: the Observe protocol has no message for them (yet).
 
-    def extend(self, records: Iterable[dict]) -> None:
+    def extend(self, records: Iterable[Record]) -> None:
         for rec in records:
             self.push(rec)
 
