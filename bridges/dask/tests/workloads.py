@@ -1,9 +1,11 @@
-"""Dask workloads with known pathologies, after analyzer/tests/data/dask/record.py (the real
-Dask fixtures the analyzer is tested on), plus a large inline argument.
+"""Dask workloads with known pathologies: the one module shared by this test suite, the
+task-stream fixture recorder (analyzer/tests/data/dask/record.py, which passes the sizes its
+fixtures were recorded with) and the example notebook's shape (``skewed_sort``).
 
 Each takes a ``Client`` and returns a short summary. Tasks refer to these functions by module
 name: LocalCluster's worker processes inherit the tests' sys.path; processes started otherwise
-need this directory on PYTHONPATH.
+need this directory on PYTHONPATH (or ``cloudpickle.register_pickle_by_value``, as record.py
+does).
 """
 from __future__ import annotations
 
@@ -46,14 +48,15 @@ def tree_reduce(parts, combine):
 
 
 def sort_work(i, n=1_000_000):
+    """~70 ms of real CPU work: sort a million random floats."""
     rng = np.random.default_rng(i)
     a = np.sort(rng.random(n))
     return float(a[n // 2])
 
 
-def healthy(client):
-    parts = [dask.delayed(sort_work, pure=True)(i) for i in range(16)]
-    return f"result={tree_reduce(parts, add).compute():.6f}"
+def healthy(client, parts=16, rows=1_000_000):
+    sorts = [dask.delayed(sort_work, pure=True)(i, rows) for i in range(parts)]
+    return f"result={tree_reduce(sorts, add).compute():.6f}"
 
 
 # --- skewed: one partition 20x the others ------------------------------------------------------
@@ -61,10 +64,11 @@ def healthy(client):
 UNIT_ROWS = 150_000
 
 
-def load_partition(i, size_units):
+def load_partition(i, size_units, unit_rows=UNIT_ROWS):
+    """A partition whose row count is proportional to ``size_units``."""
     import pandas as pd
 
-    n = UNIT_ROWS * size_units
+    n = unit_rows * size_units
     rng = np.random.default_rng(i)
     return pd.DataFrame({"k": rng.integers(0, 1000, n), "v": rng.random(n)})
 
@@ -82,11 +86,14 @@ def groupby_combine(a, b):
     return s
 
 
-def skewed(client):
-    sizes = [1] * 16
-    sizes[5] = 20
+def skewed(client, parts=16, hot=5, unit_rows=UNIT_ROWS):
+    """A groupby-like job: partition ``hot`` is 20x the others."""
+    sizes = [1] * parts
+    sizes[hot] = 20
     chunks = [
-        dask.delayed(groupby_chunk, pure=True)(dask.delayed(load_partition, pure=True)(i, s))
+        dask.delayed(groupby_chunk, pure=True)(
+            dask.delayed(load_partition, pure=True)(i, s, unit_rows)
+        )
         for i, s in enumerate(sizes)
     ]
     res = tree_reduce(chunks, groupby_combine).compute()
@@ -172,10 +179,87 @@ SPILL_CHUNK = 25 * 2**20 // 8
 SPILL_NCHUNKS = 40
 
 
-def spill(client):
+def spill(client, stats=False):
+    """40 chunks x 25 MiB = 1000 MiB persisted; ``stats``: the workers' spill counts after the
+    persist and after the reduction go in the summary."""
     x = da.random.default_rng(0).random(SPILL_NCHUNKS * SPILL_CHUNK, chunks=SPILL_CHUNK)
     x = x.persist()
     wait(x)
+    after_persist = client.run(spill_stats) if stats else {}
     total = (x * 2).sum().compute()
+    after_reduce = client.run(spill_stats) if stats else {}
     del x
-    return f"result={total:.3f}"
+    if not stats:
+        return f"result={total:.3f}"
+    on_disk = sum(s.get("keys_on_disk", 0) for s in after_persist.values())
+    return (
+        f"result={total:.3f}, keys on disk after persist={on_disk}; spill stats after persist: "
+        f"{after_persist}, after reduce: {after_reduce}"
+    )
+
+
+def spill_stats(dask_worker):
+    """Run on each worker (``client.run``): what its memory manager holds and has spilled."""
+    data = dask_worker.data
+    out = {"type": type(data).__name__}
+    if hasattr(data, "spilled_total"):
+        st = data.spilled_total
+        out.update(
+            keys_in_memory=len(data.fast),
+            keys_on_disk=len(data.slow),
+            spilled_memory_bytes=int(st.memory),
+            spilled_disk_bytes=int(st.disk),
+        )
+    return out
+
+
+# --- rechunk: row chunks to column chunks (all-to-all transfers) -------------------------------
+
+
+def rechunk(client):
+    x = da.random.default_rng(0).random((8000, 8000), chunks=(500, 8000))
+    # method="tasks": with a distributed client the default may choose P2P, which hides the
+    # transfers inside shuffle-barrier tasks.
+    y = x.rechunk((8000, 500), method="tasks")
+    return f"result={y.sum().compute():.3f}"
+
+
+# --- recompute: the same expensive intermediate computed twice without persist -----------------
+
+
+def load_block(i):
+    """A 1000x1000 block of random floats (~10 ms)."""
+    return np.random.default_rng(i).random((1000, 1000))
+
+
+def expensive(b):
+    """~100+ ms of CPU per 1000x1000 block: four matrix products + tanh."""
+    for _ in range(4):
+        b = np.tanh(b @ b.T / b.shape[0])
+    return b
+
+
+def block_sum(b):
+    return float(b.sum())
+
+
+def block_max(b):
+    return float(b.max())
+
+
+def maximum(a, b):
+    return max(a, b)
+
+
+def recompute(client):
+    # 16 blocks, load -> expensive. dask.delayed graphs are not fused, so the intermediate keys
+    # are identical in both computes (dask.array would fuse them into differently named tasks).
+    y = [
+        dask.delayed(expensive, pure=True)(dask.delayed(load_block, pure=True)(i))
+        for i in range(16)
+    ]
+    total = tree_reduce([dask.delayed(block_sum, pure=True)(b) for b in y], add)
+    peak = tree_reduce([dask.delayed(block_max, pure=True)(b) for b in y], maximum)
+    a = total.compute()  # first compute of y's keys
+    b = peak.compute()  # y was not persisted: recomputed from scratch
+    return f"sum={a:.3f}, max={b:.6f}"
