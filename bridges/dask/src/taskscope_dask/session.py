@@ -153,7 +153,7 @@ class Trace:
 def trace(
     path: str | os.PathLike[str] = "taskscope-trace.ndjson",
     client: Client | None = None,
-    serve: bool | int | str | None = None,
+    serve: bool | int | str = False,
     token: str | None = None,
     interval: float = 0.5,
 ) -> Iterator[Trace]:
