@@ -117,15 +117,13 @@ def sort_median(part):
 def skewed_sort(client):
     sizes = [1] * 16
     sizes[5] = 20
-    # Named keys give a fixed order (dask.order breaks ties by key): the hot partition runs
-    # 5th, never a worker's first task of its group, which the skew rule looks past (warm-up).
-    medians = [
-        dask.delayed(sort_median)(
-            dask.delayed(sort_partition)(i, s, dask_key_name=("sort_partition", i)),
-            dask_key_name=("sort_median", i),
-        )
-        for i, s in enumerate(sizes)
-    ]
+    medians = []
+    for i, s in enumerate(sizes):
+        # The hot partition runs last (lowest priority), never a worker's first task of its
+        # group: the skew rule looks past those (imports, warm-up).
+        with dask.annotate(priority=-1 if s > 1 else 0):
+            part = dask.delayed(sort_partition)(i, s, dask_key_name=("sort_partition", i))
+            medians.append(dask.delayed(sort_median)(part, dask_key_name=("sort_median", i)))
     return f"result={dask.delayed(sum)(medians).compute():.6f}"
 
 

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from .binary import run_json
+from .binary import run_json, run_taskscope
 
 Severity = Literal["none", "low", "moderate", "severe", "critical"]
 #: Dr. Elephant's scale, in increasing order (``analyzer/src/finding.rs``).
@@ -182,9 +182,12 @@ class Report:
     #: Problems reading the trace that did not stop the analysis (a truncated last line).
     warnings: list[str]
     _raw: dict[str, Any] = field(repr=False, compare=False)
+    #: The trace analyzed, when known: the HTML view is then the binary's own.
+    trace_path: str | None = field(default=None, repr=False, compare=False)
+    _html: list[str] = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Report:
+    def from_dict(cls, d: dict[str, Any], trace_path: str | None = None) -> Report:
         cp = d.get("critical_path")
         return cls(
             summary=Summary.from_dict(d["summary"]),
@@ -192,13 +195,14 @@ class Report:
             critical_path=CriticalPath.from_dict(cp) if cp is not None else None,
             warnings=[str(w) for w in d.get("warnings", [])],
             _raw=copy.deepcopy(d),
+            trace_path=trace_path,
         )
 
     @classmethod
     def from_trace(cls, path: str | os.PathLike[str]) -> Report:
         """Runs ``taskscope analyze PATH --format json`` (any format the binary reads: native
         traces, Dask task streams, Dask performance reports)."""
-        return cls.from_dict(run_json("analyze", path))
+        return cls.from_dict(run_json("analyze", path), trace_path=os.fspath(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The report in the JSON schema, as Python data (a copy: fields the binary added that
@@ -223,10 +227,15 @@ class Report:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        """The summary, the findings table (severity, rule, impact, title) and each finding's
-        advice; self-contained (inline styles, no script, nothing fetched), every text
-        escaped."""
-        return render_html(self)
+        """The findings as HTML for Jupyter: the binary's ``analyze --format html`` fragment
+        (the markup of ``taskscope report``'s findings, with its own scoped style; run once,
+        then kept) when the trace is known, else :func:`render_html`. Self-contained (no
+        script, nothing fetched), every text escaped."""
+        if self.trace_path is None:
+            return render_html(self)
+        if not self._html:
+            self._html.append(run_taskscope("analyze", self.trace_path, "--format", "html"))
+        return self._html[0]
 
 
 def _esc(value: object) -> str:
@@ -249,7 +258,10 @@ def _number(value: float) -> str:
 
 
 def render_html(report: Report) -> str:
-    """The HTML that :meth:`Report._repr_html_` returns."""
+    """HTML for a report known only as data (:meth:`Report.from_dict`, e.g. a saved
+    ``--format json``): the summary, a table of findings (severity colour, rule, impact, title)
+    and each finding's advice and evidence. A trace's report shows the binary's own fragment
+    instead."""
     cell = "padding:4px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #d1d5db"
     out = ['<div class="taskscope-report" style="font-family:sans-serif;font-size:13px">']
     out.append(

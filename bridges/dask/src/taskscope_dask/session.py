@@ -139,6 +139,12 @@ class Trace:
         run_taskscope("flamegraph", self._local("flamegraph"), "-o", out, "--by", by)
         return os.fspath(out)
 
+    def report(self, out: str | os.PathLike[str] = "taskscope-report.html") -> str:
+        """``taskscope report -o OUT``: one self-contained HTML page for the run (findings,
+        task stream, memory, groups, flamegraph, critical path); returns its path."""
+        run_taskscope("report", self._local("report"), "-o", out)
+        return os.fspath(out)
+
     def export_chrome(self, out: str | os.PathLike[str]) -> str:
         """``taskscope export chrome``: a trace for Perfetto or ``chrome://tracing``."""
         run_taskscope("export", "chrome", self._local("export_chrome"), "-o", out)
