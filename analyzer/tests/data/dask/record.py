@@ -54,7 +54,11 @@ cloudpickle.register_pickle_by_value(workloads)
 
 SCENARIOS = {
     "healthy": (lambda c: workloads.healthy(c, parts=24, rows=1_600_000), "2GiB"),
-    "skewed": (lambda c: workloads.skewed(c, parts=24, hot=7, unit_rows=250_000), "2GiB"),
+    # hot_last=False: the fixture was recorded before the hot partition got a low priority.
+    "skewed": (
+        lambda c: workloads.skewed(c, parts=24, hot=7, unit_rows=250_000, hot_last=False),
+        "2GiB",
+    ),
     "tiny": (lambda c: workloads.tiny(c, n=1500), "2GiB"),
     "loop": (lambda c: workloads.loop(c, iterations=30), "2GiB"),
     "spill": (lambda c: workloads.spill(c, stats=True), "400MiB"),
