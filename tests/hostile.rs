@@ -3,9 +3,8 @@
 //! one-line error or correct output, exit 0, 1 or 2 (never a panic's 101, an abort's 134 or
 //! SIGPIPE's 141), within a timeout, and leaves its input as it was.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -13,6 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
+
+mod common;
 use traces::{Record, TraceReader};
 
 const FIXTURE: &str = concat!(
@@ -182,70 +183,6 @@ impl Drop for Served {
     }
 }
 
-/// An HTTP/2 frame: 24-bit length, type, flags, stream id.
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    out.extend([kind, flags]);
-    out.extend(stream.to_be_bytes());
-    out.extend(payload);
-    out
-}
-
-/// An HPACK literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2).
-fn header(block: &mut Vec<u8>, name: &str, value: &str) {
-    assert!(name.len() < 127 && value.len() < 127);
-    block.push(0);
-    block.push(name.len() as u8);
-    block.extend(name.as_bytes());
-    block.push(value.len() as u8);
-    block.extend(value.as_bytes());
-}
-
-/// Starts a Watch over raw HTTP/2, reads up to `read` bytes of the answer, then hangs up: with
-/// a FIN (the server's next writes meet a closed socket: EPIPE), or with `reset` an RST
-/// (SO_LINGER 0), leaving the server mid-write either way.
-fn watch_and_hang_up(addr: &str, token: Option<&str>, read: usize, reset: bool) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return;
-    };
-    let mut block = Vec::new();
-    header(&mut block, ":method", "POST");
-    header(&mut block, ":scheme", "http");
-    header(&mut block, ":path", "/taskscope.observe.v1.Observe/Watch");
-    header(&mut block, ":authority", addr);
-    header(&mut block, "content-type", "application/grpc");
-    header(&mut block, "te", "trailers");
-    if let Some(token) = token {
-        header(&mut block, "authorization", &format!("Bearer {token}"));
-    }
-    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    request.extend(frame(0x4, 0, 0, &[])); // SETTINGS
-    request.extend(frame(0x1, 0x4, 1, &block)); // HEADERS, END_HEADERS
-    request.extend(frame(0x0, 0x1, 1, &[0, 0, 0, 0, 0])); // DATA: an empty WatchRequest, END_STREAM
-    let _ = stream.write_all(&request);
-    if read > 0 {
-        let _ = stream.set_read_timeout(Some(Duration::from_millis(100)));
-        let _ = stream.read(&mut vec![0u8; read]);
-    }
-    if !reset {
-        return;
-    }
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid socket and a `linger` of the size given.
-    unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
-}
-
 #[test]
 fn observe_server_survives_clients_that_hang_up() {
     let dir = tempfile::tempdir().unwrap();
@@ -285,7 +222,13 @@ fn observe_server_survives_clients_that_hang_up() {
     while ran.is_none() || hang_ups < 300 {
         assert!(Instant::now() < deadline, "the run did not end");
         let (read, reset) = [(0, false), (0, true), (9, false), (4096, true)][hang_ups % 4];
-        watch_and_hang_up(&served.addr, tokens[hang_ups % 3], read, reset);
+        common::raw_watch(
+            &served.addr,
+            tokens[hang_ups % 3],
+            read,
+            Duration::ZERO,
+            reset,
+        );
         hang_ups += 1;
         if hang_ups % 20 == 0
             && let Some(mut top) = tops.pop()

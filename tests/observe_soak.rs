@@ -4,9 +4,7 @@
 //! runs. The server never exits, the run's trace holds every task it reports, and the
 //! server's resident memory stays within twice that of the same run served with no watcher.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::os::fd::AsRawFd;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +12,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use observe::WatchEvent;
+
+mod common;
 use traces::{Record, TraceReader};
 
 const BIN: &str = env!("CARGO_BIN_EXE_taskscope");
@@ -145,78 +145,6 @@ impl Rng {
     }
 }
 
-/// An HTTP/2 frame (RFC 7540 4.1).
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags];
-    out.extend(stream.to_be_bytes());
-    out.extend(payload);
-    out
-}
-
-/// An HPACK literal header field without indexing, new name, no Huffman (RFC 7541 6.2.2).
-fn header(block: &mut Vec<u8>, name: &str, value: &str) {
-    assert!(name.len() < 127 && value.len() < 127);
-    block.push(0);
-    block.push(name.len() as u8);
-    block.extend(name.as_bytes());
-    block.push(value.len() as u8);
-    block.extend(value.as_bytes());
-}
-
-/// A Watch over raw HTTP/2 that never acknowledges anything nor opens the flow-control window:
-/// reads up to `read` bytes of the answer, keeps the connection `hold` longer, then hangs up
-/// with a FIN or, with `reset`, an RST.
-fn raw_watch(addr: &str, token: Option<&str>, read: usize, hold: Duration, reset: bool) {
-    let Ok(mut stream) = TcpStream::connect(addr) else {
-        return;
-    };
-    let mut block = Vec::new();
-    header(&mut block, ":method", "POST");
-    header(&mut block, ":scheme", "http");
-    header(&mut block, ":path", "/taskscope.observe.v1.Observe/Watch");
-    header(&mut block, ":authority", addr);
-    header(&mut block, "content-type", "application/grpc");
-    header(&mut block, "te", "trailers");
-    if let Some(token) = token {
-        header(&mut block, "authorization", &format!("Bearer {token}"));
-    }
-    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
-    request.extend(frame(0x4, 0, 0, &[])); // SETTINGS
-    request.extend(frame(0x1, 0x4, 1, &block)); // HEADERS, END_HEADERS
-    request.extend(frame(0x0, 0x1, 1, &[0, 0, 0, 0, 0])); // an empty WatchRequest, END_STREAM
-    if stream.write_all(&request).is_err() {
-        return;
-    }
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut buffer = vec![0u8; 16 * 1024];
-    let mut got = 0;
-    while got < read {
-        let want = buffer.len().min(read - got);
-        match stream.read(&mut buffer[..want]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
-        }
-    }
-    std::thread::sleep(hold);
-    if reset {
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: a valid socket and a `linger` of the size given.
-        unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&raw const linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            );
-        }
-    }
-}
-
 /// What the watchers saw, to show the server kept answering all along.
 #[derive(Default)]
 struct Tally {
@@ -275,10 +203,10 @@ fn churn(addr: &str, seed: u64, until: Instant, tally: &Tally) {
     while Instant::now() < until {
         let reset = rng.below(2) == 0;
         match rng.below(7) {
-            0 => raw_watch(addr, None, 512, Duration::ZERO, reset),
-            1 => raw_watch(addr, Some("wrong"), 512, Duration::ZERO, reset),
+            0 => common::raw_watch(addr, None, 512, Duration::ZERO, reset),
+            1 => common::raw_watch(addr, Some("wrong"), 512, Duration::ZERO, reset),
             // Hangs up somewhere in the snapshot's first 64 KiB.
-            2 => raw_watch(
+            2 => common::raw_watch(
                 addr,
                 Some(TOKEN),
                 rng.below(64 * 1024) as usize,
@@ -286,7 +214,7 @@ fn churn(addr: &str, seed: u64, until: Instant, tally: &Tally) {
                 reset,
             ),
             // Reads nothing for a while: the server's writes to it wait.
-            3 => raw_watch(addr, Some(TOKEN), 0, rng.millis(500, 3000), reset),
+            3 => common::raw_watch(addr, Some(TOKEN), 0, rng.millis(500, 3000), reset),
             4 => client_watch(addr, Some(TOKEN), Duration::ZERO, true, tally),
             5 => client_watch(addr, Some(TOKEN), rng.millis(200, 3000), false, tally),
             _ => client_watch(
