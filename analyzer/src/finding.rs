@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Dr. Elephant's scale (`shared/reference/thresholds.md`).
+/// Dr. Elephant's severity scale (linkedin/dr-elephant, `Severity.java`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {

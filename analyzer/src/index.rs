@@ -327,7 +327,8 @@ pub const MIN_GAP_NS: Nanos = 1_000_000;
 /// scheduler queues the first task).
 pub const SUBMIT_SLACK_NS: Nanos = 5_000_000;
 /// Without recorded submissions (Dask task streams), a whole-cluster gap this long is the
-/// client's: Dask's scheduler hands out the next task in 1–2 ms (`shared/reference/dask.md`).
+/// client's: Dask's scheduler hands out the next task in 1–2 ms (measured on a LocalCluster,
+/// `bridges/dask/README.md`).
 pub const CLIENT_GAP_NS: Nanos = 10_000_000;
 
 /// A stretch when the whole cluster had nothing to run.

@@ -1,5 +1,5 @@
 //! Import of Dask task streams: the JSON list users save from `client.get_task_stream()`
-//! (record format in `shared/reference/dask.md`).
+//! (the record format of `distributed/diagnostics/task_stream.py`).
 //!
 //! Workers are not listed in a task stream, so they come from the records: one worker per
 //! address seen (executing or serving a transfer), with as many threads as distinct thread ids

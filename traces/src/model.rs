@@ -127,7 +127,7 @@ pub struct MemoryFractions {
 }
 
 impl Default for MemoryFractions {
-    /// Dask's defaults (`distributed.yaml`, see `shared/reference/dask.md`).
+    /// Dask's defaults (`distributed/distributed.yaml`, `distributed.worker.memory.*`).
     fn default() -> Self {
         MemoryFractions {
             target: 0.60,
