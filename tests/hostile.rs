@@ -3,7 +3,7 @@
 //! one-line error or correct output, exit 0, 1 or 2 (never a panic's 101, an abort's 134 or
 //! SIGPIPE's 141), within a timeout, and leaves its input as it was.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -110,84 +110,18 @@ fn stdout_of(cmd: &mut Command, input: &Path) -> String {
 
 // 1. SIGPIPE: the Observe server outlives clients that hang up.
 
-/// A `run --serve` in the background, killed when dropped.
-struct Served {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("taskscope"))
-            .args(args)
-            .args(["--serve", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: String::new(),
-            stderr,
-        };
-        let line = served.wait_for("serving Observe on ");
-        served.addr = line
-            .trim_start_matches("serving Observe on ")
-            .split(':')
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(":");
-        served
-    }
-
-    /// The next stderr line starting with `prefix` (panics after [`TIMEOUT`]).
-    fn wait_for(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no {prefix:?} on stderr: {e}"),
-            }
-        }
-    }
-
-    /// Any stderr line starting with `prefix` already written.
-    fn saw(&self, prefix: &str) -> Option<String> {
-        self.stderr.try_iter().find(|line| line.starts_with(prefix))
-    }
-
-    fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the server exited: {status:?}");
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `taskscope ARGS --serve 127.0.0.1:0` process.
+fn served(args: &[&str]) -> common::Served {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("taskscope"));
+    command.args(args).args(["--serve", "127.0.0.1:0"]);
+    common::Served::spawn(command, TIMEOUT)
 }
 
 #[test]
 fn observe_server_survives_clients_that_hang_up() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("tiny.ndjson");
-    let mut served = Served::start(&[
+    let mut served = served(&[
         "run",
         "tiny-partitions",
         "--token",

@@ -2,15 +2,15 @@
 //! with a self-signed certificate made here, and refusing to send a token in clear text
 //! beyond loopback.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_taskscope");
 
 /// Every command here finishes in well under this.
+mod common;
+
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `cert.pem` (for 127.0.0.1 and localhost, signed by itself) and `key.pem` in `dir`.
@@ -43,77 +43,11 @@ fn assert_one_line_error(out: &Output, expected: &str) {
     );
 }
 
-/// A `taskscope run … --serve` process, killed on drop.
-struct Served {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Served {
-    fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(BIN)
-            .args(args)
-            .env_remove("TASKSCOPE_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + TIMEOUT;
-        let line = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with("serving Observe on ") => break line,
-                Ok(_) => {}
-                Err(e) => panic!("the server did not start: {e}"),
-            }
-        };
-        // "serving Observe on 127.0.0.1:PORT: watch with …"
-        let addr = line["serving Observe on ".len()..]
-            .split(": ")
-            .next()
-            .unwrap()
-            .to_string();
-        Served {
-            child,
-            addr,
-            stderr,
-        }
-    }
-
-    /// Waits for the run to end: everything it did is there for a watcher.
-    fn wait_for_the_run(&self) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) if line.starts_with("ran ") => return,
-                Ok(_) => {}
-                Err(e) => panic!("the run did not end: {e}"),
-            }
-        }
-    }
-
-    fn port(&self) -> &str {
-        self.addr.rsplit(':').next().unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `taskscope run … --serve` process (no token from the environment).
+fn served(args: &[&str]) -> common::Served {
+    let mut command = Command::new(BIN);
+    command.args(args).env_remove("TASKSCOPE_TOKEN");
+    common::Served::spawn(command, TIMEOUT)
 }
 
 #[test]
@@ -123,7 +57,7 @@ fn top_reads_a_tls_server_with_its_certificate_and_fails_in_one_line_without() {
     let token = dir.path().join("token");
     std::fs::write(&token, "s3cret\n").unwrap();
     let trace = dir.path().join("healthy.ndjson");
-    let served = Served::start(&[
+    let served = served(&[
         "run",
         "healthy",
         "--serve",
@@ -137,7 +71,8 @@ fn top_reads_a_tls_server_with_its_certificate_and_fails_in_one_line_without() {
         "-o",
         trace.to_str().unwrap(),
     ]);
-    served.wait_for_the_run();
+    // Everything the run did is there for a watcher.
+    served.wait_for("ran ");
     let https = format!("https://127.0.0.1:{}", served.port());
     let print = |addr: &str, extra: &[&str]| {
         let mut args = vec!["top", addr, "--print-after", "2s"];
@@ -196,7 +131,7 @@ fn a_token_beyond_loopback_needs_tls_or_insecure() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("t.ndjson");
     let trace = trace.to_str().unwrap();
-    let insecure = Served::start(&[
+    let insecure = served(&[
         "run",
         "healthy",
         "--serve",
@@ -210,7 +145,7 @@ fn a_token_beyond_loopback_needs_tls_or_insecure() {
     assert!(insecure.addr.starts_with("0.0.0.0:"), "{}", insecure.addr);
     drop(insecure);
     let (cert, key) = self_signed(dir.path());
-    let with_tls = Served::start(&[
+    let with_tls = served(&[
         "run",
         "healthy",
         "--serve",
@@ -297,7 +232,7 @@ fn token_files_are_one_line_or_a_one_line_error() {
     // CRLF is a line end too.
     std::fs::write(path("crlf"), "s3cret\r\n").unwrap();
     let trace = path("t.ndjson");
-    let served = Served::start(&[
+    let served = served(&[
         "run",
         "healthy",
         "--serve",

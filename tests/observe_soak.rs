@@ -4,11 +4,10 @@
 //! runs. The server never exits, the run's trace holds every task it reports, and the
 //! server's resident memory stays within twice that of the same run served with no watcher.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use observe::WatchEvent;
@@ -34,88 +33,17 @@ const TOKEN: &str = "s3cret";
 /// with other builds can take three times as long as an idle one).
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-/// A `taskscope run … --serve 127.0.0.1:0` process, killed on drop.
-struct Served {
-    child: Child,
-    addr: String,
-    lines: mpsc::Receiver<String>,
-    /// Set when the run's summary line (`ran …`) is written: the trace is complete, and what
-    /// follows (reading it back for the summary) is no longer the server's doing.
-    ran: Arc<AtomicBool>,
-}
-
-impl Served {
-    fn start(trace: &Path) -> Served {
-        let mut child = Command::new(BIN)
-            .args(["run", "tiny-partitions", "--scale", SCALE])
-            .args(["--serve", "127.0.0.1:0", "-o"])
-            .arg(trace)
-            // Not --token: the environment keeps it out of `ps`.
-            .env("TASKSCOPE_TOKEN", TOKEN)
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let ran = Arc::new(AtomicBool::new(false));
-        let flag = ran.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("ran ") {
-                    flag.store(true, Ordering::Relaxed);
-                }
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut served = Served {
-            child,
-            addr: String::new(),
-            lines,
-            ran,
-        };
-        let line = served.wait_for("serving Observe on ");
-        served.addr = line["serving Observe on ".len()..]
-            .split(": ")
-            .next()
-            .unwrap()
-            .to_string();
-        served
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The next stderr line starting with `prefix`.
-    fn wait_for(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no {prefix:?} from the server: {e}"),
-            }
-        }
-    }
-
-    fn assert_alive(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
-            panic!("the server exited: {status:?}");
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A `taskscope run tiny-partitions … --serve 127.0.0.1:0` process writing `trace`.
+fn served(trace: &Path) -> common::Served {
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "tiny-partitions", "--scale", SCALE])
+        .args(["--serve", "127.0.0.1:0", "-o"])
+        .arg(trace)
+        // Not --token: the environment keeps it out of `ps`.
+        .env("TASKSCOPE_TOKEN", TOKEN)
+        .env("NO_COLOR", "1");
+    common::Served::spawn(command, TIMEOUT)
 }
 
 /// Resident memory of `pid` now, in KiB.
@@ -236,9 +164,8 @@ struct RssSampler {
 }
 
 impl RssSampler {
-    fn start(runs: &[&Served]) -> RssSampler {
-        let runs: Vec<(u32, Arc<AtomicBool>)> =
-            runs.iter().map(|s| (s.pid(), s.ran.clone())).collect();
+    fn start(runs: &[&common::Served]) -> RssSampler {
+        let runs: Vec<(u32, Arc<AtomicBool>)> = runs.iter().map(|s| (s.pid(), s.ran())).collect();
         let thread = std::thread::spawn(move || {
             let mut peaks = vec![0u64; runs.len()];
             let deadline = Instant::now() + TIMEOUT;
@@ -282,9 +209,9 @@ fn observe_survives_fifty_watchers_coming_and_going_for_a_minute() {
     let dir = tempfile::tempdir().unwrap();
     // The same run, served, that nobody watches, at the same time on the same machine: its
     // memory is what the data costs.
-    let baseline = Served::start(&dir.path().join("baseline.ndjson"));
+    let baseline = served(&dir.path().join("baseline.ndjson"));
     let trace = dir.path().join("soak.ndjson");
-    let mut served = Served::start(&trace);
+    let mut served = served(&trace);
     let sampler = RssSampler::start(&[&baseline, &served]);
     let started = Instant::now();
     let seed = std::time::SystemTime::now()
@@ -325,10 +252,7 @@ fn observe_survives_fifty_watchers_coming_and_going_for_a_minute() {
     while Instant::now() < until {
         served.assert_alive();
         if ran.is_none() {
-            ran = served
-                .lines
-                .try_iter()
-                .find(|l| l.starts_with("ran tiny-partitions in "));
+            ran = served.saw("ran tiny-partitions in ");
         }
         std::thread::sleep(Duration::from_millis(250));
     }

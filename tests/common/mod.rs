@@ -1,9 +1,114 @@
-//! Helpers shared by the integration tests that hang clients up on the Observe server.
+//! Helpers shared by the integration tests that serve a run and watch it: the served process,
+//! and a raw HTTP/2 watch that hangs up.
 
-use std::io::{Read, Write};
+// Each test crate uses its own part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A `taskscope … --serve` process, its stderr read line by line on a thread; killed on drop.
+pub struct Served {
+    child: Child,
+    /// `HOST:PORT` it serves on.
+    pub addr: String,
+    stderr: mpsc::Receiver<String>,
+    /// Set when the run's summary line (`ran …`) is written: the trace is complete.
+    ran: Arc<AtomicBool>,
+    timeout: Duration,
+}
+
+impl Served {
+    /// Spawns `command` and waits (at most `timeout`, as every later wait) for its address.
+    pub fn spawn(mut command: Command, timeout: Duration) -> Served {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if line.starts_with("ran ") {
+                    flag.store(true, Ordering::Relaxed);
+                }
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut served = Served {
+            child,
+            addr: String::new(),
+            stderr,
+            ran,
+            timeout,
+        };
+        // "serving Observe on 127.0.0.1:PORT: watch with …"
+        let line = served.wait_for("serving Observe on ");
+        served.addr = line["serving Observe on ".len()..]
+            .split(": ")
+            .next()
+            .unwrap()
+            .to_string();
+        served
+    }
+
+    /// The next stderr line starting with `prefix` (panics after the timeout).
+    pub fn wait_for(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no {prefix:?} on the server's stderr: {e}"),
+            }
+        }
+    }
+
+    /// Any stderr line starting with `prefix` already written.
+    pub fn saw(&self, prefix: &str) -> Option<String> {
+        self.stderr.try_iter().find(|line| line.starts_with(prefix))
+    }
+
+    pub fn assert_alive(&mut self) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the server exited: {status:?}");
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the run has written its summary line, as a flag other threads can read.
+    pub fn ran(&self) -> Arc<AtomicBool> {
+        self.ran.clone()
+    }
+
+    /// The port of [`Served::addr`].
+    pub fn port(&self) -> &str {
+        self.addr.rsplit(':').next().unwrap()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// An HTTP/2 frame (RFC 7540 4.1).
 pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
