@@ -141,7 +141,7 @@ fn endpoint(target: &WatchTarget) -> Result<Endpoint, String> {
         }
         endpoint = endpoint
             .tls_config(tls)
-            .map_err(|e| format!("{addr}: {}", source_chain(&e)))?;
+            .map_err(|e| format!("{addr}: {}", crate::source_chain(&e)))?;
     }
     Ok(endpoint)
 }
@@ -222,7 +222,7 @@ async fn follow(
                 }
             }
             Err(e) => {
-                let cause = source_chain(&e);
+                let cause = crate::source_chain(&e);
                 match tls_hint(&cause) {
                     // Retrying cannot make an untrusted certificate trusted.
                     Some(hint) if cause.contains(UNTRUSTED) => {
@@ -293,20 +293,6 @@ fn describe(status: &tonic::Status) -> String {
         }
         code => format!("{code:?}: {}", status.message()),
     }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // Some errors print their source themselves.
-        let part = s.to_string();
-        if !text.ends_with(&part) {
-            text = format!("{text}: {part}");
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// One connection. `Ok` only when the consumer went away; an error when the stream ended

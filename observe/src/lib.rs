@@ -27,3 +27,18 @@ pub use hub::{Control, HISTORY_LIMIT_BYTES, Hub, LIVE_BUFFER};
 pub use server::{
     DEFAULT_PORT, Security, ServeError, Server, TOKEN_ENV, TlsIdentity, check_exposure,
 };
+
+/// An error with its sources, each once (some errors print their source themselves).
+pub(crate) fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // Some errors print their source themselves.
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text = format!("{text}: {part}");
+        }
+        source = s.source();
+    }
+    text
+}

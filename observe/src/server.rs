@@ -135,7 +135,7 @@ impl Server {
                 .identity(identity)
                 .timeout(TLS_HANDSHAKE_TIMEOUT);
             builder = builder.tls_config(config).map_err(|e| {
-                let cause = source_chain(&e);
+                let cause = crate::source_chain(&e);
                 let cause = cause.strip_prefix("transport error: ").unwrap_or(&cause);
                 ServeError::Tls(cause.to_string())
             })?;
@@ -187,19 +187,6 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.ends_with(&part) {
-            text = format!("{text}: {part}");
-        }
-        source = s.source();
-    }
-    text
 }
 
 impl Drop for Server {
