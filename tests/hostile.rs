@@ -256,6 +256,12 @@ fn writers_refuse_their_input() {
             &refused(output),
             &input,
         );
+        assert_refused(
+            taskscope().arg("report").arg(&input).arg("-o").arg(output),
+            1,
+            &refused(output),
+            &input,
+        );
     }
     let other = dir.path().join("other.json");
     std::fs::copy(FIXTURE, &other).unwrap();
@@ -285,7 +291,12 @@ fn writers_write_special_files_in_place() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture_in(dir.path());
     let null = Path::new("/dev/null");
-    for args in [&["flamegraph"][..], &["export", "chrome"], &["convert"]] {
+    for args in [
+        &["flamegraph"][..],
+        &["export", "chrome"],
+        &["convert"],
+        &["report"],
+    ] {
         taskscope()
             .args(args)
             .arg(&input)
@@ -500,6 +511,7 @@ fn a_full_stdout_is_a_one_line_error() {
         vec!["analyze", input.to_str().unwrap()],
         vec!["run", "--list"],
         vec!["flamegraph", "--folded", input.to_str().unwrap()],
+        vec!["report", input.to_str().unwrap()],
     ] {
         let before = std::fs::read(&input).unwrap();
         assert_eq!(
