@@ -49,8 +49,38 @@ pub enum Command {
     Top(TopArgs),
     /// Replay a trace in the terminal: play, pause, speed, seek, with the views of `top`.
     Replay(ReplayArgs),
+    /// Predict the run on other cluster shapes: replay its trace with the engine's scheduler
+    /// in virtual time (placement, stealing, transfers, spilling), Sparklens-style.
+    ///
+    /// The first line is the model's error on the recorded shape itself.
+    Simulate(SimulateArgs),
     /// Measure taskscope's own speed and memory on generated data.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Trace file (native, Dask task stream or performance report).
+    pub trace: PathBuf,
+    /// Worker counts to predict, e.g. 2,4,8 [default: 1, 2, 4 and 8 times the recorded].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: Vec<u32>,
+    /// Threads per worker to predict, e.g. 1,2 [default: the recorded].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: Vec<u32>,
+    /// Memory limit per worker [default: the recorded]; 0 means no limit, as in Dask.
+    #[arg(long, value_parser = size)]
+    pub memory_limit: Option<u64>,
+    /// Network bandwidth between workers, e.g. 1GB/s [default: fitted to the recorded
+    /// transfers].
+    #[arg(long, value_parser = bandwidth)]
+    pub bandwidth: Option<u64>,
+    /// Network latency per transfer, e.g. 1ms [default: fitted to the recorded transfers].
+    #[arg(long, value_parser = duration_ns)]
+    pub latency: Option<u64>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ mod export;
 mod info;
 mod output;
 mod run;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => run::demo(&args).map(|()| ExitCode::SUCCESS),
         Command::Top(args) => top(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => tui::app::replay(&args.trace).map(|()| ExitCode::SUCCESS),
+        Command::Simulate(args) => simulate::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     if report_peak_memory && let Ok(peak) = bench::peak_rss_bytes() {

@@ -28,17 +28,19 @@ mod compute;
 mod config;
 mod error;
 mod graph;
-mod live;
 mod recorder;
+mod scheduler;
+pub mod simulate;
 mod store;
 mod worker;
 
 pub use client::Client;
-pub use cluster::{Cluster, MAX_WORKERS, Progress};
+pub use cluster::Cluster;
 pub use compute::{checksum, generate_output, output_seed};
 pub use config::{ClusterConfig, Network};
 pub use error::EngineError;
 pub use graph::{Graph, GraphBuilder, TaskRef, TaskSpec, Work, WorkExtra};
 #[doc(hidden)]
 pub use recorder::recording_cost_ns;
+pub use scheduler::{MAX_WORKERS, Progress};
 pub mod workloads;

@@ -1,5 +1,9 @@
 //! A worker's results: in memory, or spilled to files in the worker's spill directory, with
 //! least-recently-used order for choosing what to spill (as Dask's `zict` buffer does).
+//!
+//! The store decides and counts; it does no I/O. Spill files are written by whoever drives the
+//! scheduler ([`spill_file`]), and files no longer needed are left in [`Store::trash`] for the
+//! driver to delete, so the simulator can run the same store on sizes alone ([`Size`]).
 
 use std::collections::BTreeMap;
 
@@ -15,28 +19,49 @@ pub(crate) struct TaskId {
     pub index: u32,
 }
 
-pub(crate) enum Entry {
-    Memory(Bytes),
+/// A result as the store holds it: real bytes in the engine, a size in the simulator.
+pub(crate) trait Payload: Clone {
+    fn size(&self) -> u64;
+}
+
+impl Payload for Bytes {
+    fn size(&self) -> u64 {
+        self.len() as u64
+    }
+}
+
+/// A result that is only its size (the simulator's payload).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Size(pub u64);
+
+impl Payload for Size {
+    fn size(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) enum Entry<P> {
+    Memory(P),
     /// Being written to disk by a worker thread; still readable from memory meanwhile.
-    Spilling(Bytes),
+    Spilling(P),
     Spilled(PathBuf),
 }
 
-struct Slot {
-    entry: Entry,
+struct Slot<P> {
+    entry: Entry<P>,
     len: u64,
     tick: u64,
 }
 
 /// Where a value can be read from.
-pub(crate) enum Located {
-    Memory(Bytes),
+pub(crate) enum Located<P> {
+    Memory(P),
     Disk(PathBuf),
 }
 
-pub(crate) struct Store {
+pub(crate) struct Store<P> {
     /// Fx hashing: task ids are small integers, SipHash's DoS resistance buys nothing here.
-    slots: FxHashMap<TaskId, Slot>,
+    slots: FxHashMap<TaskId, Slot<P>>,
     /// In-memory, non-empty values by last use.
     lru: BTreeMap<u64, TaskId>,
     dir: PathBuf,
@@ -44,16 +69,19 @@ pub(crate) struct Store {
     pub managed: u64,
     /// Bytes on disk.
     pub spilled: u64,
+    /// Spill files of values that are gone, for the driver to delete.
+    pub trash: Vec<PathBuf>,
 }
 
-impl Store {
-    pub fn new(dir: PathBuf) -> Store {
+impl<P: Payload> Store<P> {
+    pub fn new(dir: PathBuf) -> Store<P> {
         Store {
             slots: FxHashMap::default(),
             lru: BTreeMap::new(),
             dir,
             managed: 0,
             spilled: 0,
+            trash: Vec::new(),
         }
     }
 
@@ -61,8 +89,8 @@ impl Store {
         self.slots.contains_key(&task)
     }
 
-    pub fn insert(&mut self, task: TaskId, value: Bytes, tick: u64) {
-        let len = value.len() as u64;
+    pub fn insert(&mut self, task: TaskId, value: P, tick: u64) {
+        let len = value.size();
         if let Some(old) = self.slots.remove(&task) {
             self.forget(task, old);
         }
@@ -81,7 +109,7 @@ impl Store {
     }
 
     /// Finds a value and marks it used.
-    pub fn get(&mut self, task: TaskId, tick: u64) -> Option<Located> {
+    pub fn get(&mut self, task: TaskId, tick: u64) -> Option<Located<P>> {
         let slot = self.slots.get_mut(&task)?;
         match &slot.entry {
             Entry::Memory(bytes) => {
@@ -99,16 +127,31 @@ impl Store {
     }
 
     /// A value read back from disk is in memory again (Dask "unspills" on access).
-    pub fn unspill(&mut self, task: TaskId, value: Bytes, tick: u64) {
+    pub fn unspill(&mut self, task: TaskId, value: P, tick: u64) {
         if let Some(slot) = self.slots.get_mut(&task)
-            && let Entry::Spilled(path) = &slot.entry
+            && let Entry::Spilled(path) = &mut slot.entry
         {
-            let _ = std::fs::remove_file(path);
+            self.trash.push(std::mem::take(path));
             self.spilled -= slot.len;
             self.managed += slot.len;
             slot.entry = Entry::Memory(value);
             slot.tick = tick;
             self.lru.insert(tick, task);
+        }
+    }
+
+    /// A value picked for spilling could not be written: it stays in memory.
+    pub fn spill_failed(&mut self, task: TaskId, tick: u64) {
+        if let Some(slot) = self.slots.get_mut(&task)
+            && let Entry::Spilling(value) = &slot.entry
+        {
+            slot.entry = Entry::Memory(value.clone());
+            self.spilled -= slot.len;
+            self.managed += slot.len;
+            slot.tick = tick;
+            if slot.len > 0 {
+                self.lru.insert(tick, task);
+            }
         }
     }
 
@@ -118,7 +161,7 @@ impl Store {
         }
     }
 
-    fn forget(&mut self, task: TaskId, slot: Slot) {
+    fn forget(&mut self, task: TaskId, slot: Slot<P>) {
         match slot.entry {
             Entry::Memory(_) => {
                 self.managed -= slot.len;
@@ -129,14 +172,14 @@ impl Store {
             Entry::Spilling(_) => self.spilled -= slot.len,
             Entry::Spilled(path) => {
                 self.spilled -= slot.len;
-                let _ = std::fs::remove_file(path);
+                self.trash.push(path);
             }
         }
     }
 
     /// Takes least-recently-used values out of memory until at least `bytes` are freed; the
     /// caller writes them with [`spill_file`] and then calls [`Store::spilled`].
-    pub fn pick_victims(&mut self, bytes: u64) -> Vec<(TaskId, Bytes, PathBuf)> {
+    pub fn pick_victims(&mut self, bytes: u64) -> Vec<(TaskId, P, PathBuf)> {
         let mut victims = Vec::new();
         let mut freed = 0;
         while freed < bytes {
@@ -167,9 +210,7 @@ impl Store {
                 slot.entry = Entry::Spilled(path);
             }
             // Released while it was being written.
-            _ => {
-                let _ = std::fs::remove_file(path);
-            }
+            _ => self.trash.push(path),
         }
     }
 
@@ -181,13 +222,15 @@ impl Store {
         self.slots.keys().copied()
     }
 
-    /// Drops everything (the worker died): memory freed, files deleted.
-    pub fn clear(&mut self) {
+    /// Drops everything (the worker died): memory freed, files to the trash; new values go to
+    /// `dir` from now on.
+    pub fn clear(&mut self, dir: PathBuf) {
         for (_, slot) in self.slots.drain() {
             if let Entry::Spilled(path) = slot.entry {
-                let _ = std::fs::remove_file(path);
+                self.trash.push(path);
             }
         }
+        self.dir = dir;
         self.lru.clear();
         self.managed = 0;
         self.spilled = 0;

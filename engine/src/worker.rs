@@ -5,25 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use traces::{Action, TaskStatus, WorkerId};
-
 use std::sync::MutexGuard;
 
-use crate::cluster::{Input, Shared, State, Status, spawn_worker_threads};
+use traces::{Action, EventKind, TaskStatus, WorkerId};
+
+use crate::cluster::{Shared, State};
 use crate::compute;
-use crate::graph::Graph;
 use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder};
+use crate::scheduler::{Assignment, Claim, Input};
 use crate::store::{self, Located, TaskId};
 
 /// A task claimed by a thread, with everything needed to run it outside the lock.
 struct Claimed {
-    task: TaskId,
-    graph: Graph,
-    inputs: Vec<Input>,
-    attempt: u32,
-    ready_at: u64,
-    worker: WorkerId,
-    working: u64,
+    job: Assignment<Bytes>,
     /// Results spilled to make room for this task's working memory.
     spill: Option<RawPhase>,
 }
@@ -35,36 +29,35 @@ pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut recorder = ThreadRecorder::new(sender, shared.config.tap.is_some());
-    let mut next = claim(&shared, slot, generation, thread, &mut recorder);
-    while let Some(job) = next {
-        // Finishing a task usually claims the next one under the same lock.
-        next = execute(&shared, slot, generation, thread, job, &mut recorder)
-            .or_else(|| claim(&shared, slot, generation, thread, &mut recorder));
-    }
-    recorder.flush();
-}
-
-/// Waits for a task this thread may run; `None` when the worker is gone or the cluster stops.
-fn claim(
-    shared: &Arc<Shared>,
-    slot: usize,
-    generation: u32,
-    thread: u32,
-    recorder: &mut ThreadRecorder,
-) -> Option<Claimed> {
-    claim_locked(
-        shared,
+    let mut next = claim(
+        &shared,
         shared.lock(),
         slot,
         generation,
         thread,
-        recorder,
+        &mut recorder,
         true,
-    )
+    );
+    while let Some(job) = next {
+        // Finishing a task usually claims the next one under the same lock.
+        next = execute(&shared, slot, generation, thread, job, &mut recorder).or_else(|| {
+            claim(
+                &shared,
+                shared.lock(),
+                slot,
+                generation,
+                thread,
+                &mut recorder,
+                true,
+            )
+        });
+    }
+    recorder.flush();
 }
 
-/// [`claim`] with the lock held; with `wait` false, returns `None` instead of waiting.
-fn claim_locked<'a>(
+/// A task this thread may run; `None` when the worker is gone or the cluster stops, or (without
+/// `wait`) when there is nothing to run now.
+fn claim<'a>(
     shared: &'a Arc<Shared>,
     mut st: MutexGuard<'a, State>,
     slot: usize,
@@ -74,77 +67,45 @@ fn claim_locked<'a>(
     wait: bool,
 ) -> Option<Claimed> {
     loop {
-        if st.shutdown || st.workers[slot].generation != generation {
+        if st.shutdown {
             return None;
         }
-        if let Some(t) = st.next_task(slot) {
-            if let Some(on) = st.workers[slot].on_thread.get_mut(thread as usize) {
-                *on = Some((t, shared.now()));
+        let claim = st.sched.claim(slot, generation, thread, shared.now());
+        shared.apply(&mut st);
+        match claim {
+            Claim::Gone => return None,
+            Claim::Killed(job) => {
+                // Its allocation killed the worker: the attempt is lost.
+                drop(st);
+                let now = shared.now();
+                let mut event = new_event(&job, thread);
+                event.status = TaskStatus::Lost;
+                event.push(phase(
+                    Action::Queued,
+                    job.ready_at.min(now),
+                    now,
+                    None,
+                    None,
+                ));
+                event.push(phase(Action::Compute, now, now, None, None));
+                recorder.record(event);
+                return None;
             }
-            match st.locate_inputs(t, slot) {
-                Ok(inputs) => {
-                    let graph = st.graph(t.graph).graph.clone();
-                    let ts = st.task(t);
-                    let working = graph.task(t.index).work.working_bytes_at(ts.attempt);
-                    let claimed = Claimed {
-                        task: t,
-                        attempt: ts.attempt,
-                        ready_at: ts.ready_at,
-                        worker: st.workers[slot].id,
-                        graph,
-                        inputs,
-                        working,
-                        spill: None,
-                    };
-                    if working > 0 {
-                        st.workers[slot].unmanaged += working;
-                        // Over terminate, this kills the worker before the task runs.
-                        let victims = st.check_memory(shared, slot);
-                        if st.workers[slot].generation != generation {
-                            // Its allocation killed the worker: the attempt is lost.
-                            let spawn = std::mem::take(&mut st.to_spawn);
-                            drop(st);
-                            spawn_all(shared, spawn);
-                            let now = shared.now();
-                            let mut event = new_event(&claimed, thread);
-                            event.status = TaskStatus::Lost;
-                            event.push(phase(
-                                Action::Queued,
-                                claimed.ready_at.min(now),
-                                now,
-                                None,
-                                None,
-                            ));
-                            event.push(phase(Action::Compute, now, now, None, None));
-                            recorder.record(event);
-                            return None;
-                        }
-                        if !victims.is_empty() {
-                            drop(st);
-                            let t0 = shared.now();
-                            let bytes = write_spills(shared, slot, victims);
-                            let spill =
-                                phase(Action::DiskWrite, t0, shared.now(), Some(bytes), None);
-                            return Some(Claimed {
-                                spill: Some(spill),
-                                ..claimed
-                            });
-                        }
-                    }
-                    return Some(claimed);
+            Claim::Run(mut job) => {
+                let victims = std::mem::take(&mut job.spill);
+                if victims.is_empty() {
+                    return Some(Claimed { job, spill: None });
                 }
-                Err(missing) => {
-                    // An input was lost with its worker: wait for it to be computed again.
-                    st.release_slot(slot, t);
-                    let ts = st.task_mut(t);
-                    ts.status = Status::Waiting;
-                    ts.waiting_on = missing.len() as u32;
-                    for dep in missing {
-                        st.ensure_computing(shared, dep);
-                    }
-                    continue;
-                }
+                drop(st);
+                let t0 = shared.now();
+                let bytes = write_spills(shared, slot, victims);
+                let spill = phase(Action::DiskWrite, t0, shared.now(), Some(bytes), None);
+                return Some(Claimed {
+                    job,
+                    spill: Some(spill),
+                });
             }
+            Claim::Idle => {}
         }
         if !wait {
             return None;
@@ -162,24 +123,18 @@ fn claim_locked<'a>(
     }
 }
 
-fn spawn_all(shared: &Arc<Shared>, slots: Vec<usize>) {
-    for slot in slots {
-        // Without threads the replacement worker takes no work; others steal its queue.
-        let _ = spawn_worker_threads(shared, slot);
-    }
-}
-
 fn execute(
     shared: &Arc<Shared>,
     slot: usize,
     generation: u32,
     thread: u32,
-    job: Claimed,
+    claimed: Claimed,
     recorder: &mut ThreadRecorder,
 ) -> Option<Claimed> {
+    let Claimed { job, spill } = claimed;
     let start = shared.now();
     let mut event = new_event(&job, thread);
-    let queued_until = job.spill.map_or(start, |p| p.start);
+    let queued_until = spill.map_or(start, |p| p.start);
     event.push(phase(
         Action::Queued,
         job.ready_at.min(queued_until),
@@ -187,7 +142,7 @@ fn execute(
         None,
         None,
     ));
-    if let Some(spill) = job.spill {
+    if let Some(spill) = spill {
         event.push(spill);
     }
 
@@ -195,7 +150,7 @@ fn execute(
     // gathers); the task still receives them in dependency order.
     let mut order: Vec<usize> = (0..job.inputs.len()).collect();
     order.sort_by_key(|&i| job.inputs[i].from.map(|(slot, _)| slot));
-    let mut inputs: Vec<Option<Input>> = job.inputs.into_iter().map(Some).collect();
+    let mut inputs: Vec<Option<Input<Bytes>>> = job.inputs.into_iter().map(Some).collect();
     let mut values: Vec<Bytes> = vec![Bytes::new(); inputs.len()];
     let mut fetched: Vec<(TaskId, Bytes)> = Vec::new();
     let mut unspilled: Vec<(TaskId, Bytes)> = Vec::new();
@@ -274,112 +229,99 @@ fn execute(
     };
     drop(values);
 
+    let nbytes = result.as_ref().map_or(0, |value| value.len() as u64);
+    let error = result
+        .as_ref()
+        .err()
+        .map(|message| Arc::from(message.as_str()));
     let mut st = shared.lock();
-    if st.workers[slot].generation != generation {
-        // The worker died while this ran: the result went down with it.
-        event.status = TaskStatus::Lost;
-        drop(st);
-        recorder.record(event);
-        return None;
-    }
-    st.workers[slot].unmanaged = st.workers[slot].unmanaged.saturating_sub(job.working);
-    st.release_slot(slot, job.task);
-    let current = st
-        .graphs
-        .get(job.task.graph as usize)
-        .and_then(Option::as_ref)
-        .map(|g| g.tasks[job.task.index as usize].status);
-    if current != Some(Status::Processing(slot as u16)) {
-        // Cancelled, or released by the client, while it ran.
-        event.status = TaskStatus::Cancelled;
-        drop(st);
-        recorder.record(event);
-        return None;
-    }
-    keep_inputs(&mut st, slot, fetched, unspilled);
-    match result {
-        Ok(value) => {
-            event.nbytes = value.len() as u64;
-            st.task_done(shared, job.task, slot, value);
-        }
-        Err(message) => {
-            event.status = TaskStatus::Error;
-            event.error = Some(Arc::from(message.as_str()));
-            st.task_failed(shared, job.task, message);
+    let finished = st.sched.finish(
+        slot,
+        generation,
+        job.task,
+        job.working,
+        result,
+        fetched,
+        unspilled,
+        shared.now(),
+    );
+    shared.apply(&mut st);
+    event.status = finished.status;
+    match finished.status {
+        TaskStatus::Ok => event.nbytes = nbytes,
+        TaskStatus::Error => event.error = error,
+        TaskStatus::Lost | TaskStatus::Cancelled => {
+            drop(st);
+            recorder.record(event);
+            return None;
         }
     }
-    let victims = st.check_memory(shared, slot);
-    let spawn = std::mem::take(&mut st.to_spawn);
-    if victims.is_empty() && spawn.is_empty() {
+    if finished.spill.is_empty() {
         recorder.record(event);
-        return claim_locked(shared, st, slot, generation, thread, recorder, false);
+        return claim(shared, st, slot, generation, thread, recorder, false);
     }
     drop(st);
-    spawn_all(shared, spawn);
-    if !victims.is_empty() {
-        let t0 = shared.now();
-        let bytes = write_spills(shared, slot, victims);
-        event.push(phase(
-            Action::DiskWrite,
-            t0,
-            shared.now(),
-            Some(bytes),
-            None,
-        ));
-    }
+    let t0 = shared.now();
+    let bytes = write_spills(shared, slot, finished.spill);
+    event.push(phase(
+        Action::DiskWrite,
+        t0,
+        shared.now(),
+        Some(bytes),
+        None,
+    ));
     recorder.record(event);
     None
 }
 
-/// Fetched inputs stay on this worker (a replica, as in Dask); read-back ones are in memory again.
-fn keep_inputs(
-    st: &mut State,
-    slot: usize,
-    fetched: Vec<(TaskId, Bytes)>,
-    unspilled: Vec<(TaskId, Bytes)>,
-) {
-    for (dep, value) in fetched {
-        let alive = st
-            .graphs
-            .get(dep.graph as usize)
-            .is_some_and(Option::is_some);
-        if alive && st.task(dep).status == Status::Memory && !st.workers[slot].store.contains(dep) {
-            st.tick += 1;
-            let tick = st.tick;
-            st.workers[slot].store.insert(dep, value, tick);
-            st.task_mut(dep).holders |= 1 << slot;
-            st.progress.transfers += 1;
-        }
-    }
-    for (dep, value) in unspilled {
-        st.tick += 1;
-        let tick = st.tick;
-        st.workers[slot].store.unspill(dep, value, tick);
-    }
-}
-
 /// Writes values chosen for spilling, then marks them as on disk. Returns the bytes written.
+/// Values that cannot be written (a full disk) stay in memory, and the first failure of a
+/// batch is recorded as a warning naming the file and the error.
 fn write_spills(
     shared: &Arc<Shared>,
     slot: usize,
     victims: Vec<(TaskId, Bytes, std::path::PathBuf)>,
 ) -> u64 {
     let mut written = Vec::with_capacity(victims.len());
+    let mut failed = Vec::new();
+    let mut first_error = None;
     let mut bytes = 0;
     for (task, value, path) in victims {
-        if store::spill_file(&path, &value).is_ok() {
-            bytes += value.len() as u64;
-            written.push((task, path));
+        match store::spill_file(&path, &value) {
+            Ok(()) => {
+                bytes += value.len() as u64;
+                written.push((task, path));
+            }
+            Err(e) => {
+                // A partial file must not be mistaken for the value later.
+                let _ = std::fs::remove_file(&path);
+                first_error.get_or_insert_with(|| format!("{}: {e}", path.display()));
+                failed.push((task, value.len() as u64));
+            }
         }
     }
     let mut st = shared.lock();
-    for (task, path) in written {
-        st.workers[slot].store.spilled_to(task, path);
+    if let Some(error) = first_error {
+        let worker = st.sched.workers[slot].id;
+        shared.event(EventKind::Warning {
+            message: format!(
+                "cannot spill {} of {} results to disk, kept in memory: {error}",
+                failed.len(),
+                failed.len() + written.len()
+            ),
+            worker: Some(worker),
+            source: Some(SPILL_WARNING_SOURCE.into()),
+        });
     }
+    st.sched.spilled(slot, written, &failed);
+    shared.apply(&mut st);
     bytes
 }
 
-fn new_event(job: &Claimed, thread: u32) -> TaskEvent {
+/// The `source` of the warning a failed spill write records.
+pub(crate) const SPILL_WARNING_SOURCE: &str = "taskscope.engine.spill";
+
+fn new_event(job: &Assignment<Bytes>, thread: u32) -> TaskEvent {
     TaskEvent {
         task: job.task,
         worker: job.worker,

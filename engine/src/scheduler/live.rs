@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use traces::{GroupState, LiveState, RunningTask};
 
-use crate::cluster::{State, Status};
+use super::{Payload, Scheduler, Status};
 
-impl State {
+impl<P: Payload> Scheduler<P> {
     /// One pass over the tasks of every graph held: a few milliseconds at a million tasks.
     pub(crate) fn live(&self, time: u64) -> LiveState {
         let mut groups: Vec<GroupState> = Vec::new();

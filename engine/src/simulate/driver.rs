@@ -1,0 +1,420 @@
+//! The simulator's driver of the [`Scheduler`]: a virtual clock and an event queue in place of
+//! the engine's worker threads and wall clock. It mirrors `worker.rs`: a thread claims a task,
+//! spills what the claim picked, fetches its inputs (local first, then peer by peer), reads
+//! spilled ones back, deserializes, computes, finishes, spills again, and claims its next task
+//! at once; idle threads are offered work whenever the scheduler queued some.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::path::PathBuf;
+
+use traces::TaskStatus;
+
+use super::replay::{Replay, Submission};
+use super::{Model, Prediction};
+use crate::config::ClusterConfig;
+use crate::scheduler::{Assignment, Claim, Effect, Finished, Scheduler};
+use crate::store::{Located, Size, TaskId};
+
+/// Replays `replay` on `model`'s cluster and predicts its wall time.
+pub fn simulate(replay: &Replay, model: &Model) -> Prediction {
+    let config = ClusterConfig {
+        workers: model.shape.workers,
+        threads: model.shape.threads,
+        memory_limit: model.memory_limit,
+        memory: model.memory,
+        network: model.network,
+        ..ClusterConfig::default()
+    };
+    let mut sim = Sim {
+        sched: Scheduler::new(config, PathBuf::new()),
+        model,
+        replay,
+        now: 0,
+        seq: 0,
+        events: BinaryHeap::new(),
+        threads: (0..model.shape.workers)
+            .map(|_| Threads {
+                generation: 0,
+                busy: vec![false; model.shape.threads as usize],
+                idle: model.shape.threads,
+            })
+            .collect(),
+        graphs: Vec::new(),
+        submitted: 0,
+        completed: 0,
+        prediction: Prediction::default(),
+    };
+    sim.run();
+    sim.prediction
+}
+
+/// The threads of the worker in one slot, of its current generation.
+struct Threads {
+    generation: u32,
+    busy: Vec<bool>,
+    idle: u32,
+}
+
+enum Ev {
+    Submit(usize),
+    /// An attempt ends on (slot, generation, thread).
+    Finish {
+        slot: usize,
+        generation: u32,
+        thread: u32,
+        started: u64,
+        task: TaskId,
+        working: u64,
+        result: Result<Size, String>,
+        fetched: Vec<(TaskId, Size)>,
+        unspilled: Vec<(TaskId, Size)>,
+    },
+    /// Spill files are written; `thread` is freed after the spill that followed a finish.
+    Spilled {
+        slot: usize,
+        written: Vec<(TaskId, PathBuf)>,
+        thread: Option<(u32, u32, u64)>,
+    },
+}
+
+/// Events ordered by time, then by when they were scheduled (ties keep causal order).
+struct Timed(u64, u64, Ev);
+
+impl PartialEq for Timed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.0, self.1) == (other.0, other.1)
+    }
+}
+impl Eq for Timed {}
+impl PartialOrd for Timed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Timed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.0, self.1).cmp(&(other.0, other.1))
+    }
+}
+
+/// A submission's graph in the scheduler.
+struct Submitted {
+    /// The scheduler's graph number.
+    g: u32,
+    done: bool,
+}
+
+struct Sim<'a> {
+    sched: Scheduler<Size>,
+    model: &'a Model,
+    replay: &'a Replay,
+    now: u64,
+    seq: u64,
+    events: BinaryHeap<Reverse<Timed>>,
+    threads: Vec<Threads>,
+    /// Per submission made so far.
+    graphs: Vec<Submitted>,
+    /// Submissions scheduled (their `Submit` event is queued or done).
+    submitted: usize,
+    completed: usize,
+    prediction: Prediction,
+}
+
+impl Sim<'_> {
+    fn at(&mut self, time: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.push(Reverse(Timed(time, self.seq, ev)));
+    }
+
+    fn run(&mut self) {
+        if !self.replay.submissions.is_empty() {
+            self.at(0, Ev::Submit(0));
+            self.submitted = 1;
+        }
+        while let Some(Reverse(Timed(time, _, ev))) = self.events.pop() {
+            self.now = time;
+            match ev {
+                Ev::Submit(i) => self.submit(i),
+                Ev::Finish {
+                    slot,
+                    generation,
+                    thread,
+                    started,
+                    task,
+                    working,
+                    result,
+                    fetched,
+                    unspilled,
+                } => {
+                    let finished = self.sched.finish(
+                        slot, generation, task, working, result, fetched, unspilled, time,
+                    );
+                    self.apply();
+                    self.finished(slot, generation, thread, started, task, finished);
+                }
+                Ev::Spilled {
+                    slot,
+                    written,
+                    thread,
+                } => {
+                    self.sched.spilled(slot, written, &[]);
+                    self.apply();
+                    if let Some((generation, thread, started)) = thread {
+                        self.prediction.busy_ns += time - started;
+                        if self.threads[slot].generation == generation {
+                            self.free(slot, generation, thread);
+                            self.claim(slot, thread);
+                        }
+                    }
+                }
+            }
+            self.dispatch();
+            self.check_graphs();
+        }
+        let p = &mut self.prediction;
+        p.wall_ns = self.now;
+        let slot_time = self.now as f64 * self.model.shape.slots() as f64;
+        p.utilisation = if slot_time > 0.0 {
+            p.busy_ns as f64 / slot_time
+        } else {
+            0.0
+        };
+        let progress = self.sched.progress;
+        p.transfers = progress.transfers;
+        p.transferred_bytes = progress.transferred_bytes;
+        p.spilled_bytes = progress.spilled_bytes;
+        p.kills = progress.kills;
+        p.erred = progress.tasks_erred;
+    }
+
+    /// After an attempt: record where it ran, spill, and let its thread claim its next task.
+    fn finished(
+        &mut self,
+        slot: usize,
+        generation: u32,
+        thread: u32,
+        started: u64,
+        task: TaskId,
+        finished: Finished<Size>,
+    ) {
+        if finished.status == TaskStatus::Lost {
+            // Its worker was replaced meanwhile: that thread is gone.
+            return;
+        }
+        if finished.status == TaskStatus::Ok && self.model.keep_placements {
+            let key = self
+                .sched
+                .graph(task.graph)
+                .graph
+                .task(task.index)
+                .key
+                .clone();
+            let worker = self.sched.workers[slot].id;
+            self.prediction.placements.push((key, worker));
+        }
+        if finished.spill.is_empty() {
+            self.prediction.busy_ns += self.now - started;
+            self.free(slot, generation, thread);
+            self.claim(slot, thread);
+            return;
+        }
+        let (written, bytes) = spill_files(finished.spill);
+        let end = self.now + cost(bytes, self.model.disk_write_bps);
+        self.at(
+            end,
+            Ev::Spilled {
+                slot,
+                written,
+                thread: Some((generation, thread, started)),
+            },
+        );
+    }
+
+    fn submit(&mut self, i: usize) {
+        let submission: &Submission = &self.replay.submissions[i];
+        let g = self
+            .sched
+            .submit(submission.graph.clone(), submission.persist, self.now)
+            .expect("a replay's external keys come from earlier persisted submissions");
+        // No scatter here: graph numbers are submission numbers.
+        debug_assert_eq!(g as usize, i);
+        self.graphs.push(Submitted { g, done: false });
+        self.apply();
+        // Submissions made while the earlier ones ran keep their recorded offset.
+        if let Some(next) = self.replay.submissions.get(i + 1)
+            && next.client_gap_ns.is_none()
+        {
+            let offset = next.offset_ns.saturating_sub(submission.offset_ns);
+            self.at(self.now + offset, Ev::Submit(i + 1));
+            self.submitted = i + 2;
+        }
+    }
+
+    /// Graphs whose wanted tasks all finished: released unless persisted; a submission that
+    /// waited for them is made after its recorded client gap.
+    fn check_graphs(&mut self) {
+        if !std::mem::take(&mut self.sched.wake_clients) {
+            return;
+        }
+        for i in 0..self.graphs.len() {
+            let g = self.graphs[i].g;
+            if self.graphs[i].done || !self.sched.graph_alive(g) {
+                continue;
+            }
+            if self.sched.graph(g).remaining == 0 {
+                self.graphs[i].done = true;
+                self.completed += 1;
+                self.sched.release_graph(g);
+            }
+        }
+        self.apply();
+        if self.completed == self.graphs.len()
+            && self.submitted == self.graphs.len()
+            && let Some(next) = self.replay.submissions.get(self.submitted)
+        {
+            let gap = next.client_gap_ns.unwrap_or(0);
+            self.at(self.now + gap, Ev::Submit(self.submitted));
+            self.submitted += 1;
+        }
+    }
+
+    /// Offers work to idle threads while the scheduler has queued some.
+    fn dispatch(&mut self) {
+        while std::mem::take(&mut self.sched.wake_workers) {
+            for slot in 0..self.threads.len() {
+                for thread in 0..self.model.shape.threads {
+                    if self.threads[slot].idle == 0 {
+                        break;
+                    }
+                    if self.threads[slot].busy[thread as usize] {
+                        continue;
+                    }
+                    if !self.claim(slot, thread) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn free(&mut self, slot: usize, generation: u32, thread: u32) {
+        let t = &mut self.threads[slot];
+        if t.generation == generation && t.busy[thread as usize] {
+            t.busy[thread as usize] = false;
+            t.idle += 1;
+        }
+    }
+
+    /// Asks the scheduler for work for an idle thread; false when the worker has none for it.
+    fn claim(&mut self, slot: usize, thread: u32) -> bool {
+        let generation = self.threads[slot].generation;
+        let claim = self.sched.claim(slot, generation, thread, self.now);
+        self.apply();
+        match claim {
+            Claim::Run(job) => {
+                let t = &mut self.threads[slot];
+                t.busy[thread as usize] = true;
+                t.idle -= 1;
+                self.start(slot, generation, thread, job);
+                true
+            }
+            // The attempt's allocation killed the worker (its threads were replaced).
+            Claim::Killed(_) => {
+                self.prediction.attempts += 1;
+                false
+            }
+            Claim::Idle | Claim::Gone => false,
+        }
+    }
+
+    /// Runs an assignment: its finish is an event at the sum of its phases' costs.
+    fn start(&mut self, slot: usize, generation: u32, thread: u32, mut job: Assignment<Size>) {
+        self.prediction.attempts += 1;
+        let started = self.now;
+        let mut t = self.now;
+        if !job.spill.is_empty() {
+            let (written, bytes) = spill_files(std::mem::take(&mut job.spill));
+            t += cost(bytes, self.model.disk_write_bps);
+            self.at(
+                t,
+                Ev::Spilled {
+                    slot,
+                    written,
+                    thread: None,
+                },
+            );
+        }
+        // Local inputs first, then each peer's in turn, as the engine's worker gathers.
+        job.inputs
+            .sort_by_key(|input| input.from.map(|(peer, _)| peer));
+        let mut fetched = Vec::new();
+        let mut unspilled = Vec::new();
+        for input in job.inputs {
+            let bytes = self.sched.task(input.task).nbytes;
+            if let Located::Disk(_) = input.found {
+                t += cost(bytes, self.model.disk_read_bps);
+                if input.from.is_none() {
+                    unspilled.push((input.task, Size(bytes)));
+                }
+            }
+            if input.from.is_some() {
+                t += self.model.network.delay_ns(bytes);
+                fetched.push((input.task, Size(bytes)));
+            }
+        }
+        let spec = job.graph.task(job.task.index);
+        t += self.replay.submissions[job.task.graph as usize].deserialize_ns(job.task.index);
+        t += spec.work.compute_ns;
+        let result = match spec.work.extra().and_then(|e| e.fail.as_ref()) {
+            Some((message, attempts)) if job.attempt <= *attempts => Err(message.clone()),
+            _ => Ok(Size(spec.work.output_bytes)),
+        };
+        self.at(
+            t,
+            Ev::Finish {
+                slot,
+                generation,
+                thread,
+                started,
+                task: job.task,
+                working: job.working,
+                result,
+                fetched,
+                unspilled,
+            },
+        );
+    }
+
+    /// Carries out the scheduler's outbox: a replaced worker gets fresh idle threads; events,
+    /// samples and spill files have no use here.
+    fn apply(&mut self) {
+        for effect in std::mem::take(&mut self.sched.effects) {
+            if let Effect::Spawn(slot) = effect {
+                let threads = self.model.shape.threads;
+                self.threads[slot] = Threads {
+                    generation: self.sched.workers[slot].generation,
+                    busy: vec![false; threads as usize],
+                    idle: threads,
+                };
+                self.sched.wake_workers = true;
+            }
+        }
+        self.sched.take_trash();
+    }
+}
+
+/// Spill victims as written files (the simulator writes none), and their bytes.
+fn spill_files(victims: Vec<(TaskId, Size, PathBuf)>) -> (Vec<(TaskId, PathBuf)>, u64) {
+    let bytes = victims.iter().map(|(_, size, _)| size.0).sum();
+    let written = victims.into_iter().map(|(t, _, path)| (t, path)).collect();
+    (written, bytes)
+}
+
+/// Nanoseconds to move `bytes` at `bytes_per_second`.
+fn cost(bytes: u64, bytes_per_second: u64) -> u64 {
+    if bytes_per_second == 0 {
+        return 0;
+    }
+    (u128::from(bytes) * 1_000_000_000 / u128::from(bytes_per_second)) as u64
+}

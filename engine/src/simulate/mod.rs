@@ -1,0 +1,75 @@
+//! What-if: a recorded run replayed on another cluster shape, in virtual time, by the engine's
+//! own [`Scheduler`](crate::scheduler) (placement by input bytes, depth-first order, work
+//! stealing, Dask's memory lines). Tasks take their recorded compute and deserialize times;
+//! transfers and disk I/O are costed from their bytes with a network and disk model.
+//!
+//! [`Replay`] is what is replayed (graphs of recorded tasks, from a trace or built directly);
+//! [`simulate`] replays it on one [`Shape`] and returns a [`Prediction`].
+
+mod driver;
+mod replay;
+
+pub use driver::simulate;
+pub use replay::{Recorded, Replay, ReplayError, Submission};
+
+use traces::{Key, MemoryFractions, WorkerId};
+
+use crate::config::Network;
+
+/// Workers × threads per worker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shape {
+    pub workers: u32,
+    pub threads: u32,
+}
+
+impl Shape {
+    pub fn slots(self) -> u64 {
+        u64::from(self.workers) * u64::from(self.threads)
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}×{}", self.workers, self.threads)
+    }
+}
+
+/// The machine model a replay runs on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    pub shape: Shape,
+    /// Per worker, in bytes; `None`: no limit.
+    pub memory_limit: Option<u64>,
+    pub memory: MemoryFractions,
+    /// Each transfer between workers costs `latency + bytes / bandwidth`.
+    pub network: Network,
+    /// Spill writes and reads, bytes per second.
+    pub disk_write_bps: u64,
+    pub disk_read_bps: u64,
+    /// Keep every task's placement in the prediction (for comparing with a real run).
+    pub keep_placements: bool,
+}
+
+/// What the replay predicts for one shape.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Prediction {
+    /// From the first submission to the last result, in nanoseconds.
+    pub wall_ns: u64,
+    /// Thread time occupied by tasks (inputs, deserialize, compute, spilling).
+    pub busy_ns: u64,
+    /// `busy_ns` over the thread-slots' time.
+    pub utilisation: f64,
+    /// Task attempts run (retries and recomputations included).
+    pub attempts: u64,
+    pub transfers: u64,
+    pub transferred_bytes: u64,
+    pub spilled_bytes: u64,
+    /// Workers killed for memory.
+    pub kills: u64,
+    /// Tasks that never produced a result (errors, `KilledWorker`).
+    pub erred: u64,
+    /// With [`Model::keep_placements`]: each successful attempt's key and worker, in finishing
+    /// order.
+    pub placements: Vec<(Key, WorkerId)>,
+}

@@ -1,0 +1,476 @@
+//! What a replay replays: the recorded tasks as engine graphs, one per submission, with their
+//! recorded compute and deserialize times and result sizes, and the recorded run's shape, wall
+//! time and network and disk speeds.
+
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+use traces::{Action, EventKind, Header, Key, Record, TaskRecord, TaskStatus};
+
+use super::Shape;
+use crate::config::Network;
+use crate::error::EngineError;
+use crate::graph::{Graph, GraphBuilder, Work};
+
+/// Tasks without dependencies whose recorded start is this close after a submission's event
+/// belong to it: the engine and Dask stamp the event a little after queueing the graph's roots.
+const SUBMISSION_SLACK_NS: u64 = 500_000;
+
+/// Spill speeds when the recorded run wrote or read nothing (a laptop SSD's order of magnitude;
+/// they only matter when the replay spills and the recording did not).
+pub const DEFAULT_DISK_WRITE_BPS: u64 = 500_000_000;
+pub const DEFAULT_DISK_READ_BPS: u64 = 1_000_000_000;
+
+/// Transfers at most this big estimate the per-transfer latency; bigger ones the bandwidth.
+const SMALL_TRANSFER_BYTES: u64 = 64 * 1024;
+
+/// One graph the client submitted.
+#[derive(Clone, Debug)]
+pub struct Submission {
+    /// Recorded submission time, from the first submission.
+    pub offset_ns: u64,
+    /// `Some(gap)`: the client waited for every earlier submission to finish, then thought for
+    /// `gap` (kept in the replay: the next graph follows the simulated finish). `None`: it was
+    /// submitted while earlier ones ran (kept at its recorded offset from the previous one).
+    pub client_gap_ns: Option<u64>,
+    pub graph: Graph,
+    /// Kept after it finishes: a later submission reads its results.
+    pub persist: bool,
+    /// Per task index, recorded deserialize time (empty: none).
+    pub deserialize: Vec<u64>,
+}
+
+impl Submission {
+    pub fn deserialize_ns(&self, index: u32) -> u64 {
+        self.deserialize.get(index as usize).copied().unwrap_or(0)
+    }
+}
+
+/// The recorded run, as the replay's calibration and defaults.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    pub shape: Shape,
+    /// From the first submission (or task) to the last task's end.
+    pub wall_ns: u64,
+    pub busy_ns: u64,
+    pub utilisation: f64,
+    pub memory_limit: Option<u64>,
+    /// Latency and bandwidth fitted to the recorded transfers (none recorded: free transfers).
+    pub network: Network,
+    pub disk_write_bps: u64,
+    pub disk_read_bps: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Replay {
+    pub submissions: Vec<Submission>,
+    pub recorded: Recorded,
+    /// Whether the trace recorded dependencies (task streams do not: tasks replay independent).
+    pub has_dependencies: bool,
+    /// Dependencies on results the trace has no task for (scattered data, results computed
+    /// before recording started), left out of the replay.
+    pub unknown_dependencies: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("the trace has no finished task to replay")]
+    Empty,
+    #[error("cannot rebuild the recorded graph: {0}")]
+    Graph(#[from] EngineError),
+}
+
+/// One recorded attempt, reduced to what a replay needs.
+struct Attempt {
+    key: Key,
+    deps: Vec<Key>,
+    status: TaskStatus,
+    error: Option<String>,
+    start: u64,
+    stop: u64,
+    compute: u64,
+    deserialize: u64,
+    nbytes: u64,
+}
+
+impl Replay {
+    /// Graphs run one after the other with no client time between them (for tests and for
+    /// comparing the simulator with the engine on the same graphs).
+    pub fn from_graphs(graphs: Vec<Graph>, recorded: Recorded) -> Replay {
+        Replay {
+            submissions: graphs
+                .into_iter()
+                .map(|graph| Submission {
+                    offset_ns: 0,
+                    client_gap_ns: Some(0),
+                    graph,
+                    persist: false,
+                    deserialize: Vec::new(),
+                })
+                .collect(),
+            recorded,
+            has_dependencies: true,
+            unknown_dependencies: 0,
+        }
+    }
+
+    /// Rebuilds a recorded run's graphs from its trace.
+    pub fn from_trace(
+        header: &Header,
+        records: impl IntoIterator<Item = Record>,
+    ) -> Result<Replay, ReplayError> {
+        let mut submitted: Vec<u64> = Vec::new();
+        let mut attempts: Vec<Attempt> = Vec::new();
+        let mut fit = Fit::default();
+        let mut busy_ns = 0u64;
+        let mut threads_seen = 0u32;
+        let mut workers_seen = std::collections::BTreeSet::new();
+        let mut has_dependencies = false;
+        for record in records {
+            match record {
+                Record::Event(event) => {
+                    if let EventKind::GraphSubmitted { .. } = event.kind {
+                        submitted.push(event.time);
+                    }
+                }
+                Record::Task(task) => {
+                    let Some(start) = task.start() else { continue };
+                    busy_ns = busy_ns.saturating_add(occupied(&task));
+                    fit.add(&task);
+                    threads_seen = threads_seen.max(task.thread.saturating_add(1));
+                    workers_seen.insert(task.worker);
+                    has_dependencies |= !task.deps.is_empty();
+                    attempts.push(Attempt {
+                        start,
+                        stop: task.stop().unwrap_or(start),
+                        compute: task.time_in(Action::Compute),
+                        deserialize: task.time_in(Action::Deserialize),
+                        nbytes: task.nbytes,
+                        status: task.status,
+                        error: task.error,
+                        deps: task.deps,
+                        key: task.key,
+                    });
+                }
+                Record::Memory(_) | Record::GroupMetrics(_) => {}
+            }
+        }
+        if !attempts
+            .iter()
+            .any(|a| matches!(a.status, TaskStatus::Ok | TaskStatus::Error))
+        {
+            return Err(ReplayError::Empty);
+        }
+        attempts.sort_by_key(|a| (a.start, a.stop));
+        submitted.sort_unstable();
+        let first_task = attempts[0].start;
+        let run_start = submitted.first().map_or(first_task, |&s| s.min(first_task));
+        let run_stop = attempts.iter().map(|a| a.stop).max().unwrap_or(run_start);
+
+        let spec = &header.cluster.workers;
+        let shape = if spec.is_empty() {
+            Shape {
+                workers: workers_seen.len().max(1) as u32,
+                threads: threads_seen.max(1),
+            }
+        } else {
+            Shape {
+                workers: spec.len() as u32,
+                threads: spec.iter().map(|w| w.threads).max().unwrap_or(1).max(1),
+            }
+        };
+        let wall_ns = run_stop - run_start;
+        let slot_time = wall_ns as f64 * shape.slots() as f64;
+        let recorded = Recorded {
+            shape,
+            wall_ns,
+            busy_ns,
+            utilisation: if slot_time > 0.0 {
+                busy_ns as f64 / slot_time
+            } else {
+                0.0
+            },
+            memory_limit: spec.iter().filter_map(|w| w.memory_limit).max(),
+            network: fit.network(),
+            disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
+            disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
+        };
+
+        // Each attempt goes to the last submission made before it started.
+        let mut per_submission: Vec<Vec<Attempt>> =
+            (0..submitted.len().max(1)).map(|_| Vec::new()).collect();
+        for attempt in attempts {
+            let slack = if attempt.deps.is_empty() {
+                SUBMISSION_SLACK_NS
+            } else {
+                0
+            };
+            let made = submitted.partition_point(|&s| s <= attempt.start.saturating_add(slack));
+            per_submission[made.saturating_sub(1)].push(attempt);
+        }
+        let times: Vec<u64> = if submitted.is_empty() {
+            vec![run_start]
+        } else {
+            submitted
+        };
+        let mut built = Builder::default();
+        let mut earlier_stop = run_start;
+        let mut previous_offset = 0;
+        for (time, attempts) in times.into_iter().zip(per_submission) {
+            if attempts.is_empty() {
+                continue;
+            }
+            let stop = attempts.iter().map(|a| a.stop).max().unwrap_or(time);
+            let offset = time.saturating_sub(run_start);
+            let client_gap = if built.submissions.is_empty() {
+                Some(0)
+            } else if time >= earlier_stop {
+                Some(time - earlier_stop)
+            } else {
+                None
+            };
+            built.add(offset.max(previous_offset), client_gap, attempts)?;
+            previous_offset = offset.max(previous_offset);
+            earlier_stop = earlier_stop.max(stop);
+        }
+        Ok(Replay {
+            submissions: built.submissions,
+            recorded,
+            has_dependencies,
+            unknown_dependencies: built.unknown_dependencies,
+        })
+    }
+
+    /// The wall time with unlimited workers and free transfers: every task starts as soon as
+    /// its submission is made and its inputs exist. No shape can beat it.
+    pub fn critical_path_ns(&self) -> u64 {
+        let mut finish: Vec<Vec<u64>> = Vec::with_capacity(self.submissions.len());
+        let mut by_key: HashMap<&Key, u64> = HashMap::new();
+        let (mut made, mut end) = (0u64, 0u64);
+        let mut previous_offset = 0;
+        for (i, s) in self.submissions.iter().enumerate() {
+            made = match s.client_gap_ns {
+                Some(gap) if i > 0 => end + gap,
+                Some(_) => 0,
+                None => made + s.offset_ns.saturating_sub(previous_offset),
+            };
+            previous_offset = s.offset_ns;
+            let mut done = vec![0u64; s.graph.len()];
+            // Task indices are in recorded start order, so dependencies come first.
+            for index in 0..s.graph.len() as u32 {
+                let spec = s.graph.task(index);
+                let mut ready = made;
+                for dep in s.graph.dependencies(index) {
+                    ready = ready.max(done[dep as usize]);
+                }
+                if let Some(extra) = spec.work.extra() {
+                    for key in &extra.external_deps {
+                        ready = ready.max(by_key.get(key).copied().unwrap_or(0));
+                    }
+                }
+                done[index as usize] = ready + s.deserialize_ns(index) + spec.work.compute_ns;
+            }
+            end = end.max(done.iter().copied().max().unwrap_or(made));
+            if s.persist {
+                for (index, &t) in done.iter().enumerate() {
+                    by_key.insert(&s.graph.task(index as u32).key, t);
+                }
+            }
+            finish.push(done);
+        }
+        end
+    }
+}
+
+/// Thread time a task attempt occupied: everything but waiting in the queue.
+fn occupied(task: &TaskRecord) -> u64 {
+    let start = task
+        .phases
+        .iter()
+        .filter(|p| p.action != Action::Queued)
+        .map(|p| p.start)
+        .min();
+    match (start, task.stop()) {
+        (Some(start), Some(stop)) => stop.saturating_sub(start),
+        _ => 0,
+    }
+}
+
+#[derive(Default)]
+struct Rate {
+    bytes: u64,
+    ns: u64,
+}
+
+impl Rate {
+    fn add(&mut self, bytes: u64, ns: u64) {
+        self.bytes = self.bytes.saturating_add(bytes);
+        self.ns = self.ns.saturating_add(ns);
+    }
+
+    /// Bytes per second, when enough was measured to say.
+    fn rate(&self) -> Option<u64> {
+        (self.ns > 0 && self.bytes > 0)
+            .then(|| (u128::from(self.bytes) * 1_000_000_000 / u128::from(self.ns)) as u64)
+            .filter(|&r| r > 0)
+    }
+}
+
+/// The recorded network and disk speeds.
+#[derive(Default)]
+struct Fit {
+    /// Durations of small transfers (their latency).
+    small: Vec<u64>,
+    big: Rate,
+    all: Rate,
+    disk_write: Rate,
+    disk_read: Rate,
+}
+
+impl Fit {
+    fn add(&mut self, task: &TaskRecord) {
+        for phase in &task.phases {
+            let Some(bytes) = phase.bytes else { continue };
+            let ns = phase.duration();
+            match phase.action {
+                Action::Transfer => {
+                    self.all.add(bytes, ns);
+                    if bytes <= SMALL_TRANSFER_BYTES {
+                        self.small.push(ns);
+                    } else {
+                        self.big.add(bytes, ns);
+                    }
+                }
+                Action::DiskWrite => self.disk_write.add(bytes, ns),
+                Action::DiskRead => self.disk_read.add(bytes, ns),
+                _ => {}
+            }
+        }
+    }
+
+    /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time
+    /// less that latency (all transfers when none is big).
+    fn network(&mut self) -> Network {
+        let latency_ns = if self.small.is_empty() {
+            0
+        } else {
+            let mid = self.small.len() / 2;
+            *self.small.select_nth_unstable(mid).1
+        };
+        let measured = if self.big.bytes > 0 {
+            &self.big
+        } else {
+            &self.all
+        };
+        let count = if self.big.bytes > 0 {
+            0
+        } else {
+            self.small.len() as u64
+        };
+        let wire = Rate {
+            bytes: measured.bytes,
+            ns: measured.ns.saturating_sub(latency_ns.saturating_mul(count)),
+        };
+        Network {
+            bandwidth: wire.rate(),
+            latency_ns,
+        }
+    }
+}
+
+/// Builds the submissions' graphs.
+#[derive(Default)]
+struct Builder {
+    submissions: Vec<Submission>,
+    /// Keys a graph returns (nothing in it depends on them), by submission.
+    outputs: FxHashMap<Key, usize>,
+    unknown_dependencies: u64,
+}
+
+impl Builder {
+    fn add(
+        &mut self,
+        offset_ns: u64,
+        client_gap_ns: Option<u64>,
+        attempts: Vec<Attempt>,
+    ) -> Result<(), ReplayError> {
+        // Per key (attempts are in start order): the last successful attempt, and how many
+        // attempts failed before the key's fate was settled.
+        let mut tasks: Vec<(Attempt, u32)> = Vec::new();
+        let mut index: FxHashMap<Key, usize> = FxHashMap::default();
+        for attempt in attempts {
+            if !matches!(attempt.status, TaskStatus::Ok | TaskStatus::Error) {
+                continue;
+            }
+            match index.get(&attempt.key) {
+                Some(&i) => {
+                    let (kept, errors) = &mut tasks[i];
+                    if kept.status == TaskStatus::Error {
+                        *errors += 1;
+                        *kept = attempt;
+                    }
+                }
+                None => {
+                    index.insert(attempt.key.clone(), tasks.len());
+                    tasks.push((attempt, 0));
+                }
+            }
+        }
+        let this = self.submissions.len();
+        let mut builder = GraphBuilder::with_capacity(tasks.len(), 0);
+        let mut deserialize = Vec::new();
+        let mut has_dependents = vec![false; tasks.len()];
+        let mut edges = Vec::new();
+        for (i, (attempt, errors)) in tasks.iter().enumerate() {
+            let mut work = Work::new(attempt.compute, attempt.nbytes);
+            let message = attempt.error.as_deref().unwrap_or("error");
+            match attempt.status {
+                TaskStatus::Error => work = work.fail(message, u32::MAX).retries(*errors),
+                _ if *errors > 0 => work = work.fail(message, *errors).retries(*errors),
+                _ => {}
+            }
+            for dep in &attempt.deps {
+                match index.get(dep) {
+                    // Start order makes a dependency's index smaller; anything else is a
+                    // clock oddity, not a dependency to wait for.
+                    Some(&d) if d < i => {
+                        edges.push((i, d));
+                        has_dependents[d] = true;
+                    }
+                    Some(_) => {}
+                    None => match self.outputs.get(dep) {
+                        Some(&s) => {
+                            self.submissions[s].persist = true;
+                            work = work.external(dep.clone());
+                        }
+                        None => self.unknown_dependencies += 1,
+                    },
+                }
+            }
+            builder.add(attempt.key.clone(), work);
+            if attempt.deserialize > 0 {
+                deserialize.resize(i, 0);
+                deserialize.push(attempt.deserialize);
+            }
+        }
+        for (dependent, dependency) in edges {
+            builder.depend(
+                crate::TaskRef(dependent as u32),
+                crate::TaskRef(dependency as u32),
+            );
+        }
+        for (i, (attempt, _)) in tasks.iter().enumerate() {
+            if !has_dependents[i] && attempt.status == TaskStatus::Ok {
+                self.outputs.insert(attempt.key.clone(), this);
+            }
+        }
+        self.submissions.push(Submission {
+            offset_ns,
+            client_gap_ns,
+            graph: builder.build()?,
+            persist: false,
+            deserialize,
+        });
+        Ok(())
+    }
+}

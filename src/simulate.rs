@@ -1,0 +1,250 @@
+//! `taskscope simulate`: replays a trace on other cluster shapes with the engine's scheduler
+//! and prints the predicted wall times, Sparklens-style.
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+use engine::simulate::{Model, Prediction, Replay, Shape, simulate};
+use engine::{MAX_WORKERS, Network};
+use serde_json::json;
+use traces::TraceReader;
+use traces::units::{format_bytes, format_duration, printable};
+
+use crate::cli::{OutputFormat, SimulateArgs};
+
+/// Default shapes: the recorded workers times these, with the recorded threads.
+const DEFAULT_WORKER_FACTORS: [u32; 4] = [1, 2, 4, 8];
+
+pub fn run(args: &SimulateArgs) -> Result<()> {
+    let name = args.trace.display().to_string();
+    let mut reader = TraceReader::open(&args.trace)?;
+    let header = reader.header().clone();
+    let mut failed = None;
+    let records = reader
+        .by_ref()
+        .map_while(|record| record.map_err(|e| failed = Some(e)).ok());
+    let replay = Replay::from_trace(&header, records);
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let replay = replay.with_context(|| format!("cannot replay {}", printable(&name)))?;
+    crate::print_warnings(reader.warnings());
+
+    let recorded = &replay.recorded;
+    let base = Model {
+        shape: recorded.shape,
+        memory_limit: match args.memory_limit {
+            Some(0) => None,
+            Some(limit) => Some(limit),
+            None => recorded.memory_limit,
+        },
+        memory: header.cluster.memory,
+        network: Network {
+            bandwidth: args.bandwidth.or(recorded.network.bandwidth),
+            latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
+        },
+        disk_write_bps: recorded.disk_write_bps,
+        disk_read_bps: recorded.disk_read_bps,
+        keep_placements: false,
+    };
+    let shapes = shapes(args, recorded.shape);
+    // The recorded shape first: its prediction is the calibration.
+    let mut all = vec![recorded.shape];
+    all.extend(shapes.iter().copied().filter(|&s| s != recorded.shape));
+    let predictions = predict_all(&replay, &base, &all);
+    let calibration = &predictions[0];
+    let critical_path = replay.critical_path_ns();
+    let listed: Vec<(Shape, &Prediction)> = all
+        .iter()
+        .copied()
+        .zip(&predictions)
+        .filter(|(shape, _)| shapes.contains(shape))
+        .collect();
+    let text = match args.format {
+        OutputFormat::Text => {
+            render_text(&name, &replay, &base, calibration, &listed, critical_path)
+        }
+        OutputFormat::Json => {
+            let value = json!({
+                "recorded": {
+                    "workers": recorded.shape.workers,
+                    "threads": recorded.shape.threads,
+                    "wall_seconds": seconds(recorded.wall_ns),
+                    "utilisation": recorded.utilisation,
+                    "replayed_wall_seconds": seconds(calibration.wall_ns),
+                    "error": error(calibration.wall_ns, recorded.wall_ns),
+                },
+                "model": {
+                    "bandwidth_bytes_per_second": base.network.bandwidth,
+                    "latency_seconds": seconds(base.network.latency_ns),
+                    "memory_limit_bytes": base.memory_limit,
+                    "has_dependencies": replay.has_dependencies,
+                },
+                "predictions": listed.iter().map(|(shape, p)| json!({
+                    "workers": shape.workers,
+                    "threads": shape.threads,
+                    "wall_seconds": seconds(p.wall_ns),
+                    "utilisation": p.utilisation,
+                    "transferred_bytes": p.transferred_bytes,
+                    "spilled_bytes": p.spilled_bytes,
+                    "workers_killed": p.kills,
+                })).collect::<Vec<_>>(),
+                "critical_path_seconds": seconds(critical_path),
+            });
+            format!("{}\n", serde_json::to_string_pretty(&value)?)
+        }
+    };
+    crate::output::print(&text)
+}
+
+/// The cross product of `--workers` and `--threads`, in that order, each defaulting to the
+/// recorded shape's (workers: 1, 2, 4 and 8 times the recorded).
+fn shapes(args: &SimulateArgs, recorded: Shape) -> Vec<Shape> {
+    let workers: Vec<u32> = if args.workers.is_empty() {
+        DEFAULT_WORKER_FACTORS
+            .iter()
+            .map(|f| recorded.workers.saturating_mul(*f))
+            .filter(|&w| w <= MAX_WORKERS)
+            .collect()
+    } else {
+        args.workers.clone()
+    };
+    let threads = if args.threads.is_empty() {
+        vec![recorded.threads]
+    } else {
+        args.threads.clone()
+    };
+    let mut shapes = Vec::new();
+    for &w in &workers {
+        for &t in &threads {
+            let shape = Shape {
+                workers: w,
+                threads: t,
+            };
+            if !shapes.contains(&shape) {
+                shapes.push(shape);
+            }
+        }
+    }
+    shapes
+}
+
+/// One replay per shape, on as many threads as the machine has.
+fn predict_all(replay: &Replay, base: &Model, shapes: &[Shape]) -> Vec<Prediction> {
+    let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut out: Vec<Option<Prediction>> = vec![None; shapes.len()];
+    for (chunk_shapes, chunk_out) in shapes.chunks(parallel).zip(out.chunks_mut(parallel)) {
+        std::thread::scope(|scope| {
+            for (shape, slot) in chunk_shapes.iter().zip(chunk_out.iter_mut()) {
+                let model = Model {
+                    shape: *shape,
+                    ..base.clone()
+                };
+                scope.spawn(move || *slot = Some(simulate(replay, &model)));
+            }
+        });
+    }
+    out.into_iter()
+        .map(|p| p.expect("every shape was simulated"))
+        .collect()
+}
+
+fn render_text(
+    name: &str,
+    replay: &Replay,
+    model: &Model,
+    calibration: &Prediction,
+    listed: &[(Shape, &Prediction)],
+    critical_path: u64,
+) -> String {
+    let recorded = &replay.recorded;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "calibration: replayed on its own shape ({}), the model gives {} for a recorded {} ({:+.1} %)",
+        shape_words(recorded.shape),
+        format_duration(calibration.wall_ns),
+        format_duration(recorded.wall_ns),
+        error(calibration.wall_ns, recorded.wall_ns) * 100.0,
+    );
+    let _ = writeln!(
+        out,
+        "{}: {} task attempts recorded on {}, {:.0} % of thread time busy",
+        printable(name),
+        calibration.attempts,
+        shape_words(recorded.shape),
+        recorded.utilisation * 100.0
+    );
+    let network = match model.network.bandwidth {
+        Some(bw) => format!(
+            "{} + {}/s per transfer",
+            format_duration(model.network.latency_ns),
+            format_bytes(bw)
+        ),
+        None => format!("{} per transfer", format_duration(model.network.latency_ns)),
+    };
+    let _ = writeln!(out, "model: network {network}");
+    if !replay.has_dependencies {
+        let _ = writeln!(
+            out,
+            "note: the trace has no dependencies (a task stream?): tasks replay as independent, \
+             so predictions are optimistic"
+        );
+    }
+    if replay.unknown_dependencies > 0 {
+        let _ = writeln!(
+            out,
+            "note: {} dependencies on results the trace has no task for (scattered data?) are \
+             left out",
+            replay.unknown_dependencies
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "{:<10} {:>10} {:>12} {:>12} {:>12}",
+        "shape", "wall", "vs recorded", "utilisation", "transferred"
+    );
+    for (shape, p) in listed {
+        let mark = if *shape == recorded.shape {
+            " (rec)"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{:<10} {:>10} {:>11.2}× {:>11.0} % {:>12}",
+            format!("{shape}{mark}"),
+            format_duration(p.wall_ns),
+            p.wall_ns as f64 / calibration.wall_ns.max(1) as f64,
+            p.utilisation * 100.0,
+            format_bytes(p.transferred_bytes),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\ncritical path (unlimited workers, free transfers): {}",
+        format_duration(critical_path)
+    );
+    out
+}
+
+fn shape_words(shape: Shape) -> String {
+    format!(
+        "{} × {}",
+        traces::units::counted(u64::from(shape.workers), "worker"),
+        traces::units::counted(u64::from(shape.threads), "thread")
+    )
+}
+
+/// Relative error of a prediction.
+fn error(predicted: u64, recorded: u64) -> f64 {
+    if recorded == 0 {
+        return 0.0;
+    }
+    (predicted as f64 - recorded as f64) / recorded as f64
+}
+
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
