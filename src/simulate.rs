@@ -31,21 +31,15 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     crate::print_warnings(reader.warnings());
 
     let recorded = &replay.recorded;
-    let base = Model {
-        shape: recorded.shape,
-        memory_limit: match args.memory_limit {
-            Some(0) => None,
-            Some(limit) => Some(limit),
-            None => recorded.memory_limit,
-        },
-        memory: header.cluster.memory,
-        network: Network {
-            bandwidth: args.bandwidth.or(recorded.network.bandwidth),
-            latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
-        },
-        disk_write_bps: recorded.disk_write_bps,
-        disk_read_bps: recorded.disk_read_bps,
-        keep_placements: false,
+    let mut base = Model::recorded(&replay, header.cluster.memory, recorded.shape);
+    match args.memory_limit {
+        Some(0) => base.memory_limit = None,
+        Some(limit) => base.memory_limit = Some(limit),
+        None => {}
+    }
+    base.network = Network {
+        bandwidth: args.bandwidth.or(recorded.network.bandwidth),
+        latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
     };
     let shapes = shapes(args, recorded.shape);
     // The recorded shape first: its prediction is the calibration.
@@ -53,7 +47,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     all.extend(shapes.iter().copied().filter(|&s| s != recorded.shape));
     let predictions = predict_all(&replay, &base, &all);
     let calibration = &predictions[0];
-    let critical_path = replay.critical_path_ns();
+    let critical_path = replay.critical_path_ns(&base);
     let listed: Vec<(Shape, &Prediction)> = all
         .iter()
         .copied()
@@ -77,6 +71,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                 "model": {
                     "bandwidth_bytes_per_second": base.network.bandwidth,
                     "latency_seconds": seconds(base.network.latency_ns),
+                    "dispatch_seconds": seconds(base.dispatch_ns),
+                    "inline_bytes_per_second": base.inline_bps,
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
                 },
@@ -183,7 +179,15 @@ fn render_text(
         ),
         None => format!("{} per transfer", format_duration(model.network.latency_ns)),
     };
-    let _ = writeln!(out, "model: network {network}");
+    let _ = writeln!(
+        out,
+        "model: network {network}; {} dispatch overhead per task{}",
+        format_duration(model.dispatch_ns),
+        match model.inline_bps {
+            Some(bps) => format!("; inline arguments shipped at {}/s", format_bytes(bps)),
+            None => String::new(),
+        }
+    );
     if !replay.has_dependencies {
         let _ = writeln!(
             out,

@@ -46,8 +46,9 @@ impl Default for ClusterConfig {
     }
 }
 
-/// A model of the network between workers, so a laptop can imitate a cluster: each transfer
-/// takes `latency + bytes / bandwidth` (on top of the real copy).
+/// A model of the network between workers, so a laptop can imitate a cluster: the inputs a task
+/// fetches from one peer travel as one message (as Dask's `gather_dep` batches them), paying
+/// `latency` once, and each input takes `bytes / bandwidth` (on top of the real copy).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Network {
     /// Bytes per second; `None`: as fast as memory copies.
@@ -56,11 +57,12 @@ pub struct Network {
 }
 
 impl Network {
-    pub fn delay_ns(&self, bytes: u64) -> u64 {
+    /// The modelled time of one input of `bytes`; `first` when it is the first from its peer.
+    pub fn delay_ns(&self, bytes: u64, first: bool) -> u64 {
         let wire = match self.bandwidth {
             Some(bw) if bw > 0 => (bytes as u128 * 1_000_000_000 / bw as u128) as u64,
             _ => 0,
         };
-        self.latency_ns + wire
+        if first { self.latency_ns + wire } else { wire }
     }
 }

@@ -155,6 +155,7 @@ fn execute(
     let mut fetched: Vec<(TaskId, Bytes)> = Vec::new();
     let mut unspilled: Vec<(TaskId, Bytes)> = Vec::new();
     let mut failure: Option<String> = None;
+    let mut previous_peer = None;
     for position in order {
         let input = inputs[position].take().expect("each input is fetched once");
         let t0 = shared.now();
@@ -186,7 +187,9 @@ fn execute(
             Some((_, peer)) => {
                 // A real copy of the bytes, plus the modelled wire time.
                 let copy = Bytes::copy_from_slice(&value);
-                let delay = shared.config.network.delay_ns(copy.len() as u64);
+                let first = previous_peer != Some(peer);
+                previous_peer = Some(peer);
+                let delay = shared.config.network.delay_ns(copy.len() as u64, first);
                 if delay > 0 {
                     std::thread::sleep(Duration::from_nanos(delay));
                 }

@@ -331,8 +331,13 @@ impl Sim<'_> {
     /// Runs an assignment: its finish is an event at the sum of its phases' costs.
     fn start(&mut self, slot: usize, generation: u32, thread: u32, mut job: Assignment<Size>) {
         self.prediction.attempts += 1;
-        let started = self.now;
-        let mut t = self.now;
+        let submission = &self.replay.submissions[job.task.graph as usize];
+        // Dispatch keeps the thread but is not task time: busy time starts after it.
+        let mut t = self.now
+            + self
+                .model
+                .dispatch_cost(submission.inline_bytes(job.task.index));
+        let started = t;
         if !job.spill.is_empty() {
             let (written, bytes) = spill_files(std::mem::take(&mut job.spill));
             t += cost(bytes, self.model.disk_write_bps);
@@ -350,6 +355,7 @@ impl Sim<'_> {
             .sort_by_key(|input| input.from.map(|(peer, _)| peer));
         let mut fetched = Vec::new();
         let mut unspilled = Vec::new();
+        let mut previous_peer = None;
         for input in job.inputs {
             let bytes = self.sched.task(input.task).nbytes;
             if let Located::Disk(_) = input.found {
@@ -358,13 +364,15 @@ impl Sim<'_> {
                     unspilled.push((input.task, Size(bytes)));
                 }
             }
-            if input.from.is_some() {
-                t += self.model.network.delay_ns(bytes);
+            if let Some((peer, _)) = input.from {
+                let first = previous_peer != Some(peer);
+                previous_peer = Some(peer);
+                t += self.model.network.delay_ns(bytes, first);
                 fetched.push((input.task, Size(bytes)));
             }
         }
         let spec = job.graph.task(job.task.index);
-        t += self.replay.submissions[job.task.graph as usize].deserialize_ns(job.task.index);
+        t += submission.deserialize_ns(job.task.index);
         t += spec.work.compute_ns;
         let result = match spec.work.extra().and_then(|e| e.fail.as_ref()) {
             Some((message, attempts)) if job.attempt <= *attempts => Err(message.clone()),
@@ -412,7 +420,7 @@ fn spill_files(victims: Vec<(TaskId, Size, PathBuf)>) -> (Vec<(TaskId, PathBuf)>
 }
 
 /// Nanoseconds to move `bytes` at `bytes_per_second`.
-fn cost(bytes: u64, bytes_per_second: u64) -> u64 {
+pub(crate) fn cost(bytes: u64, bytes_per_second: u64) -> u64 {
     if bytes_per_second == 0 {
         return 0;
     }

@@ -9,6 +9,7 @@
 mod driver;
 mod replay;
 
+pub(crate) use driver::cost;
 pub use driver::simulate;
 pub use replay::{Recorded, Replay, ReplayError, Submission};
 
@@ -47,8 +48,36 @@ pub struct Model {
     /// Spill writes and reads, bytes per second.
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
+    /// A thread's overhead per task before it starts one (scheduler and worker bookkeeping).
+    pub dispatch_ns: u64,
+    /// Inline arguments reach a task's worker at this rate before it runs; `None`: free.
+    pub inline_bps: Option<u64>,
     /// Keep every task's placement in the prediction (for comparing with a real run).
     pub keep_placements: bool,
+}
+
+impl Model {
+    /// The replay's recorded machine, on `shape`.
+    pub fn recorded(replay: &Replay, memory: MemoryFractions, shape: Shape) -> Model {
+        let r = &replay.recorded;
+        Model {
+            shape,
+            memory_limit: r.memory_limit,
+            memory,
+            network: r.network,
+            disk_write_bps: r.disk_write_bps,
+            disk_read_bps: r.disk_read_bps,
+            dispatch_ns: r.dispatch_ns,
+            inline_bps: r.inline_bps,
+            keep_placements: false,
+        }
+    }
+
+    /// What a task costs its thread before its inputs: dispatch, and its inline arguments.
+    pub fn dispatch_cost(&self, inline_bytes: u64) -> u64 {
+        let shipping = self.inline_bps.map_or(0, |bps| cost(inline_bytes, bps));
+        self.dispatch_ns + shipping
+    }
 }
 
 /// What the replay predicts for one shape.

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 use traces::{Action, EventKind, Header, Key, Record, TaskRecord, TaskStatus};
 
-use super::Shape;
+use super::{Model, Shape};
 use crate::config::Network;
 use crate::error::EngineError;
 use crate::graph::{Graph, GraphBuilder, Work};
@@ -22,7 +22,13 @@ pub const DEFAULT_DISK_WRITE_BPS: u64 = 500_000_000;
 pub const DEFAULT_DISK_READ_BPS: u64 = 1_000_000_000;
 
 /// Transfers at most this big estimate the per-transfer latency; bigger ones the bandwidth.
-const SMALL_TRANSFER_BYTES: u64 = 64 * 1024;
+/// Tasks with inline arguments at most this big estimate the per-task dispatch overhead.
+const SMALL_BYTES: u64 = 64 * 1024;
+
+/// The bandwidth assumed when no transfer big enough to measure one was recorded: Dask's own
+/// estimate before it measures (`distributed.scheduler.bandwidth` in
+/// `distributed/distributed.yaml`, 100 MB/s).
+pub const DEFAULT_BANDWIDTH_BPS: u64 = 100_000_000;
 
 /// One graph the client submitted.
 #[derive(Clone, Debug)]
@@ -38,11 +44,17 @@ pub struct Submission {
     pub persist: bool,
     /// Per task index, recorded deserialize time (empty: none).
     pub deserialize: Vec<u64>,
+    /// Per task index, bytes of inline arguments (empty: none).
+    pub inline: Vec<u64>,
 }
 
 impl Submission {
     pub fn deserialize_ns(&self, index: u32) -> u64 {
         self.deserialize.get(index as usize).copied().unwrap_or(0)
+    }
+
+    pub fn inline_bytes(&self, index: u32) -> u64 {
+        self.inline.get(index as usize).copied().unwrap_or(0)
     }
 }
 
@@ -55,8 +67,15 @@ pub struct Recorded {
     pub busy_ns: u64,
     pub utilisation: f64,
     pub memory_limit: Option<u64>,
-    /// Latency and bandwidth fitted to the recorded transfers (none recorded: free transfers).
+    /// Latency and bandwidth fitted to the recorded transfers.
     pub network: Network,
+    /// What a thread spends between tasks although one is ready: the scheduler's and the
+    /// worker's overhead per task (median over the recorded attempts that waited for it).
+    pub dispatch_ns: u64,
+    /// How fast a task's inline arguments reach its worker (shipped with the task and
+    /// unpickled before it runs), fitted to the wait of tasks that carried big ones; `None`
+    /// when none did or they cost nothing measurable.
+    pub inline_bps: Option<u64>,
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
 }
@@ -91,6 +110,7 @@ struct Attempt {
     compute: u64,
     deserialize: u64,
     nbytes: u64,
+    inline: u64,
 }
 
 impl Replay {
@@ -106,6 +126,7 @@ impl Replay {
                     graph,
                     persist: false,
                     deserialize: Vec::new(),
+                    inline: Vec::new(),
                 })
                 .collect(),
             recorded,
@@ -126,6 +147,7 @@ impl Replay {
         let mut threads_seen = 0u32;
         let mut workers_seen = std::collections::BTreeSet::new();
         let mut has_dependencies = false;
+        let mut lanes = Lanes::default();
         for record in records {
             match record {
                 Record::Event(event) => {
@@ -140,12 +162,14 @@ impl Replay {
                     threads_seen = threads_seen.max(task.thread.saturating_add(1));
                     workers_seen.insert(task.worker);
                     has_dependencies |= !task.deps.is_empty();
+                    lanes.add(&task);
                     attempts.push(Attempt {
                         start,
                         stop: task.stop().unwrap_or(start),
                         compute: task.time_in(Action::Compute),
                         deserialize: task.time_in(Action::Deserialize),
                         nbytes: task.nbytes,
+                        inline: task.inline_bytes,
                         status: task.status,
                         error: task.error,
                         deps: task.deps,
@@ -180,6 +204,7 @@ impl Replay {
             }
         };
         let wall_ns = run_stop - run_start;
+        lanes.fit();
         let slot_time = wall_ns as f64 * shape.slots() as f64;
         let recorded = Recorded {
             shape,
@@ -192,6 +217,8 @@ impl Replay {
             },
             memory_limit: spec.iter().filter_map(|w| w.memory_limit).max(),
             network: fit.network(),
+            dispatch_ns: lanes.dispatch.0,
+            inline_bps: lanes.dispatch.1,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
             disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
         };
@@ -243,8 +270,7 @@ impl Replay {
 
     /// The wall time with unlimited workers and free transfers: every task starts as soon as
     /// its submission is made and its inputs exist. No shape can beat it.
-    pub fn critical_path_ns(&self) -> u64 {
-        let mut finish: Vec<Vec<u64>> = Vec::with_capacity(self.submissions.len());
+    pub fn critical_path_ns(&self, model: &Model) -> u64 {
         let mut by_key: HashMap<&Key, u64> = HashMap::new();
         let (mut made, mut end) = (0u64, 0u64);
         let mut previous_offset = 0;
@@ -268,7 +294,10 @@ impl Replay {
                         ready = ready.max(by_key.get(key).copied().unwrap_or(0));
                     }
                 }
-                done[index as usize] = ready + s.deserialize_ns(index) + spec.work.compute_ns;
+                done[index as usize] = ready
+                    + model.dispatch_cost(s.inline_bytes(index))
+                    + s.deserialize_ns(index)
+                    + spec.work.compute_ns;
             }
             end = end.max(done.iter().copied().max().unwrap_or(made));
             if s.persist {
@@ -276,7 +305,6 @@ impl Replay {
                     by_key.insert(&s.graph.task(index as u32).key, t);
                 }
             }
-            finish.push(done);
         }
         end
     }
@@ -322,7 +350,6 @@ struct Fit {
     /// Durations of small transfers (their latency).
     small: Vec<u64>,
     big: Rate,
-    all: Rate,
     disk_write: Rate,
     disk_read: Rate,
 }
@@ -334,8 +361,7 @@ impl Fit {
             let ns = phase.duration();
             match phase.action {
                 Action::Transfer => {
-                    self.all.add(bytes, ns);
-                    if bytes <= SMALL_TRANSFER_BYTES {
+                    if bytes <= SMALL_BYTES {
                         self.small.push(ns);
                     } else {
                         self.big.add(bytes, ns);
@@ -348,8 +374,7 @@ impl Fit {
         }
     }
 
-    /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time
-    /// less that latency (all transfers when none is big).
+    /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time.
     fn network(&mut self) -> Network {
         let latency_ns = if self.small.is_empty() {
             0
@@ -357,24 +382,85 @@ impl Fit {
             let mid = self.small.len() / 2;
             *self.small.select_nth_unstable(mid).1
         };
-        let measured = if self.big.bytes > 0 {
-            &self.big
-        } else {
-            &self.all
-        };
-        let count = if self.big.bytes > 0 {
-            0
-        } else {
-            self.small.len() as u64
-        };
-        let wire = Rate {
-            bytes: measured.bytes,
-            ns: measured.ns.saturating_sub(latency_ns.saturating_mul(count)),
-        };
+        // Small transfers say nothing about bandwidth: their time is latency.
         Network {
-            bandwidth: wire.rate(),
+            bandwidth: Some(self.big.rate().unwrap_or(DEFAULT_BANDWIDTH_BPS)),
             latency_ns,
         }
+    }
+}
+
+/// An attempt on its thread: occupied from, until, ready since, inline bytes.
+type Run = (u64, u64, Option<u64>, u64);
+
+/// Per thread, the attempts it ran, for the dispatch overhead.
+#[derive(Default)]
+struct Lanes {
+    /// By (worker, thread).
+    runs: FxHashMap<(traces::WorkerId, u32), Vec<Run>>,
+    /// Fitted (overhead per task, inline bytes per second).
+    dispatch: (u64, Option<u64>),
+}
+
+impl Lanes {
+    fn add(&mut self, task: &TaskRecord) {
+        let occupied = task.phases.iter().filter(|p| p.action != Action::Queued);
+        let (Some(from), Some(until)) = (occupied.clone().map(|p| p.start).min(), task.stop())
+        else {
+            return;
+        };
+        let ready = task
+            .phases
+            .iter()
+            .find(|p| p.action == Action::Queued)
+            .map(|p| p.start);
+        self.runs
+            .entry((task.worker, task.thread))
+            .or_default()
+            .push((from, until, ready, task.inline_bytes));
+    }
+
+    /// The wait of an attempt that was ready while its thread was free is dispatch overhead:
+    /// its median over tasks with small inline arguments is the overhead per task; what tasks
+    /// with big ones waited beyond that is shipping their arguments. Without queued phases (a
+    /// task stream) every gap between a thread's tasks counts, and the lower quartile is taken:
+    /// most gaps of a busy thread are overhead, the rest is idleness.
+    fn fit(&mut self) {
+        let mut small = Vec::new();
+        let mut shipped = Rate::default();
+        let mut big = Vec::new();
+        let mut any_ready = false;
+        for runs in self.runs.values_mut() {
+            runs.sort_unstable();
+            let mut free_since = None;
+            for &(from, until, ready, inline) in runs.iter() {
+                any_ready |= ready.is_some();
+                let since = match (ready, free_since) {
+                    (Some(ready), Some(free)) => Some(ready.max(free)),
+                    (Some(ready), None) => Some(ready),
+                    (None, free) => free,
+                };
+                if let Some(since) = since {
+                    let wait = from.saturating_sub(since);
+                    if inline <= SMALL_BYTES {
+                        small.push(wait);
+                    } else {
+                        big.push((inline, wait));
+                    }
+                }
+                free_since = Some(until);
+            }
+        }
+        small.sort_unstable();
+        let overhead = match (small.is_empty(), any_ready) {
+            (true, _) => 0,
+            (false, true) => small[small.len() / 2],
+            (false, false) => small[small.len() / 4],
+        };
+        for (inline, wait) in big {
+            shipped.add(inline, wait.saturating_sub(overhead));
+        }
+        self.dispatch = (overhead, shipped.rate());
     }
 }
 
@@ -419,6 +505,7 @@ impl Builder {
         let this = self.submissions.len();
         let mut builder = GraphBuilder::with_capacity(tasks.len(), 0);
         let mut deserialize = Vec::new();
+        let mut inline = Vec::new();
         let mut has_dependents = vec![false; tasks.len()];
         let mut edges = Vec::new();
         for (i, (attempt, errors)) in tasks.iter().enumerate() {
@@ -452,6 +539,10 @@ impl Builder {
                 deserialize.resize(i, 0);
                 deserialize.push(attempt.deserialize);
             }
+            if attempt.inline > 0 {
+                inline.resize(i, 0);
+                inline.push(attempt.inline);
+            }
         }
         for (dependent, dependency) in edges {
             builder.depend(
@@ -470,6 +561,7 @@ impl Builder {
             graph: builder.build()?,
             persist: false,
             deserialize,
+            inline,
         });
         Ok(())
     }
