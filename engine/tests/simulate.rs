@@ -1,0 +1,352 @@
+//! The simulator: the same scheduler as the engine, on a virtual clock. Checked against the
+//! engine on one graph, and against hand-made traces whose replay is known to the nanosecond.
+
+use std::collections::BTreeMap;
+
+use engine::simulate::{Model, Prediction, Replay, Shape, simulate};
+use engine::{Cluster, ClusterConfig, GraphBuilder, Network, Work};
+use traces::{
+    Action, Cluster as ClusterSpec, Event, EventKind, Header, Key, MemoryFractions, Phase, Record,
+    TaskRecord, TaskStatus, TraceReader, WorkerSpec,
+};
+
+const MS: u64 = 1_000_000;
+
+fn model(replay: &Replay, workers: u32, threads: u32) -> Model {
+    Model::recorded(
+        replay,
+        MemoryFractions::default(),
+        Shape { workers, threads },
+    )
+}
+
+/// Two chains (the first with 4x bigger results), a join of their ends, and a tail after it:
+/// every placement follows from data locality, so no timing can change it.
+fn chains() -> engine::Graph {
+    let mut graph = GraphBuilder::new();
+    let mut ends = Vec::new();
+    for (chain, bytes) in [("a", 64 * 1024), ("b", 16 * 1024)] {
+        let mut previous = None;
+        for step in 0..6 {
+            let key = Key::from(format!("{chain}{step}-{chain}").as_str());
+            let deps: Vec<_> = previous.into_iter().collect();
+            previous = Some(graph.add_with_deps(key, Work::new(2 * MS, bytes), &deps));
+        }
+        ends.extend(previous);
+    }
+    let join = graph.add_with_deps(Key::from("join"), Work::new(2 * MS, 4096), &ends);
+    let tail = graph.add_with_deps(Key::from("tail-1"), Work::new(MS, 8), &[join]);
+    graph.add_with_deps(Key::from("tail-2"), Work::new(MS, 8), &[tail]);
+    graph.build().unwrap()
+}
+
+#[test]
+fn the_engine_and_the_simulator_place_a_graph_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 2,
+        threads: 1,
+        record_to: Some(path.clone()),
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    cluster.client().compute(&chains()).unwrap();
+    cluster.shutdown().unwrap();
+    let (_, records) = TraceReader::open(&path).unwrap().read_all().unwrap();
+    let engine: BTreeMap<String, u32> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Task(t) if t.status == TaskStatus::Ok => Some((t.key.to_string(), t.worker)),
+            _ => None,
+        })
+        .collect();
+
+    let replay = Replay::from_graphs(vec![chains()], recorded(2, 1));
+    let mut model = model(&replay, 2, 1);
+    model.keep_placements = true;
+    let simulated: BTreeMap<String, u32> = simulate(&replay, &model)
+        .placements
+        .into_iter()
+        .map(|(key, worker)| (key.to_string(), worker))
+        .collect();
+    assert_eq!(simulated, engine);
+    // The join went to the bigger inputs, and the tail followed it.
+    assert_eq!(engine["join"], engine["a5-a"]);
+    assert_eq!(engine["tail-2"], engine["a5-a"]);
+    assert_ne!(engine["b0-b"], engine["a0-a"]);
+}
+
+/// A recorded run's figures for replays built from graphs.
+fn recorded(workers: u32, threads: u32) -> engine::simulate::Recorded {
+    engine::simulate::Recorded {
+        shape: Shape { workers, threads },
+        wall_ns: 0,
+        busy_ns: 0,
+        utilisation: 0.0,
+        memory_limit: None,
+        network: Network::default(),
+        disk_write_bps: 1_000_000_000,
+        disk_read_bps: 1_000_000_000,
+        dispatch_ns: 0,
+        inline_bps: None,
+    }
+}
+
+fn header(workers: u32) -> Header {
+    Header::new(
+        "test",
+        0,
+        ClusterSpec {
+            workers: (0..workers)
+                .map(|id| WorkerSpec {
+                    id,
+                    name: format!("w{id}"),
+                    threads: 1,
+                    memory_limit: None,
+                    resources: BTreeMap::new(),
+                })
+                .collect(),
+            memory: MemoryFractions::default(),
+        },
+    )
+}
+
+fn phase(action: Action, start: u64, stop: u64, bytes: Option<u64>, peer: Option<u32>) -> Phase {
+    Phase {
+        action,
+        start,
+        stop,
+        bytes,
+        peer,
+    }
+}
+
+fn task(key: &str, worker: u32, deps: &[&str], phases: Vec<Phase>) -> Record {
+    Record::Task(TaskRecord {
+        key: Key::from(key),
+        group: Key::from(key).group(),
+        worker,
+        thread: 0,
+        status: TaskStatus::Ok,
+        nbytes: 1000,
+        inline_bytes: 0,
+        deps: deps.iter().map(|d| Key::from(*d)).collect(),
+        attempt: 1,
+        error: None,
+        phases,
+    })
+}
+
+fn submitted(time: u64) -> Record {
+    Record::Event(Event {
+        time,
+        kind: EventKind::GraphSubmitted {
+            tasks: 1,
+            client: None,
+        },
+    })
+}
+
+/// Four 10 ms loads, two per worker back to back, and a 5 ms sum on worker 0 that fetched the
+/// two results of worker 1 in one 1 ms transfer: 26 ms.
+fn map_reduce() -> Vec<Record> {
+    use Action::{Compute, Queued, Transfer};
+    let load = |key, worker, start| {
+        task(
+            key,
+            worker,
+            &[],
+            vec![
+                phase(Queued, 0, start, None, None),
+                phase(Compute, start, start + 10 * MS, None, None),
+            ],
+        )
+    };
+    vec![
+        submitted(0),
+        load("load-0", 0, 0),
+        load("load-1", 1, 0),
+        load("load-2", 0, 10 * MS),
+        load("load-3", 1, 10 * MS),
+        task(
+            "sum",
+            0,
+            &["load-0", "load-1", "load-2", "load-3"],
+            vec![
+                phase(Queued, 20 * MS, 20 * MS, None, None),
+                phase(Transfer, 20 * MS, 21 * MS, Some(2000), Some(1)),
+                phase(Compute, 21 * MS, 26 * MS, None, None),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn a_replay_on_the_recorded_shape_gives_back_the_recorded_wall_time() {
+    let replay = Replay::from_trace(&header(2), map_reduce()).unwrap();
+    let r = &replay.recorded;
+    assert_eq!(
+        r.shape,
+        Shape {
+            workers: 2,
+            threads: 1
+        }
+    );
+    assert_eq!(r.wall_ns, 26 * MS);
+    // One small transfer: its time is the latency; no big one: Dask's 100 MB/s.
+    assert_eq!(r.network.latency_ns, MS);
+    assert_eq!(r.network.bandwidth, Some(100_000_000));
+    assert_eq!(r.dispatch_ns, 0);
+    assert!(replay.has_dependencies);
+
+    // The sum's two remote inputs come from one peer: one latency, 2 x 1000 B at 100 MB/s.
+    let p: Prediction = simulate(&replay, &model(&replay, 2, 1));
+    assert_eq!(p.wall_ns, 20 * MS + MS + 20_000 + 5 * MS);
+    assert_eq!(p.attempts, 5);
+    assert_eq!(p.transfers, 2);
+    assert_eq!(p.transferred_bytes, 2000);
+    assert_eq!(p.busy_ns, 4 * 10 * MS + MS + 20_000 + 5 * MS);
+
+    // On four workers the loads run at once; the sum fetches from three peers.
+    let p = simulate(&replay, &model(&replay, 4, 1));
+    assert_eq!(p.wall_ns, 10 * MS + 3 * MS + 30_000 + 5 * MS);
+    // One worker: no transfer at all.
+    let p = simulate(&replay, &model(&replay, 1, 1));
+    assert_eq!(p.wall_ns, 45 * MS);
+    assert_eq!(p.transfers, 0);
+
+    assert_eq!(replay.critical_path_ns(&model(&replay, 2, 1)), 15 * MS);
+}
+
+#[test]
+fn a_client_that_waited_between_graphs_waits_as_long_in_the_replay() {
+    use Action::{Compute, Queued};
+    let one = |key, start| {
+        task(
+            key,
+            0,
+            &[],
+            vec![
+                phase(Queued, start, start, None, None),
+                phase(Compute, start, start + 10 * MS, None, None),
+            ],
+        )
+    };
+    // Graph 1 at 0 ms, done at 10; the client works 20 ms; graph 2 at 30 ms, done at 40.
+    let records = vec![
+        submitted(0),
+        one("first", 0),
+        submitted(30 * MS),
+        one("second", 30 * MS),
+    ];
+    let replay = Replay::from_trace(&header(1), records).unwrap();
+    assert_eq!(replay.submissions.len(), 2);
+    assert_eq!(replay.submissions[1].client_gap_ns, Some(20 * MS));
+    assert_eq!(simulate(&replay, &model(&replay, 1, 1)).wall_ns, 40 * MS);
+    assert_eq!(replay.critical_path_ns(&model(&replay, 4, 1)), 40 * MS);
+}
+
+#[test]
+fn failed_attempts_are_replayed_as_retries() {
+    use Action::{Compute, Queued};
+    let mut failed = task(
+        "flaky",
+        0,
+        &[],
+        vec![
+            phase(Queued, 0, 0, None, None),
+            phase(Compute, 0, 5 * MS, None, None),
+        ],
+    );
+    if let Record::Task(t) = &mut failed {
+        t.status = TaskStatus::Error;
+        t.error = Some("ConnectionError".into());
+    }
+    let retried = task(
+        "flaky",
+        0,
+        &[],
+        vec![
+            phase(Queued, 5 * MS, 5 * MS, None, None),
+            phase(Compute, 5 * MS, 10 * MS, None, None),
+        ],
+    );
+    let replay = Replay::from_trace(&header(1), vec![submitted(0), failed, retried]).unwrap();
+    let p = simulate(&replay, &model(&replay, 1, 1));
+    assert_eq!((p.attempts, p.erred, p.wall_ns), (2, 0, 10 * MS));
+}
+
+#[test]
+fn a_trace_without_finished_tasks_cannot_be_replayed() {
+    let error = Replay::from_trace(&header(1), vec![submitted(0)]).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the trace has no finished task to replay"
+    );
+}
+
+#[test]
+fn a_spill_that_cannot_be_written_stays_in_memory_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ndjson");
+    let spill = tempfile::tempdir().unwrap();
+    // Directories where the results' spill files would go: writing them fails.
+    for index in 0..8 {
+        std::fs::create_dir_all(spill.path().join(format!("worker-0/0-{index}.bin"))).unwrap();
+    }
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 1,
+        threads: 1,
+        memory_limit: Some(100 << 20),
+        spill_root: Some(spill.path().to_path_buf()),
+        record_to: Some(path.clone()),
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    let client = cluster.client();
+    let mut graph = GraphBuilder::new();
+    for i in 0..8 {
+        graph.add(
+            Key::from(format!("part-{i}").as_str()),
+            Work::new(0, 10 << 20),
+        );
+    }
+    let keys = client.persist(&graph.build().unwrap()).unwrap();
+    let values = client.gather(&keys).unwrap();
+    assert!(values.iter().all(|v| v.len() == 10 << 20));
+    cluster.shutdown().unwrap();
+    let (_, records) = TraceReader::open(&path).unwrap().read_all().unwrap();
+    let warning = records
+        .iter()
+        .find_map(|r| match r {
+            Record::Event(Event {
+                kind: EventKind::Warning {
+                    message, source, ..
+                },
+                ..
+            }) => Some((message.clone(), source.clone())),
+            _ => None,
+        })
+        .expect("a warning for the failed spill");
+    assert!(
+        warning
+            .0
+            .starts_with("cannot spill 1 of 1 results to disk, kept in memory: "),
+        "{warning:?}"
+    );
+    assert!(warning.0.contains("0-0.bin"), "{warning:?}");
+    assert_eq!(warning.1.as_deref(), Some("taskscope.engine.spill"));
+    // Nothing was written, and the trace does not say otherwise.
+    let written: u64 = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Task(t) => Some(t),
+            _ => None,
+        })
+        .flat_map(|t| &t.phases)
+        .filter(|p| p.action == Action::DiskWrite)
+        .filter_map(|p| p.bytes)
+        .sum();
+    assert_eq!(written, 0);
+}
