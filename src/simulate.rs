@@ -48,11 +48,16 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let predictions = predict_all(&replay, &base, &all);
     let calibration = &predictions[0];
     let critical_path = replay.critical_path_ns(&base);
-    let listed: Vec<(Shape, &Prediction)> = all
+    // In the order asked for.
+    let listed: Vec<(Shape, &Prediction)> = shapes
         .iter()
-        .copied()
-        .zip(&predictions)
-        .filter(|(shape, _)| shapes.contains(shape))
+        .map(|shape| {
+            let i = all
+                .iter()
+                .position(|s| s == shape)
+                .expect("every shape ran");
+            (*shape, &predictions[i])
+        })
         .collect();
     let text = match args.format {
         OutputFormat::Text => {

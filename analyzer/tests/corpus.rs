@@ -3,6 +3,9 @@
 //! performance report), must give its expected answer in every format. The scenario × format
 //! table is the README's (`TASKSCOPE_UPDATE_README=1` rewrites it there).
 
+#[path = "../../tests/common/readme.rs"]
+mod readme;
+
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -125,23 +128,8 @@ fn corpus() -> PathBuf {
 
 /// The README's table is this one (`TASKSCOPE_UPDATE_README=1` makes it so).
 fn check_readme(table: &str) {
-    let readme_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
-    let readme = std::fs::read_to_string(&readme_path).unwrap();
-    let (before, rest) = readme
-        .split_once(BEGIN)
-        .expect("README: the corpus table's markers");
-    let (_, after) = rest
-        .split_once(END)
-        .expect("README: the corpus table's end marker");
-    let current = format!("{before}{BEGIN}{table}{END}{after}");
-    if std::env::var_os("TASKSCOPE_UPDATE_README").is_some() {
-        std::fs::write(&readme_path, current).unwrap();
-    } else {
-        assert!(
-            readme == current,
-            "the README's corpus table is stale: rerun with TASKSCOPE_UPDATE_README=1\n{table}"
-        );
-    }
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    readme::check_block(&readme, BEGIN, END, table);
 }
 
 #[test]

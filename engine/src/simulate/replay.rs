@@ -143,7 +143,6 @@ impl Replay {
         let mut submitted: Vec<u64> = Vec::new();
         let mut attempts: Vec<Attempt> = Vec::new();
         let mut fit = Fit::default();
-        let mut busy_ns = 0u64;
         let mut threads_seen = 0u32;
         let mut workers_seen = std::collections::BTreeSet::new();
         let mut has_dependencies = false;
@@ -157,7 +156,6 @@ impl Replay {
                 }
                 Record::Task(task) => {
                     let Some(start) = task.start() else { continue };
-                    busy_ns = busy_ns.saturating_add(occupied(&task));
                     fit.add(&task);
                     threads_seen = threads_seen.max(task.thread.saturating_add(1));
                     workers_seen.insert(task.worker);
@@ -204,7 +202,7 @@ impl Replay {
             }
         };
         let wall_ns = run_stop - run_start;
-        lanes.fit();
+        let busy_ns = lanes.fit();
         let slot_time = wall_ns as f64 * shape.slots() as f64;
         let recorded = Recorded {
             shape,
@@ -310,20 +308,6 @@ impl Replay {
     }
 }
 
-/// Thread time a task attempt occupied: everything but waiting in the queue.
-fn occupied(task: &TaskRecord) -> u64 {
-    let start = task
-        .phases
-        .iter()
-        .filter(|p| p.action != Action::Queued)
-        .map(|p| p.start)
-        .min();
-    match (start, task.stop()) {
-        (Some(start), Some(stop)) => stop.saturating_sub(start),
-        _ => 0,
-    }
-}
-
 #[derive(Default)]
 struct Rate {
     bytes: u64,
@@ -425,15 +409,20 @@ impl Lanes {
     /// with big ones waited beyond that is shipping their arguments. Without queued phases (a
     /// task stream) every gap between a thread's tasks counts, and the lower quartile is taken:
     /// most gaps of a busy thread are overhead, the rest is idleness.
-    fn fit(&mut self) {
+    /// Also returns the threads' busy time (overlapping attempts on a thread, as a Dask worker
+    /// fetching a task's inputs while computing another, count once).
+    fn fit(&mut self) -> u64 {
         let mut small = Vec::new();
         let mut shipped = Rate::default();
         let mut big = Vec::new();
         let mut any_ready = false;
+        let mut busy = 0u64;
         for runs in self.runs.values_mut() {
             runs.sort_unstable();
-            let mut free_since = None;
+            let mut free_since: Option<u64> = None;
             for &(from, until, ready, inline) in runs.iter() {
+                let counted_from = free_since.map_or(from, |free| from.max(free));
+                busy = busy.saturating_add(until.saturating_sub(counted_from));
                 any_ready |= ready.is_some();
                 let since = match (ready, free_since) {
                     (Some(ready), Some(free)) => Some(ready.max(free)),
@@ -448,7 +437,7 @@ impl Lanes {
                         big.push((inline, wait));
                     }
                 }
-                free_since = Some(until);
+                free_since = Some(free_since.map_or(until, |free| free.max(until)));
             }
         }
         small.sort_unstable();
@@ -461,6 +450,7 @@ impl Lanes {
             shipped.add(inline, wait.saturating_sub(overhead));
         }
         self.dispatch = (overhead, shipped.rate());
+        busy
     }
 }
 
