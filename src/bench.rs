@@ -26,6 +26,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             tasks,
             case: Some(case),
         } => engine_case(*tasks, case),
+        BenchTarget::Simulate { tasks, validate } => {
+            crate::bench_simulate::bench_simulate(*tasks, *validate)
+        }
     }
 }
 
@@ -99,7 +102,7 @@ fn parse(path: &Path) -> Result<(u64, f64)> {
 
 /// Runs `taskscope ARGS` in a child process (output discarded); returns its wall time and its
 /// own peak RSS.
-fn in_child(args: &[&str]) -> Result<(f64, u64)> {
+pub(crate) fn in_child(args: &[&str]) -> Result<(f64, u64)> {
     let exe = std::env::current_exe().context("cannot find the taskscope executable")?;
     let started = Instant::now();
     let output = Command::new(exe)

@@ -418,6 +418,17 @@ pub enum BenchTarget {
         #[arg(long, default_value_t = 1_000_000)]
         tasks: u64,
     },
+    /// The simulator: `simulate`'s time and peak memory on a generated trace of TASKS tasks
+    /// (4 shapes); with --validate, each engine workload recorded on 2 workers, predicted on
+    /// 1, 2 and 4, and run for real on each.
+    Simulate {
+        /// Number of task records.
+        #[arg(long, default_value_t = 1_000_000)]
+        tasks: u64,
+        /// Also compare predictions with real runs of the engine's workloads (a few minutes).
+        #[arg(long)]
+        validate: bool,
+    },
     /// Trace reading: records/s parsed and `taskscope info`'s peak memory, on generated native
     /// traces of a tenth of TASKS and of TASKS tasks (2-4 phases each), plain and zstd.
     Info {

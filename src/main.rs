@@ -3,6 +3,7 @@
 
 mod analyze;
 mod bench;
+mod bench_simulate;
 mod bench_tui;
 mod cli;
 mod convert;
