@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use engine::simulate::{Model, Replay, Shape, simulate};
+use engine::simulate::{Fix, Model, Replay, Shape, simulate};
 use traces::units::{format_bytes, format_count};
 use traces::{TraceReader, TraceWriter, synthetic};
 
@@ -62,6 +62,7 @@ fn validation(dir: &Path) -> Result<()> {
         "real",
         "error"
     )?;
+    let mut fixes = Vec::new();
     for workload in engine::workloads::all() {
         let record = |workers: u32, name: &str| -> Result<Replay> {
             let path = dir.join(format!("{}-{name}.ndjson.zst", workload.name));
@@ -85,6 +86,12 @@ fn validation(dir: &Path) -> Result<()> {
             Ok(Replay::from_trace(&header, records)?)
         };
         let recorded = record(RECORDED_WORKERS, "recorded")?;
+        fixes.extend(
+            FIXES
+                .iter()
+                .filter(|(name, _)| *name == workload.name)
+                .map(|&(_, fix)| (workload.name, fix, recorded.clone())),
+        );
         for workers in SHAPES {
             let shape = Shape {
                 workers,
@@ -109,5 +116,44 @@ fn validation(dir: &Path) -> Result<()> {
             )?;
         }
     }
+    outln!(
+        "\nfixes, predicted from the unfixed recording and run for real (`run WORKLOAD --fix`):"
+    )?;
+    for (name, fix, recorded) in fixes {
+        let shape = recorded.recorded.shape;
+        let model = Model::recorded(&recorded, Default::default(), shape);
+        let predicted = simulate(&recorded.fixed(fix), &model).wall_ns;
+        let path = dir.join(format!("{name}-fixed.ndjson.zst"));
+        let path_text = path.display().to_string();
+        in_child(&[
+            "run",
+            name,
+            "--fix",
+            "-o",
+            &path_text,
+            "--bandwidth",
+            BANDWIDTH,
+            "--latency",
+            LATENCY,
+        ])?;
+        let reader = TraceReader::open(&path)?;
+        let header = reader.header().clone();
+        let records: Vec<_> = reader.collect::<Result<_, _>>()?;
+        let real = Replay::from_trace(&header, records)?.recorded.wall_ns;
+        outln!(
+            "{name:<16} --fix {:<19} {:>9.2}s {:>9.2}s {:>+7.0}%",
+            fix.rule(),
+            predicted as f64 / 1e9,
+            real as f64 / 1e9,
+            (predicted as f64 - real as f64) / real as f64 * 100.0
+        )?;
+    }
     Ok(())
 }
+
+/// The workloads whose `--fix` follows a finding the simulator can apply.
+const FIXES: [(&str, Fix); 3] = [
+    ("large-argument", Fix::OversizedArgument),
+    ("compute-in-loop", Fix::IdleGaps),
+    ("recompute", Fix::Recomputation),
+];

@@ -78,9 +78,27 @@ pub struct SimulateArgs {
     /// Network latency per transfer, e.g. 1ms [default: fitted to the recorded transfers].
     #[arg(long, value_parser = duration_ns)]
     pub latency: Option<u64>,
+    /// Also predict each shape with this finding's fix applied: idle-gaps (graphs submitted
+    /// together), oversized-argument (the argument scattered once per worker) or recomputation
+    /// (shared results persisted and computed once).
+    #[arg(long, value_name = "RULE", value_parser = simulated_fix)]
+    pub fix: Option<engine::simulate::Fix>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+}
+
+fn simulated_fix(rule: &str) -> Result<engine::simulate::Fix, String> {
+    engine::simulate::Fix::from_rule(rule).ok_or_else(|| {
+        let known: Vec<&str> = engine::simulate::Fix::ALL
+            .iter()
+            .map(|f| f.rule())
+            .collect();
+        format!(
+            "no simulated fix for {rule:?}; the simulator applies: {}",
+            known.join(", ")
+        )
+    })
 }
 
 #[derive(Debug, Args)]

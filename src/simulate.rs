@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use engine::simulate::{Model, Prediction, Replay, Shape, simulate};
+use engine::simulate::{Fix, Model, Prediction, Replay, Shape, simulate};
 use engine::{MAX_WORKERS, Network};
 use serde_json::json;
 use traces::TraceReader;
@@ -46,24 +46,53 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let mut all = vec![recorded.shape];
     all.extend(shapes.iter().copied().filter(|&s| s != recorded.shape));
     let predictions = predict_all(&replay, &base, &all);
+    let fixed = args
+        .fix
+        .map(|fix| predict_all(&replay.fixed(fix), &base, &all));
     let calibration = &predictions[0];
     let critical_path = replay.critical_path_ns(&base);
     // In the order asked for.
-    let listed: Vec<(Shape, &Prediction)> = shapes
+    let listed: Vec<Row> = shapes
         .iter()
         .map(|shape| {
             let i = all
                 .iter()
                 .position(|s| s == shape)
                 .expect("every shape ran");
-            (*shape, &predictions[i])
+            Row {
+                shape: *shape,
+                prediction: &predictions[i],
+                fixed: fixed.as_ref().map(|f| &f[i]),
+            }
         })
         .collect();
     let text = match args.format {
-        OutputFormat::Text => {
-            render_text(&name, &replay, &base, calibration, &listed, critical_path)
-        }
+        OutputFormat::Text => render_text(
+            &name,
+            &replay,
+            &base,
+            calibration,
+            &listed,
+            critical_path,
+            args.fix,
+        ),
         OutputFormat::Json => {
+            let predictions: Vec<_> = listed
+                .iter()
+                .map(|row| {
+                    let p = row.prediction;
+                    json!({
+                        "workers": row.shape.workers,
+                        "threads": row.shape.threads,
+                        "wall_seconds": seconds(p.wall_ns),
+                        "utilisation": p.utilisation,
+                        "transferred_bytes": p.transferred_bytes,
+                        "spilled_bytes": p.spilled_bytes,
+                        "workers_killed": p.kills,
+                        "fixed_wall_seconds": row.fixed.map(|f| seconds(f.wall_ns)),
+                    })
+                })
+                .collect();
             let value = json!({
                 "recorded": {
                     "workers": recorded.shape.workers,
@@ -81,21 +110,22 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
                 },
-                "predictions": listed.iter().map(|(shape, p)| json!({
-                    "workers": shape.workers,
-                    "threads": shape.threads,
-                    "wall_seconds": seconds(p.wall_ns),
-                    "utilisation": p.utilisation,
-                    "transferred_bytes": p.transferred_bytes,
-                    "spilled_bytes": p.spilled_bytes,
-                    "workers_killed": p.kills,
-                })).collect::<Vec<_>>(),
+                "fix": args.fix.map(|fix| json!({"rule": fix.rule(), "applies": fix.describe()})),
+                "predictions": predictions,
                 "critical_path_seconds": seconds(critical_path),
             });
             format!("{}\n", serde_json::to_string_pretty(&value)?)
         }
     };
     crate::output::print(&text)
+}
+
+/// One shape's predictions, as printed.
+struct Row<'a> {
+    shape: Shape,
+    prediction: &'a Prediction,
+    /// With `--fix`.
+    fixed: Option<&'a Prediction>,
 }
 
 /// The cross product of `--workers` and `--threads`, in that order, each defaulting to the
@@ -155,8 +185,9 @@ fn render_text(
     replay: &Replay,
     model: &Model,
     calibration: &Prediction,
-    listed: &[(Shape, &Prediction)],
+    listed: &[Row],
     critical_path: u64,
+    fix: Option<Fix>,
 ) -> String {
     let recorded = &replay.recorded;
     let mut out = String::new();
@@ -208,22 +239,34 @@ fn render_text(
             replay.unknown_dependencies
         );
     }
+    if let Some(fix) = fix {
+        let _ = writeln!(out, "fix {}: {}", fix.rule(), fix.describe());
+    }
     let _ = writeln!(out);
+    let fixed_header = if fix.is_some() { "   with the fix" } else { "" };
     let _ = writeln!(
         out,
-        "{:<10} {:>10} {:>12} {:>12} {:>12}",
+        "{:<10} {:>10} {:>12} {:>12} {:>12}{fixed_header}",
         "shape", "wall", "vs recorded", "utilisation", "transferred"
     );
-    for (shape, p) in listed {
-        let mark = if *shape == recorded.shape {
+    for row in listed {
+        let p = row.prediction;
+        let mark = if row.shape == recorded.shape {
             " (rec)"
         } else {
             ""
         };
+        let fixed = row.fixed.map_or(String::new(), |f| {
+            format!(
+                " {:>10} ({:+.0} %)",
+                format_duration(f.wall_ns),
+                error(f.wall_ns, p.wall_ns) * 100.0
+            )
+        });
         let _ = writeln!(
             out,
-            "{:<10} {:>10} {:>11.2}× {:>11.0} % {:>12}",
-            format!("{shape}{mark}"),
+            "{:<10} {:>10} {:>11.2}× {:>11.0} % {:>12}{fixed}",
+            format!("{}{mark}", row.shape),
             format_duration(p.wall_ns),
             p.wall_ns as f64 / calibration.wall_ns.max(1) as f64,
             p.utilisation * 100.0,

@@ -245,3 +245,42 @@ fn replaying_each_real_dask_run_on_its_own_shape_gives_back_its_wall_time() {
     );
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn a_fix_is_predicted_beside_each_shape() {
+    let trace = corpus().join("large-arg-delayed/plugin.ndjson.zst");
+    let out = taskscope()
+        .arg("simulate")
+        .arg(&trace)
+        .args([
+            "--format",
+            "json",
+            "--workers",
+            "2",
+            "--fix",
+            "oversized-argument",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(json["fix"]["rule"], "oversized-argument");
+    let p = &json["predictions"][0];
+    let (wall, fixed) = (
+        p["wall_seconds"].as_f64().unwrap(),
+        p["fixed_wall_seconds"].as_f64().unwrap(),
+    );
+    // 16 tasks each shipping a 40 MB argument: once per worker, the run is mostly gone.
+    assert!(fixed < wall / 4.0, "{json}");
+    taskscope()
+        .arg("simulate")
+        .arg(&trace)
+        .args(["--fix", "skew"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no simulated fix for \"skew\"; the simulator applies: idle-gaps, oversized-argument, recomputation",
+        ));
+}

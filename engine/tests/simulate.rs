@@ -350,3 +350,45 @@ fn a_spill_that_cannot_be_written_stays_in_memory_and_says_why() {
         .sum();
     assert_eq!(written, 0);
 }
+
+/// A "clean" step (10 ms) and a use of it (10 ms) in each of two graphs, the client thinking
+/// 20 ms between them: 60 ms recorded.
+fn recomputed() -> Vec<Record> {
+    use Action::{Compute, Queued};
+    let step = |key, deps: &[&str], start| {
+        task(
+            key,
+            0,
+            deps,
+            vec![
+                phase(Queued, start, start, None, None),
+                phase(Compute, start, start + 10 * MS, None, None),
+            ],
+        )
+    };
+    vec![
+        submitted(0),
+        step("clean", &[], 0),
+        step("use-1", &["clean"], 10 * MS),
+        submitted(40 * MS),
+        step("clean", &[], 40 * MS),
+        step("use-2", &["clean"], 50 * MS),
+    ]
+}
+
+#[test]
+fn fixes_change_the_replay_as_their_advice_says() {
+    use engine::simulate::Fix;
+    let replay = Replay::from_trace(&header(1), recomputed()).unwrap();
+    let wall = |replay: &Replay| simulate(replay, &model(replay, 1, 1)).wall_ns;
+    assert_eq!(wall(&replay), 60 * MS);
+    // The second graph reads the first one's clean data instead of computing it again.
+    assert_eq!(wall(&replay.fixed(Fix::Recomputation)), 50 * MS);
+    // Both graphs submitted together: no client time, both run back to back.
+    assert_eq!(wall(&replay.fixed(Fix::IdleGaps)), 40 * MS);
+    assert_eq!(
+        Fix::from_rule("oversized-argument"),
+        Some(Fix::OversizedArgument)
+    );
+    assert_eq!(Fix::from_rule("skew"), None);
+}

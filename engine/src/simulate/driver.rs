@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use traces::TaskStatus;
 
-use super::replay::{Replay, Submission};
+use super::replay::{Replay, SMALL_BYTES, Submission};
 use super::{Model, Prediction};
 use crate::config::ClusterConfig;
 use crate::scheduler::{Assignment, Claim, Effect, Finished, Scheduler};
@@ -38,6 +38,7 @@ pub fn simulate(replay: &Replay, model: &Model) -> Prediction {
                 generation: 0,
                 busy: vec![false; model.shape.threads as usize],
                 idle: model.shape.threads,
+                has_argument: false,
             })
             .collect(),
         graphs: Vec::new(),
@@ -54,6 +55,8 @@ struct Threads {
     generation: u32,
     busy: Vec<bool>,
     idle: u32,
+    /// With [`Replay::inline_once_per_worker`]: the worker holds the (scattered) argument.
+    has_argument: bool,
 }
 
 enum Ev {
@@ -332,11 +335,16 @@ impl Sim<'_> {
     fn start(&mut self, slot: usize, generation: u32, thread: u32, mut job: Assignment<Size>) {
         self.prediction.attempts += 1;
         let submission = &self.replay.submissions[job.task.graph as usize];
+        let mut inline = submission.inline_bytes(job.task.index);
+        let mut deserialize = submission.deserialize_ns(job.task.index);
+        if self.replay.inline_once_per_worker && inline > SMALL_BYTES {
+            // Scattered: the first task on a worker brings the argument, the others read it.
+            if std::mem::replace(&mut self.threads[slot].has_argument, true) {
+                (inline, deserialize) = (0, 0);
+            }
+        }
         // Dispatch keeps the thread but is not task time: busy time starts after it.
-        let mut t = self.now
-            + self
-                .model
-                .dispatch_cost(submission.inline_bytes(job.task.index));
+        let mut t = self.now + self.model.dispatch_cost(inline);
         let started = t;
         if !job.spill.is_empty() {
             let (written, bytes) = spill_files(std::mem::take(&mut job.spill));
@@ -372,7 +380,7 @@ impl Sim<'_> {
             }
         }
         let spec = job.graph.task(job.task.index);
-        t += submission.deserialize_ns(job.task.index);
+        t += deserialize;
         t += spec.work.compute_ns;
         let result = match spec.work.extra().and_then(|e| e.fail.as_ref()) {
             Some((message, attempts)) if job.attempt <= *attempts => Err(message.clone()),
@@ -404,6 +412,7 @@ impl Sim<'_> {
                     generation: self.sched.workers[slot].generation,
                     busy: vec![false; threads as usize],
                     idle: threads,
+                    has_argument: false,
                 };
                 self.sched.wake_workers = true;
             }

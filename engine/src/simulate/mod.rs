@@ -7,10 +7,12 @@
 //! [`simulate`] replays it on one [`Shape`] and returns a [`Prediction`].
 
 mod driver;
+mod fix;
 mod replay;
 
 pub(crate) use driver::cost;
 pub use driver::simulate;
+pub use fix::Fix;
 pub use replay::{Recorded, Replay, ReplayError, Submission};
 
 use traces::{Key, MemoryFractions, WorkerId};

@@ -23,7 +23,7 @@ pub const DEFAULT_DISK_READ_BPS: u64 = 1_000_000_000;
 
 /// Transfers at most this big estimate the per-transfer latency; bigger ones the bandwidth.
 /// Tasks with inline arguments at most this big estimate the per-task dispatch overhead.
-const SMALL_BYTES: u64 = 64 * 1024;
+pub(crate) const SMALL_BYTES: u64 = 64 * 1024;
 
 /// The bandwidth assumed when no transfer big enough to measure one was recorded: Dask's own
 /// estimate before it measures (`distributed.scheduler.bandwidth` in
@@ -89,6 +89,8 @@ pub struct Replay {
     /// Dependencies on results the trace has no task for (scattered data, results computed
     /// before recording started), left out of the replay.
     pub unknown_dependencies: u64,
+    /// Big inline arguments reach each worker once (scattered), not with every task.
+    pub inline_once_per_worker: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +134,7 @@ impl Replay {
             recorded,
             has_dependencies: true,
             unknown_dependencies: 0,
+            inline_once_per_worker: false,
         }
     }
 
@@ -263,6 +266,7 @@ impl Replay {
             recorded,
             has_dependencies,
             unknown_dependencies: built.unknown_dependencies,
+            inline_once_per_worker: false,
         })
     }
 
