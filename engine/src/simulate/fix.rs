@@ -53,8 +53,9 @@ impl Replay {
         let mut fixed = self.clone();
         match fix {
             Fix::IdleGaps => {
-                for s in &mut fixed.submissions {
-                    s.client_gap_ns = Some(0);
+                // All made at the first one's time, none waiting for another.
+                for (i, s) in fixed.submissions.iter_mut().enumerate() {
+                    s.client_gap_ns = (i == 0).then_some(0);
                     s.offset_ns = 0;
                 }
             }
