@@ -80,10 +80,7 @@ fn validation(dir: &Path) -> Result<()> {
                 "--latency",
                 LATENCY,
             ])?;
-            let reader = TraceReader::open(&path)?;
-            let header = reader.header().clone();
-            let records: Vec<_> = reader.collect::<Result<_, _>>()?;
-            Ok(Replay::from_trace(&header, records)?)
+            replay_of(&path)
         };
         let recorded = record(RECORDED_WORKERS, "recorded")?;
         fixes.extend(
@@ -136,10 +133,7 @@ fn validation(dir: &Path) -> Result<()> {
             "--latency",
             LATENCY,
         ])?;
-        let reader = TraceReader::open(&path)?;
-        let header = reader.header().clone();
-        let records: Vec<_> = reader.collect::<Result<_, _>>()?;
-        let real = Replay::from_trace(&header, records)?.recorded.wall_ns;
+        let real = replay_of(&path)?.recorded.wall_ns;
         outln!(
             "{name:<16} --fix {:<19} {:>9.2}s {:>9.2}s {:>+7.0}%",
             fix.rule(),
@@ -149,6 +143,13 @@ fn validation(dir: &Path) -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn replay_of(path: &Path) -> Result<Replay> {
+    let reader = TraceReader::open(path)?;
+    let header = reader.header().clone();
+    let records: Vec<_> = reader.collect::<Result<_, _>>()?;
+    Ok(Replay::from_trace(&header, records)?)
 }
 
 /// The workloads whose `--fix` follows a finding the simulator can apply.

@@ -24,6 +24,21 @@ fn corpus() -> &'static Path {
     ))
 }
 
+/// `taskscope simulate TRACE ARGS… --format json`, parsed.
+fn simulate_json(trace: &Path, args: &[&str]) -> serde_json::Value {
+    let out = taskscope()
+        .arg("simulate")
+        .arg(trace)
+        .args(args)
+        .args(["--format", "json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
+}
+
 fn taskscope() -> Command {
     let mut cmd = Command::cargo_bin("taskscope").unwrap();
     cmd.env("NO_COLOR", "1");
@@ -69,16 +84,7 @@ fn the_first_line_is_the_calibration_then_one_row_per_shape() {
 #[test]
 fn json_has_the_recorded_run_the_predictions_and_the_critical_path() {
     let trace = corpus().join("healthy-delayed-tree/plugin.ndjson.zst");
-    let out = taskscope()
-        .arg("simulate")
-        .arg(&trace)
-        .args(["--format", "json", "--workers", "4", "--threads", "1"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let json = simulate_json(&trace, &["--workers", "4", "--threads", "1"]);
     assert_eq!(json["recorded"]["workers"], 2);
     assert_eq!(json["recorded"]["threads"], 1);
     let predictions = json["predictions"].as_array().unwrap();
@@ -249,23 +255,7 @@ fn replaying_each_real_dask_run_on_its_own_shape_gives_back_its_wall_time() {
 #[test]
 fn a_fix_is_predicted_beside_each_shape() {
     let trace = corpus().join("large-arg-delayed/plugin.ndjson.zst");
-    let out = taskscope()
-        .arg("simulate")
-        .arg(&trace)
-        .args([
-            "--format",
-            "json",
-            "--workers",
-            "2",
-            "--fix",
-            "oversized-argument",
-        ])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let json = simulate_json(&trace, &["--workers", "2", "--fix", "oversized-argument"]);
     assert_eq!(json["fix"]["rule"], "oversized-argument");
     let p = &json["predictions"][0];
     let (wall, fixed) = (

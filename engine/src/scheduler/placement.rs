@@ -109,14 +109,7 @@ impl<P: Payload> Scheduler<P> {
     /// go first (depth first, like Dask's graph ordering): their inputs are consumed and
     /// released soon, instead of every partition's result waiting for the last leaf.
     pub(super) fn enqueue(&mut self, t: TaskId, first: bool) {
-        let needs = self
-            .graph(t.graph)
-            .graph
-            .task(t.index)
-            .work
-            .extra()
-            .map(|e| e.resources.clone())
-            .unwrap_or_default();
+        let needs = self.needs(t);
         let Some(slot) = self.choose_worker(t, &needs) else {
             let key = self.key(t);
             let needs = needs
@@ -137,6 +130,17 @@ impl<P: Payload> Scheduler<P> {
             self.workers[slot].queue.push_back(t);
         }
         self.wake_workers = true;
+    }
+
+    /// The resources `t` needs on its worker.
+    fn needs(&self, t: TaskId) -> BTreeMap<String, f64> {
+        self.graph(t.graph)
+            .graph
+            .task(t.index)
+            .work
+            .extra()
+            .map(|e| e.resources.clone())
+            .unwrap_or_default()
     }
 
     /// Most input bytes already there; ties go to the least loaded. Paused workers only when
@@ -242,21 +246,16 @@ impl<P: Payload> Scheduler<P> {
     /// Returns a finished (or failed) task's thread and resources to its worker.
     pub(super) fn release_slot(&mut self, slot: usize, t: TaskId) {
         let needs = if self.graph_alive(t.graph) {
-            self.graph(t.graph)
-                .graph
-                .task(t.index)
-                .work
-                .extra()
-                .map(|e| e.resources.clone())
+            self.needs(t)
         } else {
-            None
+            BTreeMap::new()
         };
         let w = &mut self.workers[slot];
         w.running = w.running.saturating_sub(1);
         if let Some(pos) = w.processing.iter().position(|&p| p == t) {
             w.processing.swap_remove(pos);
         }
-        for (name, amount) in needs.unwrap_or_default() {
+        for (name, amount) in needs {
             if let Some(used) = w.resources_used.get_mut(&name) {
                 *used -= amount;
             }

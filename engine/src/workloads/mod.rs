@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use traces::{Key, KeyPart};
 
 use crate::client::Client;
-use crate::config::{ClusterConfig, Network};
+use crate::config::ClusterConfig;
 use crate::error::EngineError;
 use crate::graph::{GraphBuilder, TaskRef, Work};
 
@@ -106,16 +106,6 @@ pub fn find(name: &str) -> Option<&'static Workload> {
 }
 
 fn keep(_: &mut ClusterConfig, _: &Explicit) {}
-
-/// A network model for workloads about data movement, unless the user chose one.
-fn laptop_network(config: &mut ClusterConfig, explicit: &Explicit) {
-    if !explicit.network {
-        config.network = Network {
-            bandwidth: Some(1_000_000_000),
-            latency_ns: MS,
-        };
-    }
-}
 
 /// A Dask-style token: 32 hex digits derived from the name.
 pub fn token(name: &str) -> String {
