@@ -153,7 +153,9 @@ fn replay_of(path: &Path) -> Result<Replay> {
 }
 
 /// The workloads whose `--fix` follows a finding the simulator can apply.
-const FIXES: [(&str, Fix); 3] = [
+const FIXES: [(&str, Fix); 5] = [
+    ("skewed-groupby", Fix::Skew),
+    ("tiny-partitions", Fix::TinyPartitions),
     ("large-argument", Fix::OversizedArgument),
     ("compute-in-loop", Fix::IdleGaps),
     ("recompute", Fix::Recomputation),

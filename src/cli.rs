@@ -79,8 +79,9 @@ pub struct SimulateArgs {
     #[arg(long, value_parser = duration_ns)]
     pub latency: Option<u64>,
     /// Also predict each shape with this finding's fix applied: idle-gaps (graphs submitted
-    /// together), oversized-argument (the argument scattered once per worker) or recomputation
-    /// (shared results persisted and computed once).
+    /// together), oversized-argument (the argument scattered once per worker), recomputation
+    /// (shared results persisted and computed once), skew (long tasks split to their group's
+    /// median) or tiny-partitions (short tasks merged into ~100 ms ones).
     #[arg(long, value_name = "RULE", value_parser = simulated_fix)]
     pub fix: Option<engine::simulate::Fix>,
     /// Output format.

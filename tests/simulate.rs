@@ -267,10 +267,10 @@ fn a_fix_is_predicted_beside_each_shape() {
     taskscope()
         .arg("simulate")
         .arg(&trace)
-        .args(["--fix", "skew"])
+        .args(["--fix", "communication"])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "no simulated fix for \"skew\"; the simulator applies: idle-gaps, oversized-argument, recomputation",
+            "no simulated fix for \"communication\"; the simulator applies: idle-gaps, oversized-argument, recomputation, skew, tiny-partitions",
         ));
 }

@@ -331,6 +331,22 @@ impl Graph {
             .map(|n| n.index() as u32)
     }
 
+    /// The same graph (keys, groups, edges) with each task's work replaced by `f(index, work)`.
+    pub fn map_work(&self, mut f: impl FnMut(u32, &Work) -> Work) -> Graph {
+        let inner = self.inner.map(
+            |node, spec| TaskSpec {
+                key: spec.key.clone(),
+                group: spec.group.clone(),
+                work: f(node.index() as u32, &spec.work),
+            },
+            |_, &edge| edge,
+        );
+        Graph {
+            inner: Arc::new(inner),
+            groups: self.groups.clone(),
+        }
+    }
+
     pub fn index_of(&self, key: &Key) -> Option<u32> {
         self.inner
             .node_indices()

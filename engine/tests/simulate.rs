@@ -390,5 +390,42 @@ fn fixes_change_the_replay_as_their_advice_says() {
         Fix::from_rule("oversized-argument"),
         Some(Fix::OversizedArgument)
     );
-    assert_eq!(Fix::from_rule("skew"), None);
+    assert_eq!(Fix::from_rule("communication"), None);
+}
+
+#[test]
+fn a_skewed_task_is_split_and_tiny_tasks_are_merged() {
+    use engine::simulate::Fix;
+    let independent = |computes: &[u64], sink: bool| {
+        let mut graph = GraphBuilder::new();
+        let parts: Vec<_> = computes
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| graph.add(Key::from(format!("part-{i}").as_str()), Work::new(c, 100)))
+            .collect();
+        if sink {
+            graph.add_with_deps(Key::from("total"), Work::new(MS, 8), &parts);
+        }
+        Replay::from_graphs(vec![graph.build().unwrap()], recorded(1, 1))
+    };
+    let wall = |replay: &Replay, workers, dispatch_ns| {
+        let mut model = model(replay, workers, 1);
+        model.dispatch_ns = dispatch_ns;
+        simulate(replay, &model).wall_ns
+    };
+    // Three 10 ms partitions and one of 40 ms on four workers: the 40 ms one is the run.
+    let skewed = independent(&[10 * MS, 10 * MS, 10 * MS, 40 * MS], false);
+    assert_eq!(wall(&skewed, 4, 0), 40 * MS);
+    // Split into four pieces of the median: seven 10 ms tasks on four workers.
+    let split = skewed.fixed(Fix::Skew);
+    assert_eq!(split.submissions[0].graph.len(), 7);
+    assert_eq!(wall(&split, 4, 0), 20 * MS);
+
+    // 200 tasks of 1 ms and their sum, 1 ms of dispatch each, on one worker: 402 ms.
+    let tiny = independent(&[MS; 200], true);
+    assert_eq!(wall(&tiny, 1, MS), 402 * MS);
+    // Merged into two 100 ms tasks: two dispatches instead of two hundred.
+    let merged = tiny.fixed(Fix::TinyPartitions);
+    assert_eq!(merged.submissions[0].graph.len(), 3);
+    assert_eq!(wall(&merged, 1, MS), 2 * 101 * MS + 2 * MS);
 }

@@ -1,9 +1,10 @@
 //! What a finding's advice does to the recorded run, applied to the replay so the simulator can
 //! predict the fixed run: the same tasks, minus what the fix removes.
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use traces::Key;
 
-use super::replay::Replay;
+use super::replay::{Replay, Submission};
 use crate::graph::{Graph, GraphBuilder, Work};
 
 /// A fix the simulator can apply, named by the analyzer rule whose advice it follows.
@@ -17,10 +18,34 @@ pub enum Fix {
     OversizedArgument,
     /// `recomputation`: `persist` what later computations reuse, so it is computed once.
     Recomputation,
+    /// `skew`: `repartition` (or salt the hot key) so no task of a group runs much longer
+    /// than its siblings: each such task split into pieces of the group's median.
+    Skew,
+    /// `tiny-partitions`: fewer, bigger partitions: groups of many short tasks merged into
+    /// tasks of about 100 ms.
+    TinyPartitions,
 }
 
+/// Tasks at least this many times their group's median compute are split (the skew rule's
+/// lowest duration ratio, `analyzer/src/rules/skew.rs`).
+const SKEW_RATIO: u64 = 2;
+/// Groups need this many tasks for a median to mean something (the skew rule's minimum).
+const SKEW_MIN_TASKS: usize = 4;
+/// At most this many pieces per split task.
+const MAX_PIECES: u64 = 64;
+/// Dask's best practices: tasks of at least ~100 ms (the tiny-partitions rule's target).
+const TARGET_TASK_NS: u64 = 100_000_000;
+/// Groups with fewer tasks are left alone (the tiny-partitions rule's minimum).
+const TINY_MIN_TASKS: usize = 100;
+
 impl Fix {
-    pub const ALL: [Fix; 3] = [Fix::IdleGaps, Fix::OversizedArgument, Fix::Recomputation];
+    pub const ALL: [Fix; 5] = [
+        Fix::IdleGaps,
+        Fix::OversizedArgument,
+        Fix::Recomputation,
+        Fix::Skew,
+        Fix::TinyPartitions,
+    ];
 
     /// The analyzer rule's id.
     pub fn rule(self) -> &'static str {
@@ -28,6 +53,8 @@ impl Fix {
             Fix::IdleGaps => "idle-gaps",
             Fix::OversizedArgument => "oversized-argument",
             Fix::Recomputation => "recomputation",
+            Fix::Skew => "skew",
+            Fix::TinyPartitions => "tiny-partitions",
         }
     }
 
@@ -43,6 +70,10 @@ impl Fix {
                 "inline arguments shipped and unpickled once per worker (scatter with broadcast)"
             }
             Fix::Recomputation => "results computed by an earlier graph are read, not recomputed",
+            Fix::Skew => "tasks over twice their group's median split into pieces of the median",
+            Fix::TinyPartitions => {
+                "groups of 100 or more tasks under 100 ms merged into tasks of about 100 ms"
+            }
         }
     }
 }
@@ -66,9 +97,35 @@ impl Replay {
                     let repeated: Vec<bool> =
                         s.graph.tasks().map(|t| computed.contains(&t.key)).collect();
                     if repeated.contains(&true) {
-                        s.graph = without_compute(&s.graph, &repeated);
+                        // Their results already exist: computing them costs nothing.
+                        s.graph = s.graph.map_work(|index, work| Work {
+                            compute_ns: if repeated[index as usize] {
+                                0
+                            } else {
+                                work.compute_ns
+                            },
+                            ..work.clone()
+                        });
                     }
                     computed.extend(s.graph.tasks().map(|t| t.key.clone()));
+                }
+            }
+            Fix::Skew => {
+                for s in &mut fixed.submissions {
+                    *s = split_skewed(s);
+                }
+            }
+            Fix::TinyPartitions => {
+                // Keys later graphs read must stay keys of their own.
+                let read_later: FxHashSet<Key> = fixed
+                    .submissions
+                    .iter()
+                    .flat_map(|s| s.graph.tasks())
+                    .filter_map(|t| t.work.extra())
+                    .flat_map(|e| e.external_deps.iter().cloned())
+                    .collect();
+                for s in &mut fixed.submissions {
+                    *s = merge_tiny(s, &read_later);
                 }
             }
         }
@@ -76,26 +133,230 @@ impl Replay {
     }
 }
 
-/// `graph` with the marked tasks costing nothing to compute (their results already exist).
-fn without_compute(graph: &Graph, marked: &[bool]) -> Graph {
-    let mut builder = GraphBuilder::with_capacity(graph.len(), 0);
+/// A task of a rewritten graph.
+struct NewTask {
+    key: Key,
+    work: Work,
+    deserialize: u64,
+    inline: u64,
+}
+
+/// Each task's group, as the graph names it.
+fn groups(graph: &Graph) -> FxHashMap<&str, Vec<u32>> {
+    let mut by_group: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
     for (index, spec) in graph.tasks().enumerate() {
-        let work = if marked[index] {
-            Work {
-                compute_ns: 0,
-                ..spec.work.clone()
-            }
-        } else {
-            spec.work.clone()
-        };
-        builder.add(spec.key.clone(), work);
+        by_group.entry(&spec.group).or_default().push(index as u32);
     }
-    for index in 0..graph.len() as u32 {
-        for dep in graph.dependencies(index) {
-            builder.depend(crate::TaskRef(index), crate::TaskRef(dep));
+    by_group
+}
+
+fn median_compute(graph: &Graph, members: &[u32]) -> u64 {
+    let mut computes: Vec<u64> = members
+        .iter()
+        .map(|&i| graph.task(i).work.compute_ns)
+        .collect();
+    computes.sort_unstable();
+    computes[computes.len() / 2]
+}
+
+fn split_skewed(s: &Submission) -> Submission {
+    let graph = &s.graph;
+    let mut pieces = vec![1u64; graph.len()];
+    for members in groups(graph).values() {
+        if members.len() < SKEW_MIN_TASKS {
+            continue;
+        }
+        let median = median_compute(graph, members).max(1);
+        for &i in members {
+            let compute = graph.task(i).work.compute_ns;
+            if compute >= SKEW_RATIO * median {
+                pieces[i as usize] = compute.div_ceil(median).min(MAX_PIECES);
+            }
         }
     }
-    builder
-        .build()
-        .expect("the same keys and edges as a graph that built")
+    if pieces.iter().all(|&k| k == 1) {
+        return s.clone();
+    }
+    let mut tasks = Vec::new();
+    let mut of_old = Vec::with_capacity(graph.len());
+    for (index, spec) in graph.tasks().enumerate() {
+        let k = pieces[index];
+        let mut mine = Vec::new();
+        for piece in 0..k {
+            let key = if piece == 0 {
+                spec.key.clone()
+            } else {
+                Key::from(format!("{}-split-{piece}", spec.key).as_str())
+            };
+            mine.push(tasks.len());
+            tasks.push(NewTask {
+                key,
+                work: Work {
+                    compute_ns: spec.work.compute_ns / k,
+                    output_bytes: spec.work.output_bytes / k,
+                    ..spec.work.clone()
+                },
+                deserialize: s.deserialize_ns(index as u32) / k,
+                inline: s.inline_bytes(index as u32),
+            });
+        }
+        of_old.push(mine);
+    }
+    rewrite(s, tasks, &of_old)
+}
+
+fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>) -> Submission {
+    let graph = &s.graph;
+    // Longest path from a root: tasks of one level have no path between them, so merging them
+    // cannot make a cycle. Index order is dependency order.
+    let mut level = vec![0u32; graph.len()];
+    for index in 0..graph.len() as u32 {
+        level[index as usize] = graph
+            .dependencies(index)
+            .map(|d| level[d as usize] + 1)
+            .max()
+            .unwrap_or(0);
+    }
+    let mut chunk_of: Vec<Option<usize>> = vec![None; graph.len()];
+    let mut chunks: Vec<Vec<u32>> = Vec::new();
+    for members in groups(graph).values() {
+        if members.len() < TINY_MIN_TASKS || median_compute(graph, members) >= TARGET_TASK_NS {
+            continue;
+        }
+        let mut open: FxHashMap<u32, (usize, u64)> = FxHashMap::default();
+        for &i in members {
+            if keep.contains(&graph.task(i).key) {
+                continue;
+            }
+            let compute = graph.task(i).work.compute_ns;
+            let (chunk, total) = open.entry(level[i as usize]).or_insert_with(|| {
+                chunks.push(Vec::new());
+                (chunks.len() - 1, 0)
+            });
+            chunks[*chunk].push(i);
+            chunk_of[i as usize] = Some(*chunk);
+            *total += compute;
+            if *total >= TARGET_TASK_NS {
+                open.remove(&level[i as usize]);
+            }
+        }
+    }
+    if chunks.is_empty() {
+        return s.clone();
+    }
+    let mut tasks = Vec::new();
+    let mut new_of_chunk = vec![usize::MAX; chunks.len()];
+    let mut of_old = Vec::with_capacity(graph.len());
+    for (index, spec) in graph.tasks().enumerate() {
+        let new = match chunk_of[index] {
+            None => {
+                tasks.push(NewTask {
+                    key: spec.key.clone(),
+                    work: spec.work.clone(),
+                    deserialize: s.deserialize_ns(index as u32),
+                    inline: s.inline_bytes(index as u32),
+                });
+                tasks.len() - 1
+            }
+            Some(chunk) if new_of_chunk[chunk] != usize::MAX => new_of_chunk[chunk],
+            Some(chunk) => {
+                let members = &chunks[chunk];
+                let mut work = Work::new(0, 0);
+                let (mut deserialize, mut inline) = (0, 0);
+                for &m in members {
+                    let w = &graph.task(m).work;
+                    work.compute_ns += w.compute_ns;
+                    work.output_bytes += w.output_bytes;
+                    for key in w.extra().map_or(&[][..], |e| &e.external_deps[..]) {
+                        work = work.external(key.clone());
+                    }
+                    deserialize += s.deserialize_ns(m);
+                    inline += s.inline_bytes(m);
+                }
+                tasks.push(NewTask {
+                    key: spec.key.clone(),
+                    work,
+                    deserialize,
+                    inline,
+                });
+                new_of_chunk[chunk] = tasks.len() - 1;
+                tasks.len() - 1
+            }
+        };
+        of_old.push(vec![new]);
+    }
+    rewrite(s, tasks, &of_old)
+}
+
+/// The submission with its tasks replaced by `tasks`: old task `i` is now the tasks
+/// `of_old[i]`, and each new task depends on every new task standing for an old dependency.
+/// Tasks are laid out in dependency order again (the replay relies on it).
+fn rewrite(s: &Submission, tasks: Vec<NewTask>, of_old: &[Vec<usize>]) -> Submission {
+    let graph = &s.graph;
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for old in 0..graph.len() as u32 {
+        for dep in graph.dependencies(old) {
+            for &n in &of_old[old as usize] {
+                for &d in &of_old[dep as usize] {
+                    if n != d && !deps[n].contains(&d) {
+                        deps[n].push(d);
+                    }
+                }
+            }
+        }
+    }
+    // Kahn's algorithm, smallest index first: the recorded order where dependencies allow.
+    let mut waiting: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
+    for (n, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            dependents[d].push(n);
+        }
+    }
+    let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = waiting
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w == 0)
+        .map(|(n, _)| std::cmp::Reverse(n))
+        .collect();
+    let mut order = Vec::with_capacity(tasks.len());
+    while let Some(std::cmp::Reverse(n)) = ready.pop() {
+        order.push(n);
+        for &m in &dependents[n] {
+            waiting[m] -= 1;
+            if waiting[m] == 0 {
+                ready.push(std::cmp::Reverse(m));
+            }
+        }
+    }
+    if order.len() < tasks.len() {
+        // A cycle: the rewrite would not be a graph; keep the recorded one.
+        return s.clone();
+    }
+    let mut position = vec![0u32; tasks.len()];
+    for (p, &n) in order.iter().enumerate() {
+        position[n] = p as u32;
+    }
+    let mut slots: Vec<Option<NewTask>> = tasks.into_iter().map(Some).collect();
+    let mut builder = GraphBuilder::with_capacity(order.len(), 0);
+    let (mut deserialize, mut inline) = (Vec::new(), Vec::new());
+    for &n in &order {
+        let task = slots[n].take().expect("each task is laid out once");
+        builder.add(task.key, task.work);
+        deserialize.push(task.deserialize);
+        inline.push(task.inline);
+    }
+    for (n, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            builder.depend(crate::TaskRef(position[n]), crate::TaskRef(position[d]));
+        }
+    }
+    Submission {
+        graph: builder
+            .build()
+            .expect("split or merged tasks keep unique keys and make no cycle"),
+        deserialize,
+        inline,
+        ..s.clone()
+    }
 }

@@ -338,6 +338,8 @@ struct Fit {
     /// Durations of small transfers (their latency).
     small: Vec<u64>,
     big: Rate,
+    /// Every transfer, latency included: a floor for the bandwidth.
+    all: Rate,
     disk_write: Rate,
     disk_read: Rate,
 }
@@ -349,6 +351,7 @@ impl Fit {
             let ns = phase.duration();
             match phase.action {
                 Action::Transfer => {
+                    self.all.add(bytes, ns);
                     if bytes <= SMALL_BYTES {
                         self.small.push(ns);
                     } else {
@@ -362,7 +365,9 @@ impl Fit {
         }
     }
 
-    /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time.
+    /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time;
+    /// without big ones, Dask's default estimate, or what the small ones moved if faster
+    /// (their time includes latency, so that rate is a floor).
     fn network(&mut self) -> Network {
         let latency_ns = if self.small.is_empty() {
             0
@@ -370,9 +375,9 @@ impl Fit {
             let mid = self.small.len() / 2;
             *self.small.select_nth_unstable(mid).1
         };
-        // Small transfers say nothing about bandwidth: their time is latency.
+        let floor = self.all.rate().unwrap_or(0).max(DEFAULT_BANDWIDTH_BPS);
         Network {
-            bandwidth: Some(self.big.rate().unwrap_or(DEFAULT_BANDWIDTH_BPS)),
+            bandwidth: Some(self.big.rate().unwrap_or(floor)),
             latency_ns,
         }
     }
