@@ -804,3 +804,105 @@ fn endless_dask_exports_stop_at_the_import_limit() {
         "{stderr}"
     );
 }
+
+// 6. Smaller ones: Dask times no trace holds, warnings of every reader, event fields, lines the
+// reader would refuse.
+
+/// `taskscope info` of `contents` written to `dir/name`: exit code 1 and exactly `stderr`
+/// (`{path}` standing for the file's path).
+fn assert_info_refuses(dir: &Path, name: &str, contents: &str, stderr: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    let expected = stderr.replace("{path}", &path.display().to_string());
+    assert_refused(taskscope().arg("info").arg(&path), 1, &expected, &path);
+}
+
+#[test]
+fn dask_times_no_trace_can_hold_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // Record 0 is fine; record 1, on line 2, has the phase under test.
+    let stream = |start: &str, stop: &str| {
+        format!(
+            "[{{\"key\": \"x-1\", \"worker\": \"w\", \"startstops\": [{{\"action\": \"compute\", \
+             \"start\": 1700000000, \"stop\": 1700000001}}]}},\n{{\"key\": \"x-2\", \"worker\": \
+             \"w\", \"startstops\": [{{\"action\": \"compute\", \"start\": {start}, \"stop\": \
+             {stop}}}]}}]\n"
+        )
+    };
+    let field = |field: &str, message: &str| {
+        format!("error: {{path}}:2: task-stream record 1: field \"startstops[0].{field}\": {message}\n")
+    };
+    let range = "s is not an instant a trace can hold (0 to 9223372036 s since 1970: the year 2262)";
+    for (start, stop, expected) in [
+        ("1e308", "1e308", field("start", &format!("1e308 {range}"))),
+        ("1700000000", "1e19", field("stop", &format!("1e19 {range}"))),
+        ("-5", "1700000000", field("start", &format!("-5 {range}"))),
+        // Python's json.dump writes a float NaN as NaN, which JSON does not have.
+        ("NaN", "1700000000", field("start", "invalid JSON: expected value (column 77)")),
+        ("1e400", "1", field("start", "invalid JSON: number out of range (column 82)")),
+        (
+            "1700003600",
+            "1700000000",
+            field(
+                "stop",
+                "the phase stops 3600 s before it starts (at most 60 s is read, as a clock \
+                 stepped back)",
+            ),
+        ),
+    ] {
+        assert_info_refuses(dir.path(), "stream.json", &stream(start, stop), &expected);
+    }
+    // A clock stepped back by a second is read, as a phase of no length.
+    let path = dir.path().join("stepped.json");
+    std::fs::write(&path, stream("1700000002", "1700000001")).unwrap();
+    let json = stdout_of(
+        taskscope().args(["info", "--format", "json"]).arg(&path),
+        &path,
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["tasks"]["ok"], 2, "{json}");
+    assert_eq!(json["groups"][0]["total_compute_ns"], 1_000_000_000, "{json}");
+
+    // The performance report: its task stream's rows are a midpoint and a duration in ms.
+    let report = |start: &str, duration: &str| {
+        format!(
+            "<html><script type=\"application/json\" id=\"x\">{{\"d\":{{\"type\":\"object\",\
+             \"name\":\"ColumnDataSource\",\"attributes\":{{\"data\":{{\"type\":\"map\",\
+             \"entries\":[[\"start\",[1700000000000, {start}]],[\"duration\",[1.0, {duration}]],\
+             [\"key\",[\"x-1\", \"x-2\"]],[\"name\",[\"x\", \"x\"]],[\"worker_thread\",\
+             [\"tcp://w:1-7\", \"tcp://w:1-7\"]]]}}}}}}}}</script></html>\n"
+        )
+    };
+    let row = |column: &str, message: &str| {
+        format!(
+            "error: {{path}}:1: performance report task stream: row 1: column \"{column}\": \
+             {message}\n"
+        )
+    };
+    let range_ms =
+        "ms is not an instant a trace can hold (0 to 9223372036854 ms since 1970: the year 2262)";
+    for (start, duration, expected) in [
+        ("1e308", "1.0", row("start", &format!("1e308 {range_ms}"))),
+        ("-1", "1.0", row("start", &format!("-1 {range_ms}"))),
+        (
+            "1700000000000",
+            "1e300",
+            row(
+                "duration",
+                "1e300 ms: the phase would start before 1970 or end after 2262 (the instants a \
+                 trace can hold)",
+            ),
+        ),
+        (
+            "1700000000000",
+            "-7200000",
+            row(
+                "duration",
+                "-7200000 ms: the phase stops 7200 s before it starts (at most 60 s is read, as \
+                 a clock stepped back)",
+            ),
+        ),
+    ] {
+        assert_info_refuses(dir.path(), "report.html", &report(start, duration), &expected);
+    }
+}

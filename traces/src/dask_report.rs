@@ -537,8 +537,9 @@ fn records(mut columns: Vec<(&'static str, Column)>) -> Result<Vec<DaskRecord>, 
     // The open task's key and worker thread (rows of one task are consecutive).
     let mut open_task: Option<usize> = None;
     for row in 0..rows {
-        let midpoint = number(&starts, "start", row)? / 1e3;
-        let duration = number(&durations, "duration", row)? / 1e3;
+        let midpoint_ms = number(&starts, "start", row)?;
+        let duration_ms = number(&durations, "duration", row)?;
+        let (midpoint, duration) = (midpoint_ms / 1e3, duration_ms / 1e3);
         let worker_thread = text(&threads, "worker_thread", row)?;
         let name = text(&names, "name", row)?;
         let action: &'static str = ACTIONS
@@ -568,11 +569,34 @@ fn records(mut columns: Vec<(&'static str, Column)>) -> Result<Vec<DaskRecord>, 
                 exception_text: None,
             });
         }
+        let (start, stop) = (midpoint - duration / 2.0, midpoint + duration / 2.0);
+        // The midpoint alone tells a bad "start" from a bad "duration".
+        let checked = match dask_stream::check_instant(midpoint_ms, 1e3, "ms") {
+            Err(message) => Err(("start", message)),
+            Ok(()) => {
+                let within = dask_stream::check_instant(start, 1.0, "s")
+                    .and_then(|()| dask_stream::check_instant(stop, 1.0, "s"))
+                    .map_err(|_| {
+                        "the phase would start before 1970 or end after 2262 (the instants a \
+                         trace can hold)"
+                            .to_string()
+                    });
+                within
+                    .and_then(|()| dask_stream::check_order(start, stop))
+                    .map_err(|why| {
+                        let ms = dask_stream::number_text(duration_ms);
+                        ("duration", format!("{ms} ms: {why}"))
+                    })
+            }
+        };
+        if let Err((column, message)) = checked {
+            return Err(format!("row {row}: column \"{column}\": {message}"));
+        }
         let record = records.last_mut().expect("a record was just opened");
         record.startstops.push(DaskPhase {
             action: Cow::Borrowed(action),
-            start: midpoint - duration / 2.0,
-            stop: midpoint + duration / 2.0,
+            start,
+            stop,
             source: None,
         });
         // The compute phase ends a record: a later row with the same key is another attempt.

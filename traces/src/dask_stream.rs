@@ -47,10 +47,63 @@ pub(crate) struct DaskRecord {
 pub(crate) struct DaskPhase {
     /// Borrowed for the report importer's rows (no string per phase).
     pub action: Cow<'static, str>,
+    #[serde(deserialize_with = "instant")]
     pub start: f64,
+    #[serde(deserialize_with = "instant")]
     pub stop: f64,
     #[serde(default)]
     pub source: Option<String>,
+}
+
+/// The latest instant a trace holds, in seconds since the Unix epoch: its origin is `i64`
+/// nanoseconds since the epoch ([`Header::origin_unix_ns`]), which end in April 2262. Every
+/// instant in `0..=LATEST_INSTANT_S` is also within `u64` nanoseconds of every other.
+pub(crate) const LATEST_INSTANT_S: f64 = i64::MAX as f64 / 1e9;
+
+/// How far a phase's stop may precede its start (seconds) and still be read, as a phase of no
+/// length: a worker's wall clock stepped back mid-phase (NTP steps a clock that is more than
+/// 128 ms off rather than slewing it). Beyond this the record is refused as corrupt.
+pub(crate) const MAX_BACKWARD_STEP_S: f64 = 60.0;
+
+/// Checks that `value`, in units of which `per_second` make a second (1 for seconds, 1e3 for
+/// milliseconds; `unit` names them), since the Unix epoch, is an instant a trace can hold.
+pub(crate) fn check_instant(value: f64, per_second: f64, unit: &str) -> Result<(), String> {
+    if (0.0..=LATEST_INSTANT_S).contains(&(value / per_second)) {
+        return Ok(());
+    }
+    Err(format!(
+        "{} {unit} is not an instant a trace can hold (0 to {} {unit} since 1970: the year 2262)",
+        number_text(value),
+        (LATEST_INSTANT_S * per_second).floor()
+    ))
+}
+
+/// Checks that a phase (checked instants, in seconds) does not stop long before it starts.
+pub(crate) fn check_order(start: f64, stop: f64) -> Result<(), String> {
+    if start - stop <= MAX_BACKWARD_STEP_S {
+        return Ok(());
+    }
+    Err(format!(
+        "the phase stops {} s before it starts (at most {MAX_BACKWARD_STEP_S} s is read, as a \
+         clock stepped back)",
+        number_text(start - stop),
+    ))
+}
+
+/// A number as a reader would write it: `1e308` rather than 309 digits, `-5` rather than `-5.0`.
+pub(crate) fn number_text(x: f64) -> String {
+    if x != 0.0 && !(1e-6..1e16).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A phase's `start` or `stop`, refused when no trace can hold it.
+fn instant<'de, D: Deserializer<'de>>(de: D) -> Result<f64, D::Error> {
+    let seconds = f64::deserialize(de)?;
+    check_instant(seconds, 1.0, "s").map_err(serde::de::Error::custom)?;
+    Ok(seconds)
 }
 
 /// The imported trace: header and records sorted by start time.
@@ -81,7 +134,10 @@ pub fn import(input: impl Read, path: &str) -> Result<Imported, TraceError> {
     }
     let raw = result.map_err(|e| {
         let line = e.line() as u64;
-        let message = match failed.filter(|_| e.is_data()) {
+        // Inside a record, a syntax error (`NaN`, which Python's json writes for a float NaN,
+        // or a number past f64) is named by its field too; a file cut short is not a record's.
+        let in_record = e.is_data() || (e.is_syntax() && !e.is_eof());
+        let message = match failed.filter(|_| in_record) {
             // "startstops[0].start" of record 16 → "record 16: field "startstops[0].start""
             Some((index, field)) => format!(
                 "task-stream record {index}: {}",
@@ -132,10 +188,17 @@ impl<'de> DeserializeSeed<'de> for TrackedRecord<'_> {
     type Value = DaskRecord;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<DaskRecord, D::Error> {
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let record: DaskRecord = serde_path_to_error::deserialize(de).map_err(|e| {
             *self.failed = Some((self.index, e.path().to_string()));
             e.into_inner()
-        })
+        })?;
+        for (i, phase) in record.startstops.iter().enumerate() {
+            if let Err(message) = check_order(phase.start, phase.stop) {
+                *self.failed = Some((self.index, format!("startstops[{i}].stop")));
+                return Err(serde::de::Error::custom(message));
+            }
+        }
+        Ok(record)
     }
 }
 
@@ -181,6 +244,7 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
         .flat_map(|r| r.startstops.iter().map(|p| p.start))
         .fold(f64::INFINITY, f64::min);
     let origin_s = if origin_s.is_finite() { origin_s } else { 0.0 };
+    // Instants are checked on the way in (`check_instant`): any two are within u64 nanoseconds.
     let to_nanos = |t: f64| -> Nanos { ((t - origin_s) * 1e9).round().max(0.0) as Nanos };
 
     // Records straight away (not tasks then records): one vector of them at a time.
@@ -194,7 +258,7 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
                 continue;
             };
             let start = to_nanos(p.start);
-            // Dask shifts transfer times by the scheduler's clock delay; never let that invert.
+            // A clock stepped back a little (`check_order`): a phase of no length.
             let stop = to_nanos(p.stop).max(start);
             phases.push(Phase {
                 action,

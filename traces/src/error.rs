@@ -68,10 +68,17 @@ pub(crate) fn describe_json_error(err: &serde_json::Error, path: &str) -> String
     if err.is_eof() {
         return format!("invalid JSON: {msg}");
     }
-    if err.is_syntax() {
-        return format!("invalid JSON: {msg} (column {})", err.column());
-    }
     let path = if path == "." { "" } else { path };
+    if err.is_syntax() {
+        let syntax = format!("invalid JSON: {msg} (column {})", err.column());
+        // A value JSON cannot hold where a field's value goes: `NaN` (Python's json writes it
+        // for a float NaN), a number past f64's range.
+        return if path.is_empty() {
+            syntax
+        } else {
+            format!("field \"{path}\": {syntax}")
+        };
+    }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         let field = rest.trim_end_matches('`');
         let full_path = if path.is_empty() {
