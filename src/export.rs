@@ -17,7 +17,9 @@ pub fn flamegraph(args: &FlamegraphArgs) -> Result<()> {
         StackRoot::Worker => StackBy::Worker,
     };
     let fold = |path: &Path| -> Result<Vec<String>> {
-        let lines = flamegraph::folded(TraceReader::open(path)?, by)?;
+        let mut trace = TraceReader::open(path)?;
+        let lines = flamegraph::folded(&mut trace, by)?;
+        crate::print_warnings(trace.warnings());
         anyhow::ensure!(
             !lines.is_empty(),
             "{}: no task phases to draw",
@@ -88,10 +90,11 @@ pub fn export(args: &ExportArgs) -> Result<()> {
         ExportFormat::Chrome { trace, output } => {
             // Checked before reading, which may take a while.
             let file = OutputFile::create(output, "-o", &[trace])?;
-            let reader = TraceReader::open(trace)?;
+            let mut reader = TraceReader::open(trace)?;
             let mut out = std::io::BufWriter::new(file.open()?);
-            let events = traces::export::write_chrome_trace(reader, &mut out)
+            let events = traces::export::write_chrome_trace(&mut reader, &mut out)
                 .with_context(|| format!("{}", output.display()))?;
+            crate::print_warnings(reader.warnings());
             out.flush()
                 .with_context(|| format!("{}: cannot write", output.display()))?;
             drop(out);

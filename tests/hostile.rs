@@ -906,3 +906,59 @@ fn dask_times_no_trace_can_hold_are_refused() {
         assert_info_refuses(dir.path(), "report.html", &report(start, duration), &expected);
     }
 }
+
+/// A native trace of one task whose last line (a second task) is cut mid-way.
+fn truncated_trace(dir: &Path) -> (PathBuf, String) {
+    let path = trace_named(dir, "x", "w");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    let cut = br#"{"kind":"task","key":["x",1],"group":"x","worker":0,"phases":[{"act"#;
+    file.write_all(cut).unwrap();
+    let warning = format!(
+        "warning: {}:3: dropped {} bytes at the end (the last line is incomplete; was the \
+         recorder interrupted?)\n",
+        path.display(),
+        cut.len()
+    );
+    (path, warning)
+}
+
+#[test]
+fn every_reader_warns_of_a_truncated_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, warning) = truncated_trace(dir.path());
+    let svg = dir.path().join("out.svg");
+    let chrome = dir.path().join("out.json");
+    for (args, tail) in [
+        (vec!["info"], String::new()),
+        (vec!["analyze"], String::new()),
+        (vec!["flamegraph", "--folded"], String::new()),
+        (vec!["flamegraph", "-o", svg.to_str().unwrap()], String::new()),
+        (
+            vec!["export", "chrome", "-o", chrome.to_str().unwrap()],
+            format!("wrote 4 trace events to {}\n", chrome.display()),
+        ),
+    ] {
+        let output = taskscope().args(&args).arg(&input).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {output:?}");
+        assert_eq!(
+            String::from_utf8(output.stderr).unwrap(),
+            format!("{warning}{tail}"),
+            "{args:?}"
+        );
+    }
+    // Both sides of a differential flamegraph.
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir(&other_dir).unwrap();
+    let other = trace_named(&other_dir, "y", "w");
+    let output = taskscope()
+        .args(["flamegraph", "--folded", "--diff"])
+        .arg(&input)
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(String::from_utf8(output.stderr).unwrap(), warning);
+}

@@ -17,8 +17,9 @@ pub enum StackBy {
     Worker,
 }
 
-/// Folded stacks (`frame;frame;frame weight`), sorted, weights in microseconds.
-pub fn folded(trace: TraceReader, by: StackBy) -> Result<Vec<String>, TraceError> {
+/// Folded stacks (`frame;frame;frame weight`), sorted, weights in microseconds. The reader's
+/// warnings (a truncated last line…) are complete afterwards, for the caller to print.
+pub fn folded(trace: &mut TraceReader, by: StackBy) -> Result<Vec<String>, TraceError> {
     let mut stacks = Stacks::new(trace.header());
     for record in trace {
         stacks.add(&record?);

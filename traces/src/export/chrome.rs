@@ -12,8 +12,12 @@ use crate::error::TraceError;
 use crate::model::{Action, EventKind, Record, WorkerId};
 use crate::open::TraceReader;
 
-/// Writes `trace` to `out`; returns the number of trace events written.
-pub fn write_chrome_trace(trace: TraceReader, out: &mut dyn Write) -> Result<u64, ExportError> {
+/// Writes `trace` to `out`; returns the number of trace events written. The reader's warnings
+/// (a truncated last line…) are complete afterwards, for the caller to print.
+pub fn write_chrome_trace(
+    trace: &mut TraceReader,
+    out: &mut dyn Write,
+) -> Result<u64, ExportError> {
     let mut writer = EventWriter {
         out,
         count: 0,
@@ -24,7 +28,7 @@ pub fn write_chrome_trace(trace: TraceReader, out: &mut dyn Write) -> Result<u64
         writer.process(w.id, &w.name)?;
     }
     let mut flows = 0u64;
-    for record in trace {
+    for record in &mut *trace {
         match record? {
             Record::Task(task) => {
                 writer.thread(task.worker, task.thread)?;
