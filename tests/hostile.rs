@@ -962,3 +962,46 @@ fn every_reader_warns_of_a_truncated_trace() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(String::from_utf8(output.stderr).unwrap(), warning);
 }
+
+#[test]
+fn errors_in_event_records_name_their_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.1","producer":"hostile","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"w","threads":1}]}}"#;
+    for (event, message) in [
+        (
+            r#"{"kind":"event","time":5,"type":"worker-paused","worker":"w"}"#,
+            r#"field "worker": expected non-negative integer, found string "w""#,
+        ),
+        (
+            r#"{"kind":"event","time":5,"type":"worker-added","worker":{"id":1,"name":"a","threads":-1}}"#,
+            r#"field "worker.threads": expected non-negative integer, found integer `-1`"#,
+        ),
+        (
+            r#"{"kind":"event","time":5,"type":"warning","message":"m","worker":0,"source":7}"#,
+            r#"field "source": expected string, found integer `7`"#,
+        ),
+        (
+            r#"{"kind":"event","time":5,"type":"task-retried","key":"x-1","attempt":-2}"#,
+            r#"field "attempt": expected non-negative integer, found integer `-2`"#,
+        ),
+        (
+            r#"{"kind":"event","time":-5,"type":"worker-paused","worker":0}"#,
+            r#"field "time": expected non-negative integer, found integer `-5`"#,
+        ),
+        (
+            r#"{"kind":"event","time":5,"type":"worker-killed","worker":0}"#,
+            r#"missing required field "reason""#,
+        ),
+        (
+            r#"{"kind":"event","time":5,"type":3}"#,
+            r#"field "type": expected string, found number"#,
+        ),
+    ] {
+        assert_info_refuses(
+            dir.path(),
+            "events.ndjson",
+            &format!("{header}\n{event}\n"),
+            &format!("error: {{path}}:2: {message}\n"),
+        );
+    }
+}

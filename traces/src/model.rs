@@ -440,47 +440,85 @@ pub struct Event {
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum EventKind {
-    WorkerAdded {
-        worker: WorkerSpec,
-    },
-    WorkerRemoved {
-        worker: WorkerId,
-    },
-    /// The worker died (memory over the terminate fraction, a crash…); its results are lost.
-    WorkerKilled {
-        worker: WorkerId,
-        reason: String,
-    },
-    WorkerPaused {
-        worker: WorkerId,
-    },
-    WorkerResumed {
-        worker: WorkerId,
-    },
-    TaskRetried {
-        key: Key,
-        attempt: u32,
-    },
-    /// The client submitted a graph: gaps between these tell client-bound idle time apart from
-    /// scheduler-bound idle time.
-    GraphSubmitted {
-        tasks: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        client: Option<String>,
-    },
-    /// A warning from the producer or, since format 1.1, one of Dask's own log warnings.
-    Warning {
-        message: String,
-        /// The worker it came from, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        worker: Option<WorkerId>,
-        /// The logger that wrote it, e.g. `distributed.worker.memory`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        source: Option<String>,
-    },
+/// Declares [`EventKind`] and, from the same list, `EventFields`: the same variants tagged
+/// externally (`{"worker-paused": {"worker": 0}}`), which the native reader deserializes so that
+/// an error names its field. `serde_path_to_error` cannot see inside an internally tagged enum:
+/// serde buffers its fields before it knows the variant (dtolnay/path-to-error#1).
+macro_rules! event_kinds {
+    (
+        $(#[$meta:meta])*
+        pub enum EventKind {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident { $( $(#[$fmeta:meta])* $field:ident : $ty:ty ),* $(,)? }
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        pub enum EventKind {
+            $( $(#[$vmeta])* $variant { $( $(#[$fmeta])* $field: $ty ),* } ),*
+        }
+
+        /// [`EventKind`] tagged externally, for deserializing with paths.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub(crate) enum EventFields {
+            $( $variant { $( $(#[$fmeta])* $field: $ty ),* } ),*
+        }
+
+        impl From<EventFields> for EventKind {
+            fn from(fields: EventFields) -> EventKind {
+                match fields {
+                    $( EventFields::$variant { $($field),* } => EventKind::$variant { $($field),* } ),*
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "type", rename_all = "kebab-case")]
+    pub enum EventKind {
+        WorkerAdded {
+            worker: WorkerSpec,
+        },
+        WorkerRemoved {
+            worker: WorkerId,
+        },
+        /// The worker died (memory over the terminate fraction, a crash…); its results are lost.
+        WorkerKilled {
+            worker: WorkerId,
+            reason: String,
+        },
+        WorkerPaused {
+            worker: WorkerId,
+        },
+        WorkerResumed {
+            worker: WorkerId,
+        },
+        TaskRetried {
+            key: Key,
+            attempt: u32,
+        },
+        /// The client submitted a graph: gaps between these tell client-bound idle time apart
+        /// from scheduler-bound idle time.
+        GraphSubmitted {
+            tasks: u64,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            client: Option<String>,
+        },
+        /// A warning from the producer or, since format 1.1, one of Dask's own log warnings.
+        Warning {
+            message: String,
+            /// The worker it came from, if any.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            worker: Option<WorkerId>,
+            /// The logger that wrote it, e.g. `distributed.worker.memory`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            source: Option<String>,
+        },
+    }
 }
 
 impl EventKind {

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{TraceError, describe_json_error};
 use crate::model::{
-    Action, Event, EventKind, FORMAT_NAME, FORMAT_VERSION, FormatVersion, GroupMetrics, Header,
+    Action, Event, EventFields, EventKind, FORMAT_NAME, FORMAT_VERSION, FormatVersion, GroupMetrics, Header,
     MemorySample, Record, TaskRecord, TaskRecordRef, TaskStatus,
 };
 
@@ -629,7 +629,7 @@ pub(crate) fn parse_record(line: &[u8]) -> Result<Parsed, String> {
             {
                 return Ok(Parsed::Unknown(format!("event type \"{kind}\"")));
             }
-            Record::Event(from_value_with_path(value)?)
+            Record::Event(event_from_value(value)?)
         }
         Some("group-metrics") => Record::GroupMetrics(from_value_with_path(value)?),
         Some("header") => return Err("a second header (kind \"header\") after line 1".to_string()),
@@ -671,6 +671,46 @@ fn fill_group(task: &mut TaskRecord) {
     if task.group.is_empty() {
         task.group = task.key.group();
     }
+}
+
+/// An event record, its errors naming their field (`"worker"`, `"worker.threads"`), which the
+/// derived `Deserialize` of the flattened, internally tagged [`EventKind`] cannot do: the type
+/// tag picks a variant of [`EventFields`] (the same variants, externally tagged) instead.
+fn event_from_value(value: serde_json::Value) -> Result<Event, String> {
+    let serde_json::Value::Object(mut fields) = value else {
+        return Err(format!("expected object, found {}", json_kind(&value)));
+    };
+    fields.remove("kind");
+    let time = fields
+        .remove("time")
+        .ok_or_else(|| "missing required field \"time\"".to_string())?;
+    let time: crate::model::Nanos = serde_json::from_value(time)
+        .map_err(|e| describe_json_error(&e, "time"))?;
+    let kind = match fields.remove("type") {
+        Some(serde_json::Value::String(kind)) => kind,
+        Some(other) => {
+            return Err(format!(
+                "field \"type\": expected string, found {}",
+                json_kind(&other)
+            ));
+        }
+        None => return Err("missing required field \"type\"".to_string()),
+    };
+    let tagged = serde_json::Value::Object(
+        [(kind, serde_json::Value::Object(fields))]
+            .into_iter()
+            .collect(),
+    );
+    let fields: EventFields = serde_path_to_error::deserialize(tagged).map_err(|e| {
+        // The path starts with the variant (`worker-paused.worker`): the file has no such level.
+        let path = e.path().to_string();
+        let path = path.split_once('.').map_or(".", |(_, inner)| inner);
+        describe_json_error(e.inner(), path)
+    })?;
+    Ok(Event {
+        time,
+        kind: fields.into(),
+    })
 }
 
 fn from_value_with_path<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
