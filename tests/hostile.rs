@@ -1005,3 +1005,41 @@ fn errors_in_event_records_name_their_field() {
         );
     }
 }
+
+#[test]
+fn convert_refuses_a_line_the_reader_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    // A key of 40 MiB: its line reads (under the 64 MiB limit), but the native format also
+    // writes the group derived from it, which would make a line of 80 MiB.
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.1","producer":"hostile","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"w","threads":1}]}}"#;
+    let key = "k".repeat(40 << 20);
+    let task = |key: &str| {
+        format!(
+            "{{\"kind\":\"task\",\"key\":[\"{key}\",0],\"worker\":0,\"phases\":[{{\"action\":\
+             \"compute\",\"start\":0,\"stop\":5000000}}]}}\n"
+        )
+    };
+    let input = dir.path().join("long.ndjson");
+    std::fs::write(&input, format!("{header}\n{}{}", task("x"), task(&key))).unwrap();
+    for output in ["out.ndjson", "out.ndjson.zst"] {
+        let output = dir.path().join(output);
+        let expected = format!(
+            "error: {}:3: task ('{}… would be a line of 83886224 bytes, over the 64 MiB a trace \
+             line may hold (the reader refuses longer lines); not written\n",
+            output.display(),
+            &key[..58]
+        );
+        assert_refused(
+            taskscope().arg("convert").arg(&input).arg("-o").arg(&output),
+            1,
+            &expected,
+            &input,
+        );
+        // Nothing left behind: no output, no temporary file.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("long.ndjson")]);
+    }
+}

@@ -34,6 +34,20 @@ pub enum TraceError {
         message: String,
     },
 
+    /// A record the writer refused: its line would be longer than [`crate::native::MAX_LINE`],
+    /// which the reader refuses, so the file could not be read back.
+    #[error(
+        "{path}:{line}: {record} would be a line of {bytes} bytes, over the {} MiB a trace line \
+         may hold (the reader refuses longer lines); not written",
+        crate::native::MAX_LINE >> 20
+    )]
+    LineTooLong {
+        path: String,
+        line: u64,
+        record: String,
+        bytes: usize,
+    },
+
     #[error(
         "{path}: trace format version {found} is newer than this build of taskscope reads \
          ({supported}.x); upgrade taskscope"

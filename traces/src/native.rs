@@ -36,6 +36,27 @@ enum Line<'a> {
     GroupMetrics(&'a GroupMetrics),
 }
 
+impl Line<'_> {
+    /// The record, for messages: its kind and what tells it apart (a task's key), abbreviated.
+    fn describe(&self) -> String {
+        let (kind, what) = match self {
+            Line::Header(_) => ("header", String::new()),
+            Line::Task(task) => ("task", task.key.to_string()),
+            Line::TaskRef(task) => ("task", task.key.to_string()),
+            Line::Memory(sample) => ("memory sample of worker", sample.worker.to_string()),
+            Line::Event(event) => ("event", event.kind.name().to_string()),
+            Line::GroupMetrics(metrics) => ("group metrics of", metrics.group.clone()),
+        };
+        /// Characters of a key or name quoted in a message.
+        const SHOWN: usize = 60;
+        let mut shown: String = what.chars().take(SHOWN).collect();
+        if shown.len() < what.len() {
+            shown.push('…');
+        }
+        format!("{kind} {shown}").trim_end().to_string()
+    }
+}
+
 /// Writes a native trace, record by record, so a run can be recorded while it goes on.
 ///
 /// Lines are gathered in a buffer and handed to the output (or the zstd encoder) in large
@@ -45,6 +66,8 @@ pub struct TraceWriter<W: Write> {
     sink: Option<Sink<W>>,
     buf: Vec<u8>,
     name: String,
+    /// Lines written (the header is line 1).
+    lines: u64,
 }
 
 enum Sink<W: Write> {
@@ -102,6 +125,7 @@ impl<W: Write> TraceWriter<W> {
             sink: Some(sink),
             buf: Vec::with_capacity(WRITE_CHUNK + 4096),
             name: name.to_string(),
+            lines: 0,
         };
         writer.write_line(&Line::Header(header))?;
         Ok(writer)
@@ -132,9 +156,23 @@ impl<W: Write> TraceWriter<W> {
     }
 
     fn write_line(&mut self, line: &Line) -> Result<(), TraceError> {
+        let start = self.buf.len();
         // Serializing our types into a Vec cannot fail.
         serde_json::to_writer(&mut self.buf, line).expect("trace records serialize to JSON");
         self.buf.push(b'\n');
+        self.lines += 1;
+        // A line the reader would refuse (`read_line`): refused here, so every file written
+        // reads back (a record can grow on the way: a group derived from its key, escapes).
+        let bytes = self.buf.len() - start;
+        if bytes > MAX_LINE {
+            self.buf.truncate(start);
+            return Err(TraceError::LineTooLong {
+                path: self.name.clone(),
+                line: self.lines,
+                record: line.describe(),
+                bytes,
+            });
+        }
         if self.buf.len() >= WRITE_CHUNK {
             self.write_buffer()?;
         }
