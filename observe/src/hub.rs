@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use prost::Message;
 use proto::{BATCH_BYTES, RecordsBatcher, v1};
 use tokio::sync::broadcast;
-use traces::{Event, Header, LiveState, MemorySample, RecordSink, TaskRecordRef};
+use traces::{Event, GroupMetrics, Header, LiveState, MemorySample, RecordSink, TaskRecordRef};
 
 /// Live updates held per watcher at most (each up to [`proto::BATCH_BYTES`]); a watcher that
 /// falls further behind loses the oldest and is told how many.
@@ -174,6 +174,10 @@ impl RecordSink for Hub {
 
     fn event(&self, event: &Event) {
         self.push(|batcher| batcher.push_event(event));
+    }
+
+    fn group_metrics(&self, metrics: &GroupMetrics) {
+        self.push(|batcher| batcher.push_group_metrics(metrics));
     }
 
     fn flush(&self) {

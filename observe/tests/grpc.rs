@@ -216,6 +216,86 @@ fn the_watcher_gets_the_snapshot_then_live_records_and_progress() {
     assert_eq!(got, state);
 }
 
+/// Format 1.1's records and fields, as a Dask plugin records them.
+fn format_1_1_records(time: u64) -> Vec<Record> {
+    vec![
+        Record::Memory(MemorySample {
+            time,
+            worker: 0,
+            managed: 10,
+            unmanaged: 20,
+            spilled: 0,
+            cpu: Some(1.75),
+        }),
+        Record::Event(Event {
+            time: time + 1,
+            kind: EventKind::Warning {
+                message: "Unmanaged memory use is high".into(),
+                worker: Some(0),
+                source: Some("distributed.worker.memory".into()),
+            },
+        }),
+        Record::Event(Event {
+            time: time + 2,
+            kind: EventKind::Warning {
+                message: "from the producer".into(),
+                worker: None,
+                source: None,
+            },
+        }),
+        Record::GroupMetrics(traces::GroupMetrics {
+            time: time + 3,
+            group: "inc".into(),
+            metrics: [
+                ("execute/thread-cpu/seconds".to_string(), 1.25),
+                ("execute/thread-noncpu/seconds".to_string(), 0.5),
+            ]
+            .into(),
+        }),
+    ]
+}
+
+fn publish(hub: &Hub, records: &[Record]) {
+    for record in records {
+        match record {
+            Record::Memory(sample) => hub.memory(sample),
+            Record::Event(event) => hub.event(event),
+            Record::GroupMetrics(metrics) => hub.group_metrics(metrics),
+            Record::Task(_) => unreachable!("tasks go through feed_tasks"),
+        }
+    }
+    hub.flush();
+}
+
+#[test]
+fn format_1_1_fields_reach_the_watcher_as_recorded() {
+    // CPU use, Dask's per-group metrics and where a warning came from: a live `top` sees what
+    // a replay of the trace shows, in the snapshot and live alike.
+    let hub = Arc::new(Hub::new());
+    hub.header(&header());
+    let before = format_1_1_records(100);
+    publish(&hub, &before);
+    let server = start(&hub, None);
+    let watcher = observe::watch(server.local_addr().to_string(), None);
+    let mut snapshot = Vec::new();
+    wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => {
+            snapshot.extend(r);
+            None
+        }
+        WatchEvent::Live => Some(()),
+        _ => None,
+    });
+    assert_eq!(snapshot, before);
+    let after = format_1_1_records(200);
+    publish(&hub, &after);
+    let live = wait_for(&watcher, |e| match e {
+        WatchEvent::Records(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(live, after);
+}
+
 #[test]
 fn a_token_is_required_when_set_and_checked() {
     let hub = Arc::new(Hub::new());

@@ -1,7 +1,7 @@
 //! Packing records into wire messages that stay under gRPC's 4 MB limit, and unpacking them.
 
 use prost::Message;
-use traces::{Event, Key, MemorySample, Record, TaskRecord};
+use traces::{Event, GroupMetrics, Key, MemorySample, Record, TaskRecord};
 
 use crate::convert::InvalidMessage;
 use crate::v1;
@@ -51,8 +51,7 @@ impl RecordsBatcher {
             Record::Task(task) => self.push_task(v1::Task::from(task)),
             Record::Memory(sample) => self.push_memory(sample),
             Record::Event(event) => self.push_event(event),
-            // Not on the wire (yet): live views do without Dask's per-group metrics.
-            Record::GroupMetrics(_) => {}
+            Record::GroupMetrics(metrics) => self.push_group_metrics(metrics),
         }
     }
 
@@ -124,6 +123,14 @@ impl RecordsBatcher {
         self.size += len;
     }
 
+    pub fn push_group_metrics(&mut self, metrics: &GroupMetrics) {
+        let metrics = v1::GroupMetrics::from(metrics);
+        let len = metrics.encoded_len() + FIELD_OVERHEAD;
+        self.make_room(len);
+        self.current.group_metrics.push(metrics);
+        self.size += len;
+    }
+
     fn make_room(&mut self, len: usize) {
         if self.size > 0 && self.size + len > self.budget {
             self.seal();
@@ -163,7 +170,8 @@ impl RecordsDecoder {
     }
 
     /// Decodes `records`, passing each complete record to `out`. Within one message, tasks come
-    /// first, then memory samples, then events (the producer's interleaving is not kept).
+    /// first, then memory samples, then events, then group metrics (the producer's interleaving
+    /// is not kept).
     pub fn decode(
         &mut self,
         records: &v1::Records,
@@ -204,6 +212,9 @@ impl RecordsDecoder {
         }
         for event in &records.events {
             out(Record::Event(event.try_into()?));
+        }
+        for metrics in &records.group_metrics {
+            out(Record::GroupMetrics(metrics.into()));
         }
         Ok(())
     }

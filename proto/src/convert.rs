@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use traces::{
-    Action, Cluster, Event, EventKind, FloatBits, GroupState, Header, Key, KeyPart, LiveState,
+    Action, Cluster, Event, EventKind, FloatBits, GroupMetrics, GroupState, Header, Key, KeyPart, LiveState,
     MemoryFractions, MemorySample, Phase, RunningTask, TaskRecord, TaskRecordRef, TaskStatus,
     WorkerSpec,
 };
@@ -240,6 +240,7 @@ impl From<&MemorySample> for v1::MemorySample {
             managed: m.managed,
             unmanaged: m.unmanaged,
             spilled: m.spilled,
+            cpu: m.cpu,
         }
     }
 }
@@ -252,7 +253,7 @@ impl From<&v1::MemorySample> for MemorySample {
             managed: m.managed,
             unmanaged: m.unmanaged,
             spilled: m.spilled,
-            cpu: None,
+            cpu: m.cpu,
         }
     }
 }
@@ -305,9 +306,15 @@ impl From<&Event> for v1::Event {
             }
             EventKind::Warning { message, .. } => Kind::Warning(message.clone()),
         };
+        let (warning_worker, warning_source) = match &e.kind {
+            EventKind::Warning { worker, source, .. } => (*worker, source.clone()),
+            _ => (None, None),
+        };
         v1::Event {
             time: e.time,
             kind: Some(kind),
+            warning_worker,
+            warning_source,
         }
     }
 }
@@ -336,11 +343,31 @@ impl TryFrom<&v1::Event> for Event {
             },
             Kind::Warning(message) => EventKind::Warning {
                 message: message.clone(),
-                worker: None,
-                source: None,
+                worker: e.warning_worker,
+                source: e.warning_source.clone(),
             },
         };
         Ok(Event { time: e.time, kind })
+    }
+}
+
+impl From<&GroupMetrics> for v1::GroupMetrics {
+    fn from(g: &GroupMetrics) -> v1::GroupMetrics {
+        v1::GroupMetrics {
+            time: g.time,
+            group: g.group.clone(),
+            metrics: g.metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
+    }
+}
+
+impl From<&v1::GroupMetrics> for GroupMetrics {
+    fn from(g: &v1::GroupMetrics) -> GroupMetrics {
+        GroupMetrics {
+            time: g.time,
+            group: g.group.clone(),
+            metrics: g.metrics.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        }
     }
 }
 

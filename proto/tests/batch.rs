@@ -137,3 +137,135 @@ fn continuations_of_a_dropped_task_are_skipped() {
     }
     assert_eq!(out, vec![Record::Task(task("inc-1", 1, 2))]);
 }
+
+/// Format 1.1's records as the Dask plugin writes them.
+fn format_1_1_records() -> Vec<Record> {
+    vec![
+        Record::Memory(MemorySample {
+            time: 5,
+            worker: 1,
+            managed: 10,
+            unmanaged: 20,
+            spilled: 30,
+            cpu: Some(0.25),
+        }),
+        Record::Event(Event {
+            time: 6,
+            kind: EventKind::Warning {
+                message: "Unmanaged memory use is high".into(),
+                worker: Some(1),
+                source: Some("distributed.worker.memory".into()),
+            },
+        }),
+        Record::GroupMetrics(traces::GroupMetrics {
+            time: 7,
+            group: String::new(),
+            metrics: [("gather-dep/decompress/seconds".to_string(), 0.125)].into(),
+        }),
+    ]
+}
+
+#[test]
+fn format_1_1_fields_round_trip() {
+    let records = format_1_1_records();
+    let (out, _) = round_trip(&records);
+    assert_eq!(out, records);
+}
+
+/// `Records`, `MemorySample` and `Event` as the schema had them before format 1.1's fields.
+mod before_1_1 {
+    use proto::v1;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Records {
+        #[prost(message, repeated, tag = "1")]
+        pub tasks: Vec<v1::Task>,
+        #[prost(message, repeated, tag = "2")]
+        pub memory: Vec<MemorySample>,
+        #[prost(message, repeated, tag = "3")]
+        pub events: Vec<Event>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct MemorySample {
+        #[prost(uint64, tag = "1")]
+        pub time: u64,
+        #[prost(uint32, tag = "2")]
+        pub worker: u32,
+        #[prost(uint64, tag = "3")]
+        pub managed: u64,
+        #[prost(uint64, tag = "4")]
+        pub unmanaged: u64,
+        #[prost(uint64, tag = "5")]
+        pub spilled: u64,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Event {
+        #[prost(uint64, tag = "1")]
+        pub time: u64,
+        #[prost(oneof = "proto::v1::event::Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+        pub kind: Option<v1::event::Kind>,
+    }
+}
+
+#[test]
+fn format_1_1_fields_are_compatible_both_ways() {
+    // An older client reading a newer server: the new fields are skipped, the rest is read.
+    let mut batcher = RecordsBatcher::new(BATCH_BYTES);
+    for record in format_1_1_records() {
+        batcher.push(&record);
+    }
+    let bytes = batcher.finish()[0].encode_to_vec();
+    let old = before_1_1::Records::decode(bytes.as_slice()).unwrap();
+    assert_eq!(old.memory.len(), 1);
+    assert_eq!(old.memory[0].spilled, 30);
+    assert_eq!(
+        old.events[0].kind,
+        Some(v1::event::Kind::Warning(
+            "Unmanaged memory use is high".into()
+        ))
+    );
+
+    // A newer client reading an older server: what it did not send is unknown, not an error.
+    let old = before_1_1::Records {
+        tasks: Vec::new(),
+        memory: vec![before_1_1::MemorySample {
+            time: 5,
+            worker: 1,
+            managed: 10,
+            unmanaged: 20,
+            spilled: 30,
+        }],
+        events: vec![before_1_1::Event {
+            time: 6,
+            kind: Some(v1::event::Kind::Warning("hi".into())),
+        }],
+    };
+    let new = v1::Records::decode(old.encode_to_vec().as_slice()).unwrap();
+    let mut out = Vec::new();
+    RecordsDecoder::new()
+        .decode(&new, |r| out.push(r))
+        .unwrap();
+    assert_eq!(
+        out,
+        [
+            Record::Memory(MemorySample {
+                time: 5,
+                worker: 1,
+                managed: 10,
+                unmanaged: 20,
+                spilled: 30,
+                cpu: None,
+            }),
+            Record::Event(Event {
+                time: 6,
+                kind: EventKind::Warning {
+                    message: "hi".into(),
+                    worker: None,
+                    source: None,
+                },
+            }),
+        ]
+    );
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::{Event, Header, MemorySample, TaskRecordRef};
+use crate::model::{Event, GroupMetrics, Header, MemorySample, TaskRecordRef};
 
 /// Receives every record a producer writes, on the producer's writer thread. Implementations
 /// must return quickly (copy and hand over); they never slow the workers, only the writer.
@@ -13,6 +13,7 @@ pub trait RecordSink: Send + Sync {
     fn task(&self, task: &TaskRecordRef<'_>);
     fn memory(&self, sample: &MemorySample);
     fn event(&self, event: &Event);
+    fn group_metrics(&self, metrics: &GroupMetrics);
     /// The producer handed over all it had: a good moment to publish what was buffered.
     fn flush(&self);
 }

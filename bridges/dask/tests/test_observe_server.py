@@ -114,6 +114,42 @@ def test_framed_updates_parse_as_the_generated_messages():
     assert u.progress.paused and u.dropped == 1
 
 
+def test_format_1_1_fields_go_on_the_wire():
+    """CPU use, Dask's per-group metrics and a warning's worker and source, as the Rust client
+    reads them (proto/tests/batch.rs): a live ``taskscope top`` sees what a replay shows."""
+    batcher = wire.Batcher()
+    batcher.push(
+        {"kind": "memory", "time": 5, "worker": 0, "managed": 1, "unmanaged": 2, "spilled": 3,
+         "cpu": 1.5}
+    )
+    batcher.push({"kind": "memory", "time": 6, "worker": 0, "managed": 1, "unmanaged": 2,
+                  "spilled": 3})
+    batcher.push(
+        {"kind": "event", "time": 7, "type": "warning", "message": "high", "worker": 0,
+         "source": "distributed.worker.memory"}
+    )
+    batcher.push({"kind": "event", "time": 8, "type": "warning", "message": "plain"})
+    batcher.push(
+        {"kind": "group-metrics", "time": 9, "group": "x",
+         "metrics": {"execute/thread-cpu/seconds": 0.5}}
+    )
+    batcher.seal()
+    (data, _, _), = batcher.take()
+    records = pb.Records.FromString(data)
+    assert records.memory[0].HasField("cpu") and records.memory[0].cpu == 1.5
+    assert not records.memory[1].HasField("cpu")
+    high, plain = records.events
+    assert (high.warning, high.warning_worker, high.warning_source) == (
+        "high", 0, "distributed.worker.memory"
+    )
+    assert high.HasField("warning_worker")
+    assert not plain.HasField("warning_worker") and not plain.HasField("warning_source")
+    (metrics,) = records.group_metrics
+    assert (metrics.time, metrics.group, dict(metrics.metrics)) == (
+        9, "x", {"execute/thread-cpu/seconds": 0.5}
+    )
+
+
 def test_keys_round_trip():
     for key in ["a-1", ("a-1", 3), ("a", 1.5, ("b", -2)), ("x", 0, 0)]:
         k = pb.Key()

@@ -55,6 +55,9 @@ pub struct Records {
     /// `more_deps_follow`. The continuation of one task ends its `Records` message.
     #[prost(message, repeated, tag = "4")]
     pub more_deps: ::prost::alloc::vec::Vec<TaskDeps>,
+    /// Since trace format 1.1; a client that predates them skips them.
+    #[prost(message, repeated, tag = "5")]
+    pub group_metrics: ::prost::alloc::vec::Vec<GroupMetrics>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Header {
@@ -198,7 +201,7 @@ pub struct Phase {
     #[prost(uint32, optional, tag = "5")]
     pub peer: ::core::option::Option<u32>,
 }
-#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
 pub struct MemorySample {
     #[prost(uint64, tag = "1")]
     pub time: u64,
@@ -210,11 +213,22 @@ pub struct MemorySample {
     pub unmanaged: u64,
     #[prost(uint64, tag = "5")]
     pub spilled: u64,
+    /// CPU use of the worker process in cores (1.0 = one core busy), when the producer knows it
+    /// (trace format 1.1).
+    #[prost(double, optional, tag = "6")]
+    pub cpu: ::core::option::Option<f64>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Event {
     #[prost(uint64, tag = "1")]
     pub time: u64,
+    /// For a warning (trace format 1.1): the worker it came from and the logger that wrote it.
+    /// Beside the `oneof`, not in a message replacing `warning`, so that older clients still read
+    /// the warning and newer ones read older servers' warnings.
+    #[prost(uint32, optional, tag = "10")]
+    pub warning_worker: ::core::option::Option<u32>,
+    #[prost(string, optional, tag = "11")]
+    pub warning_source: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(oneof = "event::Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     pub kind: ::core::option::Option<event::Kind>,
 }
@@ -260,6 +274,19 @@ pub struct GraphSubmitted {
     pub tasks: u64,
     #[prost(string, optional, tag = "2")]
     pub client: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// Dask's fine performance metrics of one task group, cumulative since recording started and
+/// summed over workers ("execute/thread-cpu/seconds", …); a later one for the same group
+/// supersedes an earlier one. Trace format 1.1's `group-metrics` record.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GroupMetrics {
+    #[prost(uint64, tag = "1")]
+    pub time: u64,
+    /// The task group; empty for metrics tied to no group.
+    #[prost(string, tag = "2")]
+    pub group: ::prost::alloc::string::String,
+    #[prost(map = "string, double", tag = "3")]
+    pub metrics: ::std::collections::HashMap<::prost::alloc::string::String, f64>,
 }
 /// What the scheduler knows right now, sampled a few times a second: the state of every task
 /// group and the tasks running. Not part of the trace; it shows what is in flight.

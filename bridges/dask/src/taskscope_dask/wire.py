@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._proto import observe_pb2 as pb
-from .records import Event, Header, MemorySample, Record, TaskRecord, WorkerSpec
+from .records import Event, GroupMetrics, Header, MemorySample, Record, TaskRecord, WorkerSpec
 
 #: What one ``Records`` message holds (``proto::BATCH_BYTES``).
 BATCH_BYTES = 1024 * 1024
@@ -136,13 +136,21 @@ def task(rec: TaskRecord) -> pb.Task:
 
 
 def memory(rec: MemorySample) -> pb.MemorySample:
-    return pb.MemorySample(
+    out = pb.MemorySample(
         time=rec["time"],
         worker=rec["worker"],
         managed=rec["managed"],
         unmanaged=rec.get("unmanaged", 0),
         spilled=rec.get("spilled", 0),
     )
+    cpu = rec.get("cpu")
+    if cpu is not None:
+        out.cpu = cpu
+    return out
+
+
+def group_metrics(rec: GroupMetrics) -> pb.GroupMetrics:
+    return pb.GroupMetrics(time=rec["time"], group=rec["group"], metrics=rec["metrics"])
 
 
 def event(rec: Event) -> pb.Event:
@@ -168,6 +176,13 @@ def event(rec: Event) -> pb.Event:
             out.graph_submitted.client = client
     elif rec["type"] == "warning":
         out.warning = rec["message"]
+        # Beside the oneof (see the schema): older clients still read the message.
+        worker = rec.get("worker")
+        if worker is not None:
+            out.warning_worker = worker
+        source = rec.get("source")
+        if source is not None:
+            out.warning_source = source
     else:
         raise ValueError(f"unknown event type {rec['type']!r}")
     return out
@@ -198,7 +213,10 @@ class Batcher:
             msg = event(rec)
             self._make_room(msg.ByteSize() + FIELD_OVERHEAD)
             self._current.events.append(msg)
-        # group-metrics: the Observe protocol has no message for them (yet).
+        elif rec["kind"] == "group-metrics":
+            metrics = group_metrics(rec)
+            self._make_room(metrics.ByteSize() + FIELD_OVERHEAD)
+            self._current.group_metrics.append(metrics)
 
     def extend(self, records: Iterable[Record]) -> None:
         for rec in records:

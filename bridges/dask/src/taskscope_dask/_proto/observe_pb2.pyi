@@ -74,16 +74,18 @@ class Snapshot(_message.Message):
     def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., records: _Optional[_Union[Records, _Mapping]] = ..., last: _Optional[bool] = ...) -> None: ...
 
 class Records(_message.Message):
-    __slots__ = ("tasks", "memory", "events", "more_deps")
+    __slots__ = ("tasks", "memory", "events", "more_deps", "group_metrics")
     TASKS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     MORE_DEPS_FIELD_NUMBER: _ClassVar[int]
+    GROUP_METRICS_FIELD_NUMBER: _ClassVar[int]
     tasks: _containers.RepeatedCompositeFieldContainer[Task]
     memory: _containers.RepeatedCompositeFieldContainer[MemorySample]
     events: _containers.RepeatedCompositeFieldContainer[Event]
     more_deps: _containers.RepeatedCompositeFieldContainer[TaskDeps]
-    def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., memory: _Optional[_Iterable[_Union[MemorySample, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., more_deps: _Optional[_Iterable[_Union[TaskDeps, _Mapping]]] = ...) -> None: ...
+    group_metrics: _containers.RepeatedCompositeFieldContainer[GroupMetrics]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[Task, _Mapping]]] = ..., memory: _Optional[_Iterable[_Union[MemorySample, _Mapping]]] = ..., events: _Optional[_Iterable[_Union[Event, _Mapping]]] = ..., more_deps: _Optional[_Iterable[_Union[TaskDeps, _Mapping]]] = ..., group_metrics: _Optional[_Iterable[_Union[GroupMetrics, _Mapping]]] = ...) -> None: ...
 
 class Header(_message.Message):
     __slots__ = ("producer", "origin_unix_ns", "cluster")
@@ -217,21 +219,23 @@ class Phase(_message.Message):
     def __init__(self, action: _Optional[_Union[Action, str]] = ..., start: _Optional[int] = ..., stop: _Optional[int] = ..., bytes: _Optional[int] = ..., peer: _Optional[int] = ...) -> None: ...
 
 class MemorySample(_message.Message):
-    __slots__ = ("time", "worker", "managed", "unmanaged", "spilled")
+    __slots__ = ("time", "worker", "managed", "unmanaged", "spilled", "cpu")
     TIME_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
     MANAGED_FIELD_NUMBER: _ClassVar[int]
     UNMANAGED_FIELD_NUMBER: _ClassVar[int]
     SPILLED_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
     time: int
     worker: int
     managed: int
     unmanaged: int
     spilled: int
-    def __init__(self, time: _Optional[int] = ..., worker: _Optional[int] = ..., managed: _Optional[int] = ..., unmanaged: _Optional[int] = ..., spilled: _Optional[int] = ...) -> None: ...
+    cpu: float
+    def __init__(self, time: _Optional[int] = ..., worker: _Optional[int] = ..., managed: _Optional[int] = ..., unmanaged: _Optional[int] = ..., spilled: _Optional[int] = ..., cpu: _Optional[float] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("time", "worker_added", "worker_removed", "worker_killed", "worker_paused", "worker_resumed", "task_retried", "graph_submitted", "warning")
+    __slots__ = ("time", "worker_added", "worker_removed", "worker_killed", "worker_paused", "worker_resumed", "task_retried", "graph_submitted", "warning", "warning_worker", "warning_source")
     TIME_FIELD_NUMBER: _ClassVar[int]
     WORKER_ADDED_FIELD_NUMBER: _ClassVar[int]
     WORKER_REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +245,8 @@ class Event(_message.Message):
     TASK_RETRIED_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
+    WARNING_WORKER_FIELD_NUMBER: _ClassVar[int]
+    WARNING_SOURCE_FIELD_NUMBER: _ClassVar[int]
     time: int
     worker_added: WorkerSpec
     worker_removed: int
@@ -250,7 +256,9 @@ class Event(_message.Message):
     task_retried: TaskRetried
     graph_submitted: GraphSubmitted
     warning: str
-    def __init__(self, time: _Optional[int] = ..., worker_added: _Optional[_Union[WorkerSpec, _Mapping]] = ..., worker_removed: _Optional[int] = ..., worker_killed: _Optional[_Union[WorkerKilled, _Mapping]] = ..., worker_paused: _Optional[int] = ..., worker_resumed: _Optional[int] = ..., task_retried: _Optional[_Union[TaskRetried, _Mapping]] = ..., graph_submitted: _Optional[_Union[GraphSubmitted, _Mapping]] = ..., warning: _Optional[str] = ...) -> None: ...
+    warning_worker: int
+    warning_source: str
+    def __init__(self, time: _Optional[int] = ..., worker_added: _Optional[_Union[WorkerSpec, _Mapping]] = ..., worker_removed: _Optional[int] = ..., worker_killed: _Optional[_Union[WorkerKilled, _Mapping]] = ..., worker_paused: _Optional[int] = ..., worker_resumed: _Optional[int] = ..., task_retried: _Optional[_Union[TaskRetried, _Mapping]] = ..., graph_submitted: _Optional[_Union[GraphSubmitted, _Mapping]] = ..., warning: _Optional[str] = ..., warning_worker: _Optional[int] = ..., warning_source: _Optional[str] = ...) -> None: ...
 
 class WorkerKilled(_message.Message):
     __slots__ = ("worker", "reason")
@@ -275,6 +283,23 @@ class GraphSubmitted(_message.Message):
     tasks: int
     client: str
     def __init__(self, tasks: _Optional[int] = ..., client: _Optional[str] = ...) -> None: ...
+
+class GroupMetrics(_message.Message):
+    __slots__ = ("time", "group", "metrics")
+    class MetricsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    time: int
+    group: str
+    metrics: _containers.ScalarMap[str, float]
+    def __init__(self, time: _Optional[int] = ..., group: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class Progress(_message.Message):
     __slots__ = ("time", "groups", "groups_omitted", "running", "running_omitted", "paused")
