@@ -120,6 +120,43 @@ impl SparseHistogram {
         }
     }
 
+    /// The highest recorded value, as `hdrhistogram::Histogram::max` answers it (the upper end
+    /// of its bucket); 0 when empty.
+    pub fn max(&self) -> u64 {
+        let last = match &self.buckets {
+            Buckets::Small(buckets) => buckets.last().map(|b| b.0),
+            Buckets::Large(buckets) => buckets.last_key_value().map(|(&b, _)| b),
+        };
+        last.map_or(0, highest_equivalent)
+    }
+
+    /// Counts per power of two, from the one holding the lowest value to the one holding the
+    /// highest (empty ones between included): `(2^k - 1, count of values from 2^(k-1) to
+    /// 2^k - 1)`, the steps of `hdrhistogram`'s `iter_log(1, 2.0)`. Empty when nothing was
+    /// recorded.
+    pub fn powers_of_two(&self) -> Vec<(u64, u64)> {
+        let mut counts: Vec<(u64, u64)> = Vec::new();
+        let buckets: Box<dyn Iterator<Item = (u64, u64)>> = match &self.buckets {
+            Buckets::Small(buckets) => Box::new(buckets.iter().copied()),
+            Buckets::Large(buckets) => Box::new(buckets.iter().map(|(&b, &c)| (b, c))),
+        };
+        let mut first = None;
+        for (bucket, count) in buckets {
+            // Buckets never straddle a power of two: the bucket's lowest value tells its power.
+            let k = 64 - bucket.leading_zeros();
+            let first = *first.get_or_insert(k);
+            let at = (k - first) as usize;
+            if counts.len() <= at {
+                counts.extend((counts.len()..=at).map(|i| {
+                    let k = first + i as u32;
+                    (u64::MAX.checked_shr(64 - k).unwrap_or(0), 0)
+                }));
+            }
+            counts[at].1 = counts[at].1.saturating_add(count);
+        }
+        counts
+    }
+
     /// The value below which `quantile` (0 to 1) of the recorded values fall, as
     /// `hdrhistogram::Histogram::value_at_quantile` answers it: the upper end of its bucket
     /// (the lower end for quantile 0), within 0.1 % of the value; 0 when empty.
@@ -214,6 +251,37 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn max_and_powers_of_two_match_hdrhistogram() {
+        for (n, seed) in [(1, 21), (3, 22), (64, 23), (65, 24), (5_000, 25)] {
+            let mut sparse = SparseHistogram::new();
+            let mut hdr = dense();
+            for v in values(n, seed) {
+                sparse.record(v);
+                hdr.record(v).unwrap();
+            }
+            assert_eq!(sparse.max(), hdr.max(), "n {n}");
+            // The TUI's column per power of two, as it drew them from hdrhistogram.
+            let mut steps: Vec<(u64, u64)> = Vec::new();
+            for v in hdr.iter_log(1, 2.0) {
+                let count = v.count_since_last_iteration();
+                if count > 0 || !steps.is_empty() {
+                    steps.push((v.value_iterated_to(), count));
+                }
+            }
+            while steps.last().is_some_and(|s| s.1 == 0) {
+                steps.pop();
+            }
+            assert_eq!(sparse.powers_of_two(), steps, "n {n}");
+        }
+        assert_eq!(SparseHistogram::new().max(), 0);
+        assert!(SparseHistogram::new().powers_of_two().is_empty());
+        let mut zero = SparseHistogram::new();
+        zero.record(0);
+        zero.record(3);
+        assert_eq!(zero.powers_of_two(), [(0, 1), (1, 0), (3, 1)]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Compute-time distribution per task group (hdrhistogram): p50 / p99 / max, and the
-//! selected group's shape on a log scale.
+//! Compute-time distribution per task group (HdrHistogram's buckets, kept sparse): p50 / p99 /
+//! max, and the selected group's shape on a log scale.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -70,13 +70,12 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
         return;
     };
     // Power-of-two buckets from 1 µs: one column each.
-    let mut buckets: Vec<(u64, u64)> = Vec::new();
-    for v in h.micros.iter_log(1, 2.0) {
-        let count = v.count_since_last_iteration();
-        if count > 0 || !buckets.is_empty() {
-            buckets.push((v.value_iterated_to().max(1), count));
-        }
-    }
+    let buckets: Vec<(u64, u64)> = h
+        .micros
+        .powers_of_two()
+        .into_iter()
+        .map(|(upto, count)| (upto.max(1), count))
+        .collect();
     let peak = buckets.iter().map(|b| b.1).max().unwrap_or(1).max(1);
     let rows = shape.height.saturating_sub(3) as u64;
     let bars = "▁▂▃▄▅▆▇█";
