@@ -72,10 +72,11 @@ pub fn report(args: &ReportArgs) -> Result<()> {
     let options = report::Options {
         title: args.title.clone(),
     };
-    let html = report::render(&args.trace, &options)?;
+    let page = report::render(&args.trace, &options)?;
+    crate::print_warnings(&page.warnings);
     match output {
-        Some(output) => output.write_all(html.as_bytes()),
-        None => crate::output::print(&html),
+        Some(output) => output.write_all(page.html.as_bytes()),
+        None => crate::output::print(&page.html),
     }
 }
 

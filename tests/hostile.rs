@@ -931,11 +931,13 @@ fn every_reader_warns_of_a_truncated_trace() {
     let (input, warning) = truncated_trace(dir.path());
     let svg = dir.path().join("out.svg");
     let chrome = dir.path().join("out.json");
+    let html = dir.path().join("out.html");
     for (args, tail) in [
         (vec!["info"], String::new()),
         (vec!["analyze"], String::new()),
         (vec!["flamegraph", "--folded"], String::new()),
         (vec!["flamegraph", "-o", svg.to_str().unwrap()], String::new()),
+        (vec!["report", "-o", html.to_str().unwrap()], String::new()),
         (
             vec!["export", "chrome", "-o", chrome.to_str().unwrap()],
             format!("wrote 4 trace events to {}\n", chrome.display()),

@@ -8,8 +8,8 @@
 //! never one DOM node per task, so a million tasks stay a page of a few megabytes.
 //!
 //! ```no_run
-//! let html = report::render("run.ndjson.zst".as_ref(), &report::Options::default())?;
-//! std::fs::write("report.html", html)?;
+//! let page = report::render("run.ndjson.zst".as_ref(), &report::Options::default())?;
+//! std::fs::write("report.html", page.html)?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -93,8 +93,17 @@ pub fn findings_html(report: &analyzer::Report) -> String {
     out
 }
 
+/// A rendered report.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub html: String,
+    /// The reader's warnings (a truncated last line…), also on the page: for the caller to
+    /// print as other commands do.
+    pub warnings: Vec<String>,
+}
+
 /// Reads the trace at `path` and renders its report.
-pub fn render(path: &Path, options: &Options) -> Result<String, TraceError> {
+pub fn render(path: &Path, options: &Options) -> Result<Rendered, TraceError> {
     let trace = TraceReader::open(path)?;
     let header = trace.header().clone();
     let format = trace.format().describe().to_string();
@@ -111,7 +120,7 @@ pub fn render(path: &Path, options: &Options) -> Result<String, TraceError> {
         all.merge(part);
     }
     let mut index = all.index.into_finished();
-    index.warnings = warnings;
+    index.warnings = warnings.clone();
     let report = analyzer::report(&index);
     all.events.sort_by_key(|e| e.time);
     let title = options.title.clone().unwrap_or_else(|| {
@@ -125,7 +134,7 @@ pub fn render(path: &Path, options: &Options) -> Result<String, TraceError> {
         .iter()
         .map(|(id, w)| (*id, w.samples.as_slice()))
         .collect();
-    Ok(page::Page {
+    let html = page::Page {
         title: &title,
         header: &header,
         index: &index,
@@ -135,5 +144,6 @@ pub fn render(path: &Path, options: &Options) -> Result<String, TraceError> {
         events: &all.events,
         memory,
     }
-    .html())
+    .html();
+    Ok(Rendered { html, warnings })
 }

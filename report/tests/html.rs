@@ -79,7 +79,9 @@ fn escaped(text: &str) -> String {
 #[test]
 fn a_dask_task_stream_report_holds_every_finding() {
     let path = dask_stream();
-    let html = report::render(&path, &report::Options::default()).unwrap();
+    let html = report::render(&path, &report::Options::default())
+        .unwrap()
+        .html;
     assert_well_formed(&html);
     assert_self_contained(&html);
     let analysis = analyzer::analyze(traces::TraceReader::open(&path).unwrap()).unwrap();
@@ -115,7 +117,7 @@ fn names_cannot_break_out_of_the_page() {
     let options = report::Options {
         title: Some(title.into()),
     };
-    let html = report::render(&path, &options).unwrap();
+    let html = report::render(&path, &options).unwrap().html;
     assert_well_formed(&html);
     assert!(!html.contains("<script>alert(1)"));
     assert!(html.contains(&escaped(title)));
@@ -131,7 +133,9 @@ fn names_cannot_break_out_of_the_page() {
 fn a_million_tasks_fit_the_size_budget() {
     let dir = tempfile::tempdir().unwrap();
     let path = write_trace(dir.path(), 1_000_000);
-    let html = report::render(&path, &report::Options::default()).unwrap();
+    let html = report::render(&path, &report::Options::default())
+        .unwrap()
+        .html;
     assert!(html.len() < 25 << 20, "{} bytes", html.len());
     assert_self_contained(&html);
     // Past 50,000 tasks the keys stay out; the groups and phases are all there.
@@ -147,7 +151,9 @@ fn the_findings_fragment_is_the_pages_findings() {
     assert_well_formed(&fragment);
     assert_self_contained(&fragment);
     assert!(fragment.starts_with("<div class=\"taskscope-findings\">"));
-    let page = report::render(&path, &report::Options::default()).unwrap();
+    let page = report::render(&path, &report::Options::default())
+        .unwrap()
+        .html;
     for f in &analysis.findings {
         let article = format!("<code class=\"rule\">{}</code>", f.rule);
         assert!(fragment.contains(&article) && page.contains(&article));
