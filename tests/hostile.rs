@@ -907,6 +907,41 @@ fn dask_times_no_trace_can_hold_are_refused() {
     }
 }
 
+#[test]
+fn native_phases_that_stop_long_before_they_start_are_refused() {
+    // Every reader counts on start <= stop: `analyze` and `report` of such a phase panicked
+    // (an overflow) in a debug build and wrapped in a release one.
+    let dir = tempfile::tempdir().unwrap();
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.1","producer":"hostile","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"w","threads":1}]}}"#;
+    let trace = |start: u64, stop: u64| {
+        format!(
+            "{header}\n{{\"kind\":\"task\",\"key\":\"x-1\",\"worker\":0,\"phases\":[{{\"action\":\
+             \"queued\",\"start\":0,\"stop\":1}},{{\"action\":\"compute\",\"start\":{start},\
+             \"stop\":{stop}}}]}}\n"
+        )
+    };
+    for command in ["info", "analyze", "report", "flamegraph"] {
+        let path = dir.path().join("inverted.ndjson");
+        std::fs::write(&path, trace(3_600_000_000_000, 1)).unwrap();
+        assert_refused(
+            taskscope().arg(command).arg(&path),
+            1,
+            &format!(
+                "error: {}:2: field \"phases[1].stop\": the phase stops 3599.999999999 s before \
+                 it starts (at most 60 s is read, as a clock stepped back)\n",
+                path.display()
+            ),
+            &path,
+        );
+    }
+    // A clock stepped back by a second: a phase of no length.
+    let path = dir.path().join("stepped.ndjson");
+    std::fs::write(&path, trace(2_000_000_000, 1_000_000_000)).unwrap();
+    let json = stdout_of(taskscope().args(["analyze", "--format", "json"]).arg(&path), &path);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["summary"]["tasks"], 1, "{json}");
+}
+
 /// A native trace of one task whose last line (a second task) is cut mid-way.
 fn truncated_trace(dir: &Path) -> (PathBuf, String) {
     let path = trace_named(dir, "x", "w");

@@ -151,13 +151,16 @@ impl TryFrom<&v1::Phase> for Phase {
     fn try_from(p: &v1::Phase) -> Result<Phase, InvalidMessage> {
         let action = v1::Action::try_from(p.action)
             .map_err(|_| invalid("phase", format!("unknown action {}", p.action)))?;
-        Ok(Phase {
+        let mut phase = Phase {
             action: action.into(),
             start: p.start,
             stop: p.stop,
             bytes: p.bytes,
             peer: p.peer,
-        })
+        };
+        // As a trace file's phases are read: every view counts on `start <= stop`.
+        phase.order().map_err(|why| invalid("phase", why))?;
+        Ok(phase)
     }
 }
 

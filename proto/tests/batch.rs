@@ -269,3 +269,25 @@ fn format_1_1_fields_are_compatible_both_ways() {
         ]
     );
 }
+
+#[test]
+fn a_phase_stopping_long_before_it_starts_is_refused() {
+    // As a trace file's are: views count on start <= stop. A clock step back is a phase of no
+    // length.
+    let phase = |start, stop| v1::Phase {
+        action: v1::Action::Compute as i32,
+        start,
+        stop,
+        bytes: None,
+        peer: None,
+    };
+    let stepped = Phase::try_from(&phase(2_000_000_000, 1_000_000_000)).unwrap();
+    assert_eq!((stepped.start, stepped.stop), (2_000_000_000, 2_000_000_000));
+    assert_eq!(
+        Phase::try_from(&phase(3_600_000_000_000, 0))
+            .unwrap_err()
+            .to_string(),
+        "invalid phase in an Observe message: the phase stops 3600 s before it starts (at most \
+         60 s is read, as a clock stepped back)"
+    );
+}

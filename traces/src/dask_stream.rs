@@ -60,11 +60,6 @@ pub(crate) struct DaskPhase {
 /// instant in `0..=LATEST_INSTANT_S` is also within `u64` nanoseconds of every other.
 pub(crate) const LATEST_INSTANT_S: f64 = i64::MAX as f64 / 1e9;
 
-/// How far a phase's stop may precede its start (seconds) and still be read, as a phase of no
-/// length: a worker's wall clock stepped back mid-phase (NTP steps a clock that is more than
-/// 128 ms off rather than slewing it). Beyond this the record is refused as corrupt.
-pub(crate) const MAX_BACKWARD_STEP_S: f64 = 60.0;
-
 /// Checks that `value`, in units of which `per_second` make a second (1 for seconds, 1e3 for
 /// milliseconds; `unit` names them), since the Unix epoch, is an instant a trace can hold.
 pub(crate) fn check_instant(value: f64, per_second: f64, unit: &str) -> Result<(), String> {
@@ -78,16 +73,13 @@ pub(crate) fn check_instant(value: f64, per_second: f64, unit: &str) -> Result<(
     ))
 }
 
-/// Checks that a phase (checked instants, in seconds) does not stop long before it starts.
+/// Checks that a phase (checked instants, in seconds) does not stop long before it starts
+/// ([`Phase::MAX_CLOCK_STEP`]).
 pub(crate) fn check_order(start: f64, stop: f64) -> Result<(), String> {
-    if start - stop <= MAX_BACKWARD_STEP_S {
+    if (start - stop) * 1e9 <= Phase::MAX_CLOCK_STEP as f64 {
         return Ok(());
     }
-    Err(format!(
-        "the phase stops {} s before it starts (at most {MAX_BACKWARD_STEP_S} s is read, as a \
-         clock stepped back)",
-        number_text(start - stop),
-    ))
+    Err(crate::model::stopped_before_start(start - stop))
 }
 
 /// A number as a reader would write it: `1e308` rather than 309 digits, `-5` rather than `-5.0`.

@@ -293,9 +293,38 @@ pub struct Phase {
 }
 
 impl Phase {
+    /// How far a phase's stop may precede its start and still be read, as a phase of no
+    /// length: a worker's wall clock stepped back mid-phase (NTP steps a clock that is more
+    /// than 128 ms off rather than slewing it). Further back, the phase is refused as corrupt:
+    /// every reader of a trace counts on `start <= stop`.
+    pub const MAX_CLOCK_STEP: Nanos = 60_000_000_000;
+
     pub fn duration(&self) -> Nanos {
         self.stop.saturating_sub(self.start)
     }
+
+    /// Makes a phase that stops a little before it starts one of no length; refuses one that
+    /// stops more than [`Phase::MAX_CLOCK_STEP`] before it starts, saying why.
+    pub fn order(&mut self) -> Result<(), String> {
+        if self.stop >= self.start {
+            return Ok(());
+        }
+        let back = self.start - self.stop;
+        if back > Phase::MAX_CLOCK_STEP {
+            return Err(stopped_before_start(back as f64 / 1e9));
+        }
+        self.stop = self.start;
+        Ok(())
+    }
+}
+
+/// Why a phase that stops `seconds` before it starts is refused.
+pub(crate) fn stopped_before_start(seconds: f64) -> String {
+    format!(
+        "the phase stops {} s before it starts (at most {} s is read, as a clock stepped back)",
+        crate::dask_stream::number_text(seconds),
+        Phase::MAX_CLOCK_STEP / 1_000_000_000
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

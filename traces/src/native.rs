@@ -626,7 +626,7 @@ pub(crate) fn parse_record(line: &[u8]) -> Result<Parsed, String> {
     if line.starts_with(r#"{"kind":"task","#)
         && let Ok(mut task) = serde_json::from_str::<TaskRecord>(line)
     {
-        fill_group(&mut task);
+        settle(&mut task)?;
         return Ok(Parsed::Record(Record::Task(task)));
     }
     if line.starts_with(r#"{"kind":"memory","#)
@@ -650,7 +650,7 @@ pub(crate) fn parse_record(line: &[u8]) -> Result<Parsed, String> {
             }
             let dropped = drop_unknown_phases(&mut value);
             let mut task: TaskRecord = from_value_with_path(value)?;
-            fill_group(&mut task);
+            settle(&mut task)?;
             if let Some(action) = dropped {
                 return Ok(Parsed::Partial(
                     Record::Task(task),
@@ -705,10 +705,19 @@ fn drop_unknown_phases(task: &mut serde_json::Value) -> Option<String> {
     dropped
 }
 
-fn fill_group(task: &mut TaskRecord) {
+/// What the file may leave out or slightly off: the group (derived from the key), a phase
+/// stopping a little before it starts ([`crate::Phase::order`]); a phase stopping long before
+/// it starts is an error.
+fn settle(task: &mut TaskRecord) -> Result<(), String> {
     if task.group.is_empty() {
         task.group = task.key.group();
     }
+    for (i, phase) in task.phases.iter_mut().enumerate() {
+        phase
+            .order()
+            .map_err(|why| format!("field \"phases[{i}].stop\": {why}"))?;
+    }
+    Ok(())
 }
 
 /// An event record, its errors naming their field (`"worker"`, `"worker.threads"`), which the

@@ -370,8 +370,7 @@ class TaskscopePlugin(SchedulerPlugin):
             return  # closed: the scheduler is shutting down, or we were unregistered
         if self._writer is not None:
             self._writer.write(record)
-        if self._server is not None and record["kind"] != "group-metrics":
-            # The Observe protocol has no message for group metrics (yet).
+        if self._server is not None:
             self._server.feed(cast(dict[str, Any], record))
 
     def _ns(self, t: float) -> int:
@@ -499,7 +498,10 @@ class TaskscopePlugin(SchedulerPlugin):
                 action = _ACTIONS.get(ss["action"])
                 if action is None:
                     continue
-                phase: Phase = {"action": action, "start": ns(ss["start"]), "stop": ns(ss["stop"])}
+                # A worker's clock stepped back mid-phase: a phase of no length, never one that
+                # ends before it starts (readers refuse those; traces/src/model.rs Phase::order).
+                start = ns(ss["start"])
+                phase: Phase = {"action": action, "start": start, "stop": max(start, ns(ss["stop"]))}
                 if action == "transfer":
                     source = ss.get("source")
                     if source:
