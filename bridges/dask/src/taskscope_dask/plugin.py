@@ -501,7 +501,8 @@ class TaskscopePlugin(SchedulerPlugin):
                 # A worker's clock stepped back mid-phase: a phase of no length, never one that
                 # ends before it starts (readers refuse those; traces/src/model.rs Phase::order).
                 start = ns(ss["start"])
-                phase: Phase = {"action": action, "start": start, "stop": max(start, ns(ss["stop"]))}
+                stop = max(start, ns(ss["stop"]))
+                phase: Phase = {"action": action, "start": start, "stop": stop}
                 if action == "transfer":
                     source = ss.get("source")
                     if source:
