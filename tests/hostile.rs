@@ -830,16 +830,31 @@ fn dask_times_no_trace_can_hold_are_refused() {
         )
     };
     let field = |field: &str, message: &str| {
-        format!("error: {{path}}:2: task-stream record 1: field \"startstops[0].{field}\": {message}\n")
+        format!(
+            "error: {{path}}:2: task-stream record 1: field \"startstops[0].{field}\": {message}\n"
+        )
     };
-    let range = "s is not an instant a trace can hold (0 to 9223372036 s since 1970: the year 2262)";
+    let range =
+        "s is not an instant a trace can hold (0 to 9223372036 s since 1970: the year 2262)";
     for (start, stop, expected) in [
         ("1e308", "1e308", field("start", &format!("1e308 {range}"))),
-        ("1700000000", "1e19", field("stop", &format!("1e19 {range}"))),
+        (
+            "1700000000",
+            "1e19",
+            field("stop", &format!("1e19 {range}")),
+        ),
         ("-5", "1700000000", field("start", &format!("-5 {range}"))),
         // Python's json.dump writes a float NaN as NaN, which JSON does not have.
-        ("NaN", "1700000000", field("start", "invalid JSON: expected value (column 77)")),
-        ("1e400", "1", field("start", "invalid JSON: number out of range (column 82)")),
+        (
+            "NaN",
+            "1700000000",
+            field("start", "invalid JSON: expected value (column 77)"),
+        ),
+        (
+            "1e400",
+            "1",
+            field("start", "invalid JSON: number out of range (column 82)"),
+        ),
         (
             "1700003600",
             "1700000000",
@@ -861,7 +876,10 @@ fn dask_times_no_trace_can_hold_are_refused() {
     );
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["tasks"]["ok"], 2, "{json}");
-    assert_eq!(json["groups"][0]["total_compute_ns"], 1_000_000_000, "{json}");
+    assert_eq!(
+        json["groups"][0]["total_compute_ns"], 1_000_000_000,
+        "{json}"
+    );
 
     // The performance report: its task stream's rows are a midpoint and a duration in ms.
     let report = |start: &str, duration: &str| {
@@ -903,7 +921,12 @@ fn dask_times_no_trace_can_hold_are_refused() {
             ),
         ),
     ] {
-        assert_info_refuses(dir.path(), "report.html", &report(start, duration), &expected);
+        assert_info_refuses(
+            dir.path(),
+            "report.html",
+            &report(start, duration),
+            &expected,
+        );
     }
 }
 
@@ -937,7 +960,10 @@ fn native_phases_that_stop_long_before_they_start_are_refused() {
     // A clock stepped back by a second: a phase of no length.
     let path = dir.path().join("stepped.ndjson");
     std::fs::write(&path, trace(2_000_000_000, 1_000_000_000)).unwrap();
-    let json = stdout_of(taskscope().args(["analyze", "--format", "json"]).arg(&path), &path);
+    let json = stdout_of(
+        taskscope().args(["analyze", "--format", "json"]).arg(&path),
+        &path,
+    );
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["summary"]["tasks"], 1, "{json}");
 }
@@ -971,7 +997,10 @@ fn every_reader_warns_of_a_truncated_trace() {
         (vec!["info"], String::new()),
         (vec!["analyze"], String::new()),
         (vec!["flamegraph", "--folded"], String::new()),
-        (vec!["flamegraph", "-o", svg.to_str().unwrap()], String::new()),
+        (
+            vec!["flamegraph", "-o", svg.to_str().unwrap()],
+            String::new(),
+        ),
         (vec!["report", "-o", html.to_str().unwrap()], String::new()),
         (
             vec!["export", "chrome", "-o", chrome.to_str().unwrap()],
@@ -1067,7 +1096,11 @@ fn convert_refuses_a_line_the_reader_would_refuse() {
             &key[..58]
         );
         assert_refused(
-            taskscope().arg("convert").arg(&input).arg("-o").arg(&output),
+            taskscope()
+                .arg("convert")
+                .arg(&input)
+                .arg("-o")
+                .arg(&output),
             1,
             &expected,
             &input,

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use traces::{
-    Action, Cluster, Event, EventKind, FloatBits, GroupMetrics, GroupState, Header, Key, KeyPart, LiveState,
-    MemoryFractions, MemorySample, Phase, RunningTask, TaskRecord, TaskRecordRef, TaskStatus,
-    WorkerSpec,
+    Action, Cluster, Event, EventKind, FloatBits, GroupMetrics, GroupState, Header, Key, KeyPart,
+    LiveState, MemoryFractions, MemorySample, Phase, RunningTask, TaskRecord, TaskRecordRef,
+    TaskStatus, WorkerSpec,
 };
 
 use crate::v1;

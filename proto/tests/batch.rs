@@ -244,9 +244,7 @@ fn format_1_1_fields_are_compatible_both_ways() {
     };
     let new = v1::Records::decode(old.encode_to_vec().as_slice()).unwrap();
     let mut out = Vec::new();
-    RecordsDecoder::new()
-        .decode(&new, |r| out.push(r))
-        .unwrap();
+    RecordsDecoder::new().decode(&new, |r| out.push(r)).unwrap();
     assert_eq!(
         out,
         [
@@ -282,7 +280,10 @@ fn a_phase_stopping_long_before_it_starts_is_refused() {
         peer: None,
     };
     let stepped = Phase::try_from(&phase(2_000_000_000, 1_000_000_000)).unwrap();
-    assert_eq!((stepped.start, stepped.stop), (2_000_000_000, 2_000_000_000));
+    assert_eq!(
+        (stepped.start, stepped.stop),
+        (2_000_000_000, 2_000_000_000)
+    );
     assert_eq!(
         Phase::try_from(&phase(3_600_000_000_000, 0))
             .unwrap_err()

@@ -498,7 +498,9 @@ macro_rules! event_kinds {
         impl From<EventFields> for EventKind {
             fn from(fields: EventFields) -> EventKind {
                 match fields {
-                    $( EventFields::$variant { $($field),* } => EventKind::$variant { $($field),* } ),*
+                    $(
+                        EventFields::$variant { $($field),* } => EventKind::$variant { $($field),* }
+                    ),*
                 }
             }
         }

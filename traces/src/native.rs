@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{TraceError, describe_json_error};
 use crate::model::{
-    Action, Event, EventFields, EventKind, FORMAT_NAME, FORMAT_VERSION, FormatVersion, GroupMetrics, Header,
-    MemorySample, Record, TaskRecord, TaskRecordRef, TaskStatus,
+    Action, Event, EventFields, EventKind, FORMAT_NAME, FORMAT_VERSION, FormatVersion,
+    GroupMetrics, Header, MemorySample, Record, TaskRecord, TaskRecordRef, TaskStatus,
 };
 
 /// How a line is tagged; only used to write (reading dispatches on the `kind` prefix).
@@ -731,8 +731,8 @@ fn event_from_value(value: serde_json::Value) -> Result<Event, String> {
     let time = fields
         .remove("time")
         .ok_or_else(|| "missing required field \"time\"".to_string())?;
-    let time: crate::model::Nanos = serde_json::from_value(time)
-        .map_err(|e| describe_json_error(&e, "time"))?;
+    let time: crate::model::Nanos =
+        serde_json::from_value(time).map_err(|e| describe_json_error(&e, "time"))?;
     let kind = match fields.remove("type") {
         Some(serde_json::Value::String(kind)) => kind,
         Some(other) => {
