@@ -13,7 +13,8 @@ const FAIL_ON_EXIT: u8 = 3;
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let trace = TraceReader::open(&args.trace)?;
-    let report = analyzer::analyze(trace)?;
+    let mut report = analyzer::analyze(trace)?;
+    whatif::attach(&mut report, &args.trace)?;
     crate::print_warnings(&report.warnings);
     crate::output::print(&match args.format {
         ReportFormat::Text => analyzer::report::to_text(&report, use_color()),

@@ -274,3 +274,61 @@ fn a_fix_is_predicted_beside_each_shape() {
             "no simulated fix for \"communication\"; the simulator applies: idle-gaps, oversized-argument, recomputation, skew, tiny-partitions",
         ));
 }
+
+#[test]
+fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() {
+    let json = |scenario: &str| -> serde_json::Value {
+        let out = taskscope()
+            .args(["analyze", "--format", "json"])
+            .arg(corpus().join(scenario).join("plugin.ndjson.zst"))
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        serde_json::from_slice(&out).unwrap()
+    };
+    // 32 keys computed twice: reading them instead saves about the repeated compute.
+    let report = json("recompute-delayed");
+    let finding = &report["findings"][0];
+    assert_eq!(finding["rule"], "recomputation");
+    let simulated = &finding["simulated"];
+    let saves = simulated["saves_seconds"].as_f64().unwrap();
+    let impact = finding["impact_seconds"].as_f64().unwrap();
+    assert!((saves - impact).abs() < 0.25 * impact, "{finding}");
+    assert!(
+        simulated["calibration_error"].as_f64().unwrap().abs() <= 0.25,
+        "{finding}"
+    );
+    // A replay 41 % off its run says nothing about its fixes.
+    let report = json("tiny-bag");
+    let findings = report["findings"].as_array().unwrap();
+    assert!(findings.iter().any(|f| f["rule"] == "tiny-partitions"));
+    assert!(
+        findings.iter().all(|f| f.get("simulated").is_none()),
+        "{report}"
+    );
+
+    taskscope()
+        .arg("analyze")
+        .arg(corpus().join("idle-compute-loop/plugin.ndjson.zst"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "   simulated: replayed with the fix, the run takes ",
+        ));
+}
+
+#[test]
+fn a_trace_read_from_a_pipe_is_analyzed_once_without_a_replay() {
+    let bytes = std::fs::read(corpus().join("recompute-delayed/plugin.ndjson.zst")).unwrap();
+    taskscope()
+        .args(["analyze", "/dev/stdin"])
+        .write_stdin(bytes)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("recomputation")
+                .and(predicate::str::contains("simulated:").not()),
+        );
+}

@@ -102,6 +102,32 @@ pub struct Finding {
     pub evidence: Vec<(String, f64)>,
     /// The fix, in Dask's vocabulary, with concrete parameters.
     pub advice: String,
+    /// What replaying the run with the fix applied predicts (`taskscope simulate --fix`), where
+    /// the fix can be simulated and the replay reproduces the run. `impact_seconds` (and the
+    /// ranking and severity) stay the rule's estimate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<SimulatedFix>,
+}
+
+/// A fix's effect, predicted by replaying the recorded run with and without it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SimulatedFix {
+    /// Wall-clock seconds the fix saves in the replay.
+    #[serde(serialize_with = "rounded")]
+    pub saves_seconds: f64,
+    /// The replayed wall time with the fix.
+    #[serde(serialize_with = "rounded")]
+    pub fixed_wall_seconds: f64,
+    /// The replay of the run as recorded (against which the saving is counted).
+    #[serde(serialize_with = "rounded")]
+    pub replayed_wall_seconds: f64,
+    /// How far that replay is from the recorded wall time (+0.05: 5 % longer).
+    #[serde(serialize_with = "rounded")]
+    pub calibration_error: f64,
+}
+
+fn rounded<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round3(*value))
 }
 
 impl Finding {

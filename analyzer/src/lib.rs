@@ -22,7 +22,7 @@ use serde::Serialize;
 use traces::{TraceError, TraceReader};
 
 pub use critical_path::{CriticalPath, critical_path};
-pub use finding::{Finding, IMPACT_SECONDS, Scope, Severity};
+pub use finding::{Finding, IMPACT_SECONDS, Scope, Severity, SimulatedFix};
 pub use index::{GroupStats, TraceIndex, WorkerStats};
 
 /// Everything `taskscope analyze` reports.

@@ -121,7 +121,8 @@ pub fn render(path: &Path, options: &Options) -> Result<Rendered, TraceError> {
     }
     let mut index = all.index.into_finished();
     index.warnings = warnings.clone();
-    let report = analyzer::report(&index);
+    let mut report = analyzer::report(&index);
+    whatif::attach(&mut report, path)?;
     all.events.sort_by_key(|e| e.time);
     let title = options.title.clone().unwrap_or_else(|| {
         path.file_name().map_or_else(

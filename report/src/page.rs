@@ -587,9 +587,15 @@ pub(crate) fn findings(report: &Report, out: &mut String) {
                 evidence_value(name, *value)
             );
         }
+        let simulated = f.simulated.map_or(String::new(), |sim| {
+            format!(
+                "<p class=\"simulated\"><b>Simulated:</b> {}</p>\n",
+                escape(&analyzer::report::simulated_sentence(&sim))
+            )
+        });
         let _ = write!(
             out,
-            "</tbody></table>\n<p class=\"advice\"><b>Fix:</b> {}</p>\n\
+            "</tbody></table>\n<p class=\"advice\"><b>Fix:</b> {}</p>\n{simulated}\
              <p class=\"scope\">{}</p>\n</article>\n",
             escape(&f.advice),
             scope_text(f)

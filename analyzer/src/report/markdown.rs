@@ -28,12 +28,16 @@ pub fn to_markdown(report: &Report) -> String {
     for (i, f) in report.findings.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` | {:.2} s | {} | {} |",
+            "| {} | {} | `{}` | {:.2} s | {}{} | {} |",
             i + 1,
             f.severity,
             f.rule,
             f.impact_seconds,
             escape(&f.title),
+            f.simulated.map_or(String::new(), |sim| format!(
+                " Simulated: {}.",
+                escape(&super::simulated_sentence(&sim))
+            )),
             escape(&f.advice)
         );
     }

@@ -5,6 +5,8 @@ mod json;
 mod markdown;
 mod text;
 
+pub use text::simulated_sentence;
+
 pub use json::to_json;
 pub use markdown::to_markdown;
 pub use text::to_text;

@@ -61,8 +61,23 @@ pub fn to_text(report: &Report, color: bool) -> String {
             printable(&f.title)
         );
         let _ = writeln!(out, "   fix: {}", printable(&f.advice));
+        if let Some(sim) = &f.simulated {
+            let _ = writeln!(out, "   simulated: {}", simulated_sentence(sim));
+        }
     }
     out
+}
+
+/// What the replay says a fix saves, in a sentence (every report format shows this one).
+pub fn simulated_sentence(sim: &crate::SimulatedFix) -> String {
+    format!(
+        "replayed with the fix, the run takes {:.2} s instead of {:.2} s: {:.2} s saved \
+         (the replay is {:+.0} % off the recorded run)",
+        sim.fixed_wall_seconds,
+        sim.replayed_wall_seconds,
+        sim.saves_seconds,
+        sim.calibration_error * 100.0
+    )
 }
 
 fn paint(severity: Severity, color: bool) -> String {

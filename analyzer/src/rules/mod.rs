@@ -120,6 +120,7 @@ impl Finding {
             scope: Scope::default(),
             evidence: Vec::new(),
             advice: String::new(),
+            simulated: None,
         }
     }
 

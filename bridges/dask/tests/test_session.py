@@ -18,6 +18,7 @@ from conftest import REPO, cluster, read_trace
 import taskscope_dask
 from taskscope_dask import Report, TaskscopeNotFound, find_taskscope_bin
 from taskscope_dask import binary as binary_mod
+from taskscope_dask.report import render_html
 
 
 def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path):
@@ -112,6 +113,10 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
                 "scope": {"group": "a<b", "time_range": [0.5, 1.5], "keys": ["('x', 1)"]},
                 "evidence": {"ratio": 20.0, "max_seconds": 1.25},
                 "advice": "repartition \"now\"",
+                "simulated": {
+                    "saves_seconds": 9.5, "fixed_wall_seconds": 3.0,
+                    "replayed_wall_seconds": 12.5, "calibration_error": -0.04,
+                },
             },
             {
                 "rule": "idle-gaps", "severity": "low", "impact_seconds": 0.1, "title": "t",
@@ -141,6 +146,13 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
     badges = re.findall(r'taskscope-(critical|low)" style="background:(#[0-9a-f]{6})', page)
     assert dict(badges)["critical"] != dict(badges)["low"]
     assert "1. [critical] skew (~12.50 s)" in str(report)
+    # The binary's sentence for a simulated fix, word for word.
+    assert f.simulated is not None and report.findings[1].simulated is None
+    assert (
+        "   simulated: replayed with the fix, the run takes 3.00 s instead of 12.50 s: "
+        "9.50 s saved (the replay is -4 % off the recorded run)"
+    ) in str(report)
+    assert "<b>simulated:</b> replayed with the fix" in render_html(report)
 
     empty = Report.from_dict({**raw, "findings": [], "critical_path": None})
     assert "No findings" in empty._repr_html_() and empty.worst() == "none"

@@ -381,7 +381,7 @@ impl Sim<'_> {
         let mut unspilled = Vec::new();
         let mut previous_peer = None;
         for input in job.inputs {
-            let bytes = self.sched.task(input.task).nbytes;
+            let bytes = submission.input_bytes(job.task.index, self.sched.task(input.task).nbytes);
             if let Located::Disk(_) = input.found {
                 t += cost(bytes, self.model.disk_read_bps);
                 if input.from.is_none() {

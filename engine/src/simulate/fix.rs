@@ -81,6 +81,13 @@ impl Fix {
 impl Replay {
     /// The replay of the run as it would be with `fix` applied.
     pub fn fixed(&self, fix: Fix) -> Replay {
+        self.fixed_in(fix, None, &[])
+    }
+
+    /// [`Replay::fixed`] for one finding: a fix that acts on groups (`skew`, `tiny-partitions`)
+    /// applied to `group` alone when given, and `skew`'s split to the tasks named in `keys`
+    /// alone when any is (a finding's example keys are its slow tasks).
+    pub fn fixed_in(&self, fix: Fix, group: Option<&str>, keys: &[String]) -> Replay {
         let mut fixed = self.clone();
         match fix {
             Fix::IdleGaps => {
@@ -112,7 +119,7 @@ impl Replay {
             }
             Fix::Skew => {
                 for s in &mut fixed.submissions {
-                    *s = split_skewed(s);
+                    *s = split_skewed(s, group, keys);
                 }
             }
             Fix::TinyPartitions => {
@@ -125,7 +132,7 @@ impl Replay {
                     .flat_map(|e| e.external_deps.iter().cloned())
                     .collect();
                 for s in &mut fixed.submissions {
-                    *s = merge_tiny(s, &read_later);
+                    *s = merge_tiny(s, &read_later, group);
                 }
             }
         }
@@ -139,13 +146,17 @@ struct NewTask {
     work: Work,
     deserialize: u64,
     inline: u64,
+    /// Reads this share of each input (a piece of a split task).
+    pieces: u32,
 }
 
-/// Each task's group, as the graph names it.
-fn groups(graph: &Graph) -> FxHashMap<&str, Vec<u32>> {
+/// The tasks of each group (of `only`, when given), as the graph names them.
+fn groups<'a>(graph: &'a Graph, only: Option<&str>) -> FxHashMap<&'a str, Vec<u32>> {
     let mut by_group: FxHashMap<&str, Vec<u32>> = FxHashMap::default();
     for (index, spec) in graph.tasks().enumerate() {
-        by_group.entry(&spec.group).or_default().push(index as u32);
+        if only.is_none_or(|g| g == &*spec.group) {
+            by_group.entry(&spec.group).or_default().push(index as u32);
+        }
     }
     by_group
 }
@@ -159,17 +170,18 @@ fn median_compute(graph: &Graph, members: &[u32]) -> u64 {
     computes[computes.len() / 2]
 }
 
-fn split_skewed(s: &Submission) -> Submission {
+fn split_skewed(s: &Submission, only: Option<&str>, keys: &[String]) -> Submission {
     let graph = &s.graph;
     let mut pieces = vec![1u64; graph.len()];
-    for members in groups(graph).values() {
+    for members in groups(graph, only).values() {
         if members.len() < SKEW_MIN_TASKS {
             continue;
         }
         let median = median_compute(graph, members).max(1);
         for &i in members {
             let compute = graph.task(i).work.compute_ns;
-            if compute >= SKEW_RATIO * median {
+            let named = keys.is_empty() || keys.contains(&graph.task(i).key.to_string());
+            if named && compute >= SKEW_RATIO * median {
                 pieces[i as usize] = compute.div_ceil(median).min(MAX_PIECES);
             }
         }
@@ -198,6 +210,7 @@ fn split_skewed(s: &Submission) -> Submission {
                 },
                 deserialize: s.deserialize_ns(index as u32) / k,
                 inline: s.inline_bytes(index as u32),
+                pieces: k as u32,
             });
         }
         of_old.push(mine);
@@ -205,7 +218,7 @@ fn split_skewed(s: &Submission) -> Submission {
     rewrite(s, tasks, &of_old)
 }
 
-fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>) -> Submission {
+fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Submission {
     let graph = &s.graph;
     // Longest path from a root: tasks of one level have no path between them, so merging them
     // cannot make a cycle. Index order is dependency order.
@@ -219,7 +232,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>) -> Submission {
     }
     let mut chunk_of: Vec<Option<usize>> = vec![None; graph.len()];
     let mut chunks: Vec<Vec<u32>> = Vec::new();
-    for members in groups(graph).values() {
+    for members in groups(graph, only).values() {
         if members.len() < TINY_MIN_TASKS || median_compute(graph, members) >= TARGET_TASK_NS {
             continue;
         }
@@ -255,6 +268,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>) -> Submission {
                     work: spec.work.clone(),
                     deserialize: s.deserialize_ns(index as u32),
                     inline: s.inline_bytes(index as u32),
+                    pieces: 1,
                 });
                 tasks.len() - 1
             }
@@ -278,6 +292,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>) -> Submission {
                     work,
                     deserialize,
                     inline,
+                    pieces: 1,
                 });
                 new_of_chunk[chunk] = tasks.len() - 1;
                 tasks.len() - 1
@@ -339,12 +354,13 @@ fn rewrite(s: &Submission, tasks: Vec<NewTask>, of_old: &[Vec<usize>]) -> Submis
     }
     let mut slots: Vec<Option<NewTask>> = tasks.into_iter().map(Some).collect();
     let mut builder = GraphBuilder::with_capacity(order.len(), 0);
-    let (mut deserialize, mut inline) = (Vec::new(), Vec::new());
+    let (mut deserialize, mut inline, mut pieces) = (Vec::new(), Vec::new(), Vec::new());
     for &n in &order {
         let task = slots[n].take().expect("each task is laid out once");
         builder.add(task.key, task.work);
         deserialize.push(task.deserialize);
         inline.push(task.inline);
+        pieces.push(task.pieces);
     }
     for (n, ds) in deps.iter().enumerate() {
         for &d in ds {
@@ -357,6 +373,7 @@ fn rewrite(s: &Submission, tasks: Vec<NewTask>, of_old: &[Vec<usize>]) -> Submis
             .expect("split or merged tasks keep unique keys and make no cycle"),
         deserialize,
         inline,
+        pieces,
         ..s.clone()
     }
 }

@@ -46,6 +46,9 @@ pub struct Submission {
     pub deserialize: Vec<u64>,
     /// Per task index, bytes of inline arguments (empty: none).
     pub inline: Vec<u64>,
+    /// Per task index, into how many pieces its task was split (`--fix skew`): a piece reads
+    /// that share of each input (empty: whole inputs).
+    pub pieces: Vec<u32>,
 }
 
 impl Submission {
@@ -55,6 +58,11 @@ impl Submission {
 
     pub fn inline_bytes(&self, index: u32) -> u64 {
         self.inline.get(index as usize).copied().unwrap_or(0)
+    }
+
+    /// The bytes of an input of `bytes` that task `index` reads.
+    pub fn input_bytes(&self, index: u32, bytes: u64) -> u64 {
+        bytes / u64::from(self.pieces.get(index as usize).copied().unwrap_or(1).max(1))
     }
 }
 
@@ -129,6 +137,7 @@ impl Replay {
                     persist: false,
                     deserialize: Vec::new(),
                     inline: Vec::new(),
+                    pieces: Vec::new(),
                 })
                 .collect(),
             recorded,
@@ -561,6 +570,7 @@ impl Builder {
             persist: false,
             deserialize,
             inline,
+            pieces: Vec::new(),
         });
         Ok(())
     }

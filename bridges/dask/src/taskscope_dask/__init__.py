@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 from .binary import TaskscopeError, TaskscopeNotFound, find_taskscope_bin
 from .plugin import TaskscopePlugin
 from .preload import dask_setup
-from .report import CriticalPath, Finding, Report, Scope, Summary
+from .report import CriticalPath, Finding, Report, Scope, SimulatedFix, Summary
 from .session import Trace, trace
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Finding",
     "Report",
     "Scope",
+    "SimulatedFix",
     "Summary",
     "TaskscopeError",
     "TaskscopeNotFound",

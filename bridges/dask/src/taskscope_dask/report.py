@@ -59,6 +59,37 @@ class Scope:
 
 
 @dataclass(frozen=True)
+class SimulatedFix:
+    """What replaying the run with the finding's fix predicts (``taskscope simulate --fix``)."""
+
+    #: Wall-clock seconds the fix saves in the replay.
+    saves_seconds: float
+    #: The replayed wall time with the fix.
+    fixed_wall_seconds: float
+    #: The replay of the run as recorded.
+    replayed_wall_seconds: float
+    #: How far that replay is from the recorded wall time (0.05: 5 % longer).
+    calibration_error: float
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SimulatedFix:
+        return cls(
+            saves_seconds=float(d["saves_seconds"]),
+            fixed_wall_seconds=float(d["fixed_wall_seconds"]),
+            replayed_wall_seconds=float(d["replayed_wall_seconds"]),
+            calibration_error=float(d["calibration_error"]),
+        )
+
+    def sentence(self) -> str:
+        """The binary's sentence for it (``analyze``'s text, Markdown and HTML)."""
+        return (
+            f"replayed with the fix, the run takes {self.fixed_wall_seconds:.2f} s instead of "
+            f"{self.replayed_wall_seconds:.2f} s: {self.saves_seconds:.2f} s saved "
+            f"(the replay is {self.calibration_error * 100:+.0f} % off the recorded run)"
+        )
+
+
+@dataclass(frozen=True)
 class Finding:
     """One problem, with its numbers and its fix."""
 
@@ -74,6 +105,8 @@ class Finding:
     evidence: dict[str, float]
     #: The fix, in Dask's vocabulary, with concrete parameters.
     advice: str
+    #: What replaying the run with the fix predicts, when the fix can be simulated.
+    simulated: SimulatedFix | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
@@ -85,6 +118,7 @@ class Finding:
             scope=Scope.from_dict(d.get("scope", {})),
             evidence={str(k): float(v) for k, v in d.get("evidence", {}).items()},
             advice=str(d.get("advice", "")),
+            simulated=SimulatedFix.from_dict(d["simulated"]) if d.get("simulated") else None,
         )
 
     def at_least(self, severity: Severity) -> bool:
@@ -224,6 +258,8 @@ class Report:
         for i, f in enumerate(self.findings, 1):
             lines.append(f"{i}. [{f.severity}] {f.rule} (~{f.impact_seconds:.2f} s): {f.title}")
             lines.append(f"   fix: {f.advice}")
+            if f.simulated is not None:
+                lines.append(f"   simulated: {f.simulated.sentence()}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -306,6 +342,11 @@ def render_html(report: Report) -> str:
             f'<li style="margin:4px 0">{_badge(f.severity)} <code>{_esc(f.rule)}</code>'
             + (f" ({where})" if where else "")
             + f"<br><b>fix:</b> {_esc(f.advice)}"
+            + (
+                f"<br><b>simulated:</b> {_esc(f.simulated.sentence())}"
+                if f.simulated is not None
+                else ""
+            )
             + (
                 f'<br><span style="color:#6b7280">evidence: {evidence}</span>'
                 if evidence

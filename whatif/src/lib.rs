@@ -1,0 +1,70 @@
+//! What fixing each finding would save: the recorded run replayed on its own shape by the
+//! engine's scheduler (`engine::simulate`), with and without the finding's fix, for the rules
+//! whose advice the simulator can apply. The numbers go to [`analyzer::Finding::simulated`];
+//! the analyzer's own estimates keep ranking the findings.
+
+use std::path::Path;
+
+use analyzer::{Report, SimulatedFix};
+use engine::simulate::{Fix, Model, Replay, simulate};
+use traces::{TraceError, TraceReader};
+
+/// Traces with more task records are not replayed here: the replay holds every task, which a
+/// plain `analyze` of a million tasks must not pay for (`taskscope simulate` replays any size).
+pub const MAX_TASKS: u64 = 250_000;
+
+/// A replay further than this from the recorded wall time does not reproduce the run well
+/// enough to say what a fix saves (the bound `tests/simulate.rs` holds the corpus to).
+pub const CALIBRATION_BOUND: f64 = 0.25;
+
+/// Fills in `simulated` for the findings of `report`, read from the trace at `path`, whose fix
+/// the simulator applies. Leaves them empty when the trace is too big, not a regular file (it
+/// cannot be read twice), has nothing to replay or is not reproduced by its replay.
+pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
+    let fixes: Vec<Option<Fix>> = report
+        .findings
+        .iter()
+        .map(|f| Fix::from_rule(f.rule))
+        .collect();
+    // The replay reads the trace again: a pipe or a FIFO was consumed by the analysis.
+    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    if !regular || fixes.iter().all(Option::is_none) || report.summary.tasks > MAX_TASKS {
+        return Ok(());
+    }
+    let mut reader = TraceReader::open(path)?;
+    let header = reader.header().clone();
+    let mut failed = None;
+    let records = reader
+        .by_ref()
+        .map_while(|record| record.map_err(|e| failed = Some(e)).ok());
+    let replay = Replay::from_trace(&header, records);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let Ok(replay) = replay else {
+        return Ok(());
+    };
+    let recorded = replay.recorded.wall_ns;
+    let model = Model::recorded(&replay, header.cluster.memory, replay.recorded.shape);
+    let replayed = simulate(&replay, &model).wall_ns;
+    if recorded == 0 {
+        return Ok(());
+    }
+    let calibration_error = (replayed as f64 - recorded as f64) / recorded as f64;
+    if calibration_error.abs() > CALIBRATION_BOUND {
+        return Ok(());
+    }
+    for (finding, fix) in report.findings.iter_mut().zip(fixes) {
+        let Some(fix) = fix else { continue };
+        let scope = &finding.scope;
+        let fixed = replay.fixed_in(fix, scope.group.as_deref(), &scope.keys);
+        let fixed = simulate(&fixed, &model).wall_ns;
+        finding.simulated = Some(SimulatedFix {
+            saves_seconds: replayed.saturating_sub(fixed) as f64 / 1e9,
+            fixed_wall_seconds: fixed as f64 / 1e9,
+            replayed_wall_seconds: replayed as f64 / 1e9,
+            calibration_error,
+        });
+    }
+    Ok(())
+}
