@@ -6,7 +6,7 @@
 //!
 //! Two drivers run it: the engine's worker threads on the wall clock (`cluster.rs`,
 //! `worker.rs`) with real bytes, and the simulator on a virtual clock with sizes only
-//! (`simulate.rs`). One policy, so a prediction is what the engine would have done.
+//! (`simulate/`). One policy, so a prediction is what the engine would have done.
 //!
 //! By concern: [`submission`] (graphs in and out), [`placement`] (choosing workers, work
 //! stealing, claiming a task and its inputs), [`transitions`] (a task finished or failed),
