@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
-use traces::{Action, EventKind, Header, Key, Record, TaskRecord, TaskStatus};
+use traces::{Action, EventKind, Header, Key, Record, TaskRecord, TaskStatus, WorkerId};
 
 use super::{Model, Shape};
 use crate::config::Network;
@@ -112,6 +112,7 @@ pub enum ReplayError {
 /// One recorded attempt, reduced to what a replay needs.
 struct Attempt {
     key: Key,
+    worker: WorkerId,
     deps: Vec<Key>,
     status: TaskStatus,
     error: Option<String>,
@@ -184,6 +185,7 @@ impl Replay {
                         error: task.error,
                         deps: task.deps,
                         key: task.key,
+                        worker: task.worker,
                     });
                 }
                 Record::Memory(_) | Record::GroupMetrics(_) => {}
@@ -226,7 +228,7 @@ impl Replay {
                 0.0
             },
             memory_limit: spec.iter().filter_map(|w| w.memory_limit).max(),
-            network: fit.network(),
+            network: fit.network(moved_bytes(&attempts)),
             dispatch_ns: lanes.dispatch.0,
             inline_bps: lanes.dispatch.1,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
@@ -376,8 +378,13 @@ impl Fit {
 
     /// Latency: the median small transfer. Bandwidth: big transfers' bytes over their time;
     /// without big ones, Dask's default estimate, or what the small ones moved if faster
-    /// (their time includes latency, so that rate is a floor).
-    fn network(&mut self) -> Network {
+    /// (their time includes latency, so that rate is a floor). When the run's dependencies
+    /// moved more bytes between workers than its transfers say (`moved`), the big transfers
+    /// carried the rest: Dask fetches a worker's inputs from one peer in one batch and records
+    /// the batch's time on one of the tasks that wait for it, with that task's own bytes only
+    /// (the plugin sees no more): a shuffle's recorded transfers hold 42 of the 99 MB its
+    /// workers served each other.
+    fn network(&mut self, moved: u64) -> Network {
         let latency_ns = if self.small.is_empty() {
             0
         } else {
@@ -385,11 +392,38 @@ impl Fit {
             *self.small.select_nth_unstable(mid).1
         };
         let floor = self.all.rate().unwrap_or(0).max(DEFAULT_BANDWIDTH_BPS);
+        let unrecorded = moved.saturating_sub(self.all.bytes);
+        if unrecorded > 0 && self.big.ns > 0 {
+            self.big.bytes += unrecorded;
+        }
         Network {
             bandwidth: Some(self.big.rate().unwrap_or(floor)),
             latency_ns,
         }
     }
+}
+
+/// Bytes the recorded dependencies moved between workers: each dependency's result (where its
+/// last successful attempt ran) counted once per other worker that ran a task needing it, as a
+/// worker fetches an input once for all its tasks.
+fn moved_bytes(attempts: &[Attempt]) -> u64 {
+    let mut made: FxHashMap<&Key, (WorkerId, u64)> = FxHashMap::default();
+    for a in attempts.iter().filter(|a| a.status == TaskStatus::Ok) {
+        made.insert(&a.key, (a.worker, a.nbytes));
+    }
+    let mut fetched: rustc_hash::FxHashSet<(&Key, WorkerId)> = Default::default();
+    let mut bytes = 0u64;
+    for a in attempts {
+        for dep in &a.deps {
+            if let Some(&(at, nbytes)) = made.get(dep)
+                && at != a.worker
+                && fetched.insert((dep, a.worker))
+            {
+                bytes = bytes.saturating_add(nbytes);
+            }
+        }
+    }
+    bytes
 }
 
 /// An attempt on its thread: occupied from, until, ready since, inline bytes.
