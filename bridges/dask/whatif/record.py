@@ -44,7 +44,9 @@ DEFAULT_OUT = os.path.join(REPO, "analyzer", "tests", "whatif")
 def _load_corpus_recorder():
     """bridges/dask/corpus/record.py as a module (this file is record.py too: no plain import).
     Importing it puts the corpus directory on sys.path and on the workers' PYTHONPATH."""
-    spec = importlib.util.spec_from_file_location("corpus_record", os.path.join(CORPUS, "record.py"))
+    spec = importlib.util.spec_from_file_location(
+        "corpus_record", os.path.join(CORPUS, "record.py")
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
