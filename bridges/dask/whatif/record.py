@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Record the what-if validation set: the same Dask graphs on LocalClusters of several shapes,
 so that ``taskscope simulate`` can predict each shape from each other shape's trace
-(tests/whatif.rs compares the predictions with the recorded wall times).
+(tests/simulate_shapes.rs compares the predictions with the recorded wall times).
 
     python record.py [--out DIR] [--shapes 1x1,2x1,1x2] [--min-idle 0.9] [GRAPH ... | all]
 

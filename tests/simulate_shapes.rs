@@ -82,7 +82,7 @@ const UNMODELLED_PAIRS: [(&str, &str, &str, &str); 6] = [
     ),
 ];
 
-const WHATIF_BEGIN: &str = "<!-- what-if table: tests/whatif.rs -->\n";
+const WHATIF_BEGIN: &str = "<!-- what-if table: tests/simulate_shapes.rs -->\n";
 const WHATIF_END: &str = "<!-- end of what-if table -->\n";
 
 fn whatif_dir() -> PathBuf {
