@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use engine::simulate::{Fix, Model, Replay, Shape, simulate};
 use traces::units::{format_bytes, format_count};
-use traces::{TraceReader, TraceWriter, synthetic};
+use traces::{TraceWriter, synthetic};
 
 use crate::bench::in_child;
 use crate::output::outln;
@@ -146,10 +146,7 @@ fn validation(dir: &Path) -> Result<()> {
 }
 
 fn replay_of(path: &Path) -> Result<Replay> {
-    let reader = TraceReader::open(path)?;
-    let header = reader.header().clone();
-    let records: Vec<_> = reader.collect::<Result<_, _>>()?;
-    Ok(Replay::from_trace(&header, records)?)
+    Ok(Replay::open(path)?.replay?)
 }
 
 /// The workloads whose `--fix` follows a finding the simulator can apply.

@@ -7,7 +7,6 @@ use anyhow::{Context, Result};
 use engine::simulate::{Fix, Model, Prediction, Replay, Shape, simulate};
 use engine::{MAX_WORKERS, Network};
 use serde_json::json;
-use traces::TraceReader;
 use traces::units::{format_bytes, format_duration, printable};
 
 use crate::cli::{OutputFormat, SimulateArgs};
@@ -17,18 +16,12 @@ const DEFAULT_WORKER_FACTORS: [u32; 4] = [1, 2, 4, 8];
 
 pub fn run(args: &SimulateArgs) -> Result<()> {
     let name = args.trace.display().to_string();
-    let mut reader = TraceReader::open(&args.trace)?;
-    let header = reader.header().clone();
-    let mut failed = None;
-    let records = reader
-        .by_ref()
-        .map_while(|record| record.map_err(|e| failed = Some(e)).ok());
-    let replay = Replay::from_trace(&header, records);
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    let replay = replay.with_context(|| format!("cannot replay {}", printable(&name)))?;
-    crate::print_warnings(reader.warnings());
+    let file = Replay::open(&args.trace)?;
+    let header = file.header;
+    let replay = file
+        .replay
+        .with_context(|| format!("cannot replay {}", printable(&name)))?;
+    crate::print_warnings(&file.warnings);
 
     let recorded = &replay.recorded;
     let mut base = Model::recorded(&replay, header.cluster.memory, recorded.shape);

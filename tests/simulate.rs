@@ -332,3 +332,49 @@ fn a_trace_read_from_a_pipe_is_analyzed_once_without_a_replay() {
                 .and(predicate::str::contains("simulated:").not()),
         );
 }
+
+#[test]
+fn hostile_shapes_and_durations_end_in_a_clear_error_or_saturated_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = r#"{"kind":"header","format":"taskscope-trace","version":"1.0","producer":"p","origin_unix_ns":0,"cluster":{}}"#;
+    let task = |key: &str, thread: u32, deps: &str, phases: &str| {
+        format!(
+            r#"{{"kind":"task","key":{key},"group":"a","worker":0,"thread":{thread},"status":"ok","deps":[{deps}],"phases":[{phases}]}}"#
+        )
+    };
+    let half = r#"{"action":"compute","start":0,"stop":9223372036854775808}"#;
+    let second = r#"{"action":"compute","start":9223372036854775808,"stop":18446744073709551615}"#;
+    // A thread numbered u32::MAX: a worker of four billion threads, which no replay can hold.
+    let wide = dir.path().join("wide.ndjson");
+    std::fs::write(
+        &wide,
+        format!("{header}\n{}\n", task(r#"["a",0]"#, u32::MAX, "", half)),
+    )
+    .unwrap();
+    taskscope()
+        .arg("simulate")
+        .arg(&wide)
+        .assert()
+        .code(1)
+        .stderr(format!(
+            "error: cannot replay {}: the recorded cluster has 1 workers of up to 4294967295 \
+             threads; the simulator models at most 64 workers of 256 threads\n",
+            wide.display()
+        ));
+    // `analyze` of it still answers, without a simulated figure.
+    taskscope().arg("analyze").arg(&wide).assert().success();
+    // Tasks of 2^63 ns in a chain: every sum saturates instead of overflowing.
+    let long = dir.path().join("long.ndjson");
+    let lines = [
+        header.to_string(),
+        task(r#"["a",0]"#, 0, "", half),
+        task(r#"["a",1]"#, 0, r#"["a",0]"#, second),
+    ];
+    std::fs::write(&long, lines.join("\n") + "\n").unwrap();
+    let json = simulate_json(&long, &["--workers", "1,2"]);
+    assert_eq!(json["predictions"].as_array().unwrap().len(), 2, "{json}");
+    assert!(
+        json["critical_path_seconds"].as_f64().unwrap() > 1.8e10,
+        "{json}"
+    );
+}

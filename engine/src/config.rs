@@ -60,9 +60,15 @@ impl Network {
     /// The modelled time of one input of `bytes`; `first` when it is the first from its peer.
     pub fn delay_ns(&self, bytes: u64, first: bool) -> u64 {
         let wire = match self.bandwidth {
-            Some(bw) if bw > 0 => (bytes as u128 * 1_000_000_000 / bw as u128) as u64,
+            Some(bw) if bw > 0 => {
+                u64::try_from(bytes as u128 * 1_000_000_000 / bw as u128).unwrap_or(u64::MAX)
+            }
             _ => 0,
         };
-        if first { self.latency_ns + wire } else { wire }
+        if first {
+            self.latency_ns.saturating_add(wire)
+        } else {
+            wire
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use analyzer::{Report, SimulatedFix};
 use engine::simulate::{Fix, Model, Replay, simulate};
-use traces::{TraceError, TraceReader};
+use traces::TraceError;
 
 /// Traces with more task records are not replayed here: the replay holds every task, which a
 /// plain `analyze` of a million tasks must not pay for (`taskscope simulate` replays any size).
@@ -31,17 +31,9 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
     if !regular || fixes.iter().all(Option::is_none) || report.summary.tasks > MAX_TASKS {
         return Ok(());
     }
-    let mut reader = TraceReader::open(path)?;
-    let header = reader.header().clone();
-    let mut failed = None;
-    let records = reader
-        .by_ref()
-        .map_while(|record| record.map_err(|e| failed = Some(e)).ok());
-    let replay = Replay::from_trace(&header, records);
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let Ok(replay) = replay else {
+    let file = Replay::open(path)?;
+    let header = file.header;
+    let Ok(replay) = file.replay else {
         return Ok(());
     };
     let recorded = replay.recorded.wall_ns;

@@ -164,7 +164,8 @@ impl Sim<'_> {
                     self.sched.spilled(slot, written, &[]);
                     self.apply();
                     if let Some((generation, thread, started)) = thread {
-                        self.prediction.busy_ns += time - started;
+                        self.prediction.busy_ns =
+                            self.prediction.busy_ns.saturating_add(time - started);
                         if self.threads[slot].generation == generation {
                             self.free(slot, generation, thread);
                             self.claim(slot, thread);
@@ -217,13 +218,15 @@ impl Sim<'_> {
             self.prediction.placements.push((key, worker));
         }
         if finished.spill.is_empty() {
-            self.prediction.busy_ns += self.now - started;
+            self.prediction.busy_ns = self.prediction.busy_ns.saturating_add(self.now - started);
             self.free(slot, generation, thread);
             self.claim(slot, thread);
             return;
         }
         let (written, bytes) = spill_files(finished.spill);
-        let end = self.now + cost(bytes, self.model.disk_write_bps);
+        let end = self
+            .now
+            .saturating_add(cost(bytes, self.model.disk_write_bps));
         self.at(
             end,
             Ev::Spilled {
@@ -265,7 +268,7 @@ impl Sim<'_> {
             && next.client_gap_ns.is_none()
         {
             let offset = next.offset_ns.saturating_sub(submission.offset_ns);
-            self.at(self.now + offset, Ev::Submit(i + 1));
+            self.at(self.now.saturating_add(offset), Ev::Submit(i + 1));
             self.submitted = i + 2;
         }
     }
@@ -293,7 +296,7 @@ impl Sim<'_> {
             && let Some(next) = self.replay.submissions.get(self.submitted)
         {
             let gap = next.client_gap_ns.unwrap_or(0);
-            self.at(self.now + gap, Ev::Submit(self.submitted));
+            self.at(self.now.saturating_add(gap), Ev::Submit(self.submitted));
             self.submitted += 1;
         }
     }
@@ -360,11 +363,11 @@ impl Sim<'_> {
             }
         }
         // Dispatch keeps the thread but is not task time: busy time starts after it.
-        let mut t = self.now + self.model.dispatch_cost(inline);
+        let mut t = self.now.saturating_add(self.model.dispatch_cost(inline));
         let started = t;
         if !job.spill.is_empty() {
             let (written, bytes) = spill_files(std::mem::take(&mut job.spill));
-            t += cost(bytes, self.model.disk_write_bps);
+            t = t.saturating_add(cost(bytes, self.model.disk_write_bps));
             self.at(
                 t,
                 Ev::Spilled {
@@ -383,7 +386,7 @@ impl Sim<'_> {
         for input in job.inputs {
             let bytes = submission.input_bytes(job.task.index, self.sched.task(input.task).nbytes);
             if let Located::Disk(_) = input.found {
-                t += cost(bytes, self.model.disk_read_bps);
+                t = t.saturating_add(cost(bytes, self.model.disk_read_bps));
                 if input.from.is_none() {
                     unspilled.push((input.task, Size(bytes)));
                 }
@@ -391,13 +394,13 @@ impl Sim<'_> {
             if let Some((peer, _)) = input.from {
                 let first = previous_peer != Some(peer);
                 previous_peer = Some(peer);
-                t += self.model.network.delay_ns(bytes, first);
+                t = t.saturating_add(self.model.network.delay_ns(bytes, first));
                 fetched.push((input.task, Size(bytes)));
             }
         }
         let spec = job.graph.task(job.task.index);
-        t += deserialize;
-        t += spec.work.compute_ns;
+        t = t.saturating_add(deserialize);
+        t = t.saturating_add(spec.work.compute_ns);
         let result = match spec.work.extra().and_then(|e| e.fail.as_ref()) {
             Some((message, attempts)) if job.attempt <= *attempts => Err(message.clone()),
             _ => Ok(Size(spec.work.output_bytes)),
@@ -449,5 +452,6 @@ pub(crate) fn cost(bytes: u64, bytes_per_second: u64) -> u64 {
     if bytes_per_second == 0 {
         return 0;
     }
-    (u128::from(bytes) * 1_000_000_000 / u128::from(bytes_per_second)) as u64
+    u64::try_from(u128::from(bytes) * 1_000_000_000 / u128::from(bytes_per_second))
+        .unwrap_or(u64::MAX)
 }

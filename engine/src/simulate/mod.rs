@@ -13,7 +13,7 @@ mod replay;
 pub(crate) use driver::cost;
 pub use driver::simulate;
 pub use fix::Fix;
-pub use replay::{Recorded, Replay, ReplayError, Submission};
+pub use replay::{Recorded, Replay, ReplayError, ReplayFile, Submission};
 
 use traces::{Key, MemoryFractions, WorkerId};
 
@@ -78,7 +78,7 @@ impl Model {
     /// What a task costs its thread before its inputs: dispatch, and its inline arguments.
     pub fn dispatch_cost(&self, inline_bytes: u64) -> u64 {
         let shipping = self.inline_bps.map_or(0, |bps| cost(inline_bytes, bps));
-        self.dispatch_ns + shipping
+        self.dispatch_ns.saturating_add(shipping)
     }
 }
 

@@ -101,10 +101,28 @@ pub struct Replay {
     pub inline_once_per_worker: bool,
 }
 
+/// A trace file read for a replay.
+pub struct ReplayFile {
+    pub header: Header,
+    /// The replay, or why the trace has none.
+    pub replay: Result<Replay, ReplayError>,
+    /// The reader's warnings (a truncated last line…).
+    pub warnings: Vec<String>,
+}
+
+/// The most threads per worker a replay models (as `taskscope run --threads`).
+pub const MAX_THREADS: u32 = 256;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
     #[error("the trace has no finished task to replay")]
     Empty,
+    #[error(
+        "the recorded cluster has {workers} workers of up to {threads} threads; the simulator \
+         models at most {max_workers} workers of {MAX_THREADS} threads",
+        max_workers = crate::MAX_WORKERS
+    )]
+    Shape { workers: u32, threads: u32 },
     #[error("cannot rebuild the recorded graph: {0}")]
     Graph(#[from] EngineError),
 }
@@ -146,6 +164,25 @@ impl Replay {
             unknown_dependencies: 0,
             inline_once_per_worker: false,
         }
+    }
+
+    /// Reads the trace at `path` (any format) and rebuilds its run; the error is the reader's.
+    pub fn open(path: &std::path::Path) -> Result<ReplayFile, traces::TraceError> {
+        let mut reader = traces::TraceReader::open(path)?;
+        let header = reader.header().clone();
+        let mut failed = None;
+        let records = reader
+            .by_ref()
+            .map_while(|record| record.map_err(|e| failed = Some(e)).ok());
+        let replay = Replay::from_trace(&header, records);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(ReplayFile {
+            header,
+            replay,
+            warnings: reader.warnings().to_vec(),
+        })
     }
 
     /// Rebuilds a recorded run's graphs from its trace.
@@ -215,6 +252,12 @@ impl Replay {
                 threads: spec.iter().map(|w| w.threads).max().unwrap_or(1).max(1),
             }
         };
+        if shape.workers > crate::MAX_WORKERS || shape.threads > MAX_THREADS {
+            return Err(ReplayError::Shape {
+                workers: shape.workers,
+                threads: shape.threads,
+            });
+        }
         let wall_ns = run_stop - run_start;
         let busy_ns = lanes.fit();
         let slot_time = wall_ns as f64 * shape.slots() as f64;
@@ -289,9 +332,9 @@ impl Replay {
         let mut previous_offset = 0;
         for (i, s) in self.submissions.iter().enumerate() {
             made = match s.client_gap_ns {
-                Some(gap) if i > 0 => end + gap,
+                Some(gap) if i > 0 => end.saturating_add(gap),
                 Some(_) => 0,
-                None => made + s.offset_ns.saturating_sub(previous_offset),
+                None => made.saturating_add(s.offset_ns.saturating_sub(previous_offset)),
             };
             previous_offset = s.offset_ns;
             let mut done = vec![0u64; s.graph.len()];
@@ -308,9 +351,9 @@ impl Replay {
                     }
                 }
                 done[index as usize] = ready
-                    + model.dispatch_cost(s.inline_bytes(index))
-                    + s.deserialize_ns(index)
-                    + spec.work.compute_ns;
+                    .saturating_add(model.dispatch_cost(s.inline_bytes(index)))
+                    .saturating_add(s.deserialize_ns(index))
+                    .saturating_add(spec.work.compute_ns);
             }
             end = end.max(done.iter().copied().max().unwrap_or(made));
             if s.persist {
