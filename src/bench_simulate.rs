@@ -47,16 +47,19 @@ pub fn bench_simulate(tasks: u64, validate: bool) -> Result<()> {
     Ok(())
 }
 
-/// Each workload recorded on 2 workers, predicted on 1, 2 and 4, and run for real on each.
+/// Each workload recorded on 2 workers, predicted on 1, 2 and 4, and run for real on each;
+/// then each simulated fix against the real `run --fix`.
 fn validation(dir: &Path) -> Result<()> {
     outln!(
         "\nworkloads recorded on {RECORDED_WORKERS} workers × 1 thread ({BANDWIDTH}, {LATENCY} \
-         network), predicted and run on each shape ({} cores here):",
+         network), predicted and run on each shape ({} cores here); `sleep` rows wait out their \
+         compute time (--sleep-compute), so more workers than cores still run side by side:",
         cores()
     )?;
     outln!(
-        "{:<16} {:>6} {:>10} {:>10} {:>8}",
+        "{:<16} {:<6} {:>6} {:>10} {:>10} {:>8}",
         "workload",
+        "tasks",
         "shape",
         "predicted",
         "real",
@@ -64,85 +67,81 @@ fn validation(dir: &Path) -> Result<()> {
     )?;
     let mut fixes = Vec::new();
     for workload in engine::workloads::all() {
-        let record = |workers: u32, name: &str| -> Result<Replay> {
-            let path = dir.join(format!("{}-{name}.ndjson.zst", workload.name));
-            let path_text = path.display().to_string();
-            let workers = workers.to_string();
-            in_child(&[
-                "run",
-                workload.name,
-                "-o",
-                &path_text,
-                "--workers",
-                &workers,
-                "--bandwidth",
-                BANDWIDTH,
-                "--latency",
-                LATENCY,
-            ])?;
-            replay_of(&path)
-        };
-        let recorded = record(RECORDED_WORKERS, "recorded")?;
-        fixes.extend(
-            FIXES
-                .iter()
-                .filter(|(name, _)| *name == workload.name)
-                .map(|&(_, fix)| (workload.name, fix, recorded.clone())),
-        );
-        for workers in SHAPES {
-            let shape = Shape {
-                workers,
-                threads: 1,
+        for sleep in [false, true] {
+            let run = |workers: u32, extra: &[&str]| -> Result<Replay> {
+                let name = format!("{}-{workers}-{sleep}-{}", workload.name, extra.len());
+                let path = dir.join(format!("{name}.ndjson.zst"));
+                let path_text = path.display().to_string();
+                let workers = workers.to_string();
+                let mut args = vec![
+                    "run",
+                    workload.name,
+                    "-o",
+                    &path_text,
+                    "--workers",
+                    &workers,
+                    "--bandwidth",
+                    BANDWIDTH,
+                    "--latency",
+                    LATENCY,
+                ];
+                if sleep {
+                    args.push("--sleep-compute");
+                }
+                args.extend_from_slice(extra);
+                in_child(&args)?;
+                replay_of(&path)
             };
-            let model = Model::recorded(&recorded, Default::default(), shape);
-            let predicted = simulate(&recorded, &model).wall_ns;
-            let real = record(workers, &format!("{workers}w"))?.recorded.wall_ns;
-            let error = (predicted as f64 - real as f64) / real as f64;
-            let note = if workers > cores() {
-                "  (more CPU-bound threads than cores: the real run shares them)"
-            } else {
-                ""
-            };
-            outln!(
-                "{:<16} {:>6} {:>9.2}s {:>9.2}s {:>+7.0}%{note}",
-                workload.name,
-                shape.to_string(),
-                predicted as f64 / 1e9,
-                real as f64 / 1e9,
-                error * 100.0
-            )?;
+            let recorded = run(RECORDED_WORKERS, &[])?;
+            for workers in SHAPES {
+                // Burning: only the shapes this machine's cores can run side by side.
+                if !sleep && workers > cores() {
+                    continue;
+                }
+                let shape = Shape {
+                    workers,
+                    threads: 1,
+                };
+                let model = Model::recorded(&recorded, Default::default(), shape);
+                let predicted = simulate(&recorded, &model).wall_ns;
+                let real = run(workers, &[])?.recorded.wall_ns;
+                outln!(
+                    "{:<16} {:<6} {:>6} {:>9.2}s {:>9.2}s {:>+7.0}%",
+                    workload.name,
+                    if sleep { "sleep" } else { "burn" },
+                    shape.to_string(),
+                    predicted as f64 / 1e9,
+                    real as f64 / 1e9,
+                    error(predicted, real) * 100.0
+                )?;
+            }
+            if !sleep && let Some(&(_, fix)) = FIXES.iter().find(|(name, _)| *name == workload.name)
+            {
+                let shape = recorded.recorded.shape;
+                let model = Model::recorded(&recorded, Default::default(), shape);
+                let predicted = simulate(&recorded.fixed(fix), &model).wall_ns;
+                let real = run(RECORDED_WORKERS, &["--fix"])?.recorded.wall_ns;
+                fixes.push((workload.name, fix, predicted, real));
+            }
         }
     }
     outln!(
         "\nfixes, predicted from the unfixed recording and run for real (`run WORKLOAD --fix`):"
     )?;
-    for (name, fix, recorded) in fixes {
-        let shape = recorded.recorded.shape;
-        let model = Model::recorded(&recorded, Default::default(), shape);
-        let predicted = simulate(&recorded.fixed(fix), &model).wall_ns;
-        let path = dir.join(format!("{name}-fixed.ndjson.zst"));
-        let path_text = path.display().to_string();
-        in_child(&[
-            "run",
-            name,
-            "--fix",
-            "-o",
-            &path_text,
-            "--bandwidth",
-            BANDWIDTH,
-            "--latency",
-            LATENCY,
-        ])?;
-        let real = replay_of(&path)?.recorded.wall_ns;
+    for (name, fix, predicted, real) in fixes {
         outln!(
             "{name:<16} --fix {:<19} {:>9.2}s {:>9.2}s {:>+7.0}%",
             fix.rule(),
             predicted as f64 / 1e9,
             real as f64 / 1e9,
-            (predicted as f64 - real as f64) / real as f64 * 100.0
+            error(predicted, real) * 100.0
         )?;
     }
     Ok(())
+}
+
+fn error(predicted: u64, real: u64) -> f64 {
+    (predicted as f64 - real as f64) / real as f64
 }
 
 fn replay_of(path: &Path) -> Result<Replay> {

@@ -228,6 +228,10 @@ pub struct ClusterArgs {
     /// Network latency per transfer, e.g. 1ms.
     #[arg(long, value_parser = duration_ns)]
     pub latency: Option<u64>,
+    /// Tasks wait out their compute time instead of burning a core, as I/O-bound or
+    /// GIL-releasing work does: more workers than cores then still run side by side.
+    #[arg(long)]
+    pub sleep_compute: bool,
 }
 
 fn workload_name(name: &str) -> Result<String, String> {

@@ -61,6 +61,7 @@ pub fn demo(args: &DemoArgs) -> Result<()> {
         memory_limit: None,
         bandwidth: None,
         latency: None,
+        sleep_compute: false,
     };
     eprintln!("taskscope demo: `{}` on the built-in engine", workload.name);
     eprintln!("  {}", workload.about);
@@ -96,6 +97,7 @@ fn cluster_config(args: &ClusterArgs, output: &Path) -> ClusterConfig {
             latency_ns: args.latency.unwrap_or(0),
         },
         record_to: Some(output.to_path_buf()),
+        sleep_compute: args.sleep_compute,
         ..ClusterConfig::default()
     }
 }

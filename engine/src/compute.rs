@@ -57,8 +57,15 @@ pub fn generate_output(seed: u64, len: usize) -> Bytes {
     Bytes::from(out)
 }
 
-/// Runs a task. `attempt` counts from 1 (failures configured for the first N attempts).
-pub(crate) fn run(key: &Key, work: &Work, inputs: &[Bytes], attempt: u32) -> Result<Bytes, String> {
+/// Runs a task. `attempt` counts from 1 (failures configured for the first N attempts). With
+/// `sleep`, its compute time is waited out instead of burnt.
+pub(crate) fn run(
+    key: &Key,
+    work: &Work,
+    inputs: &[Bytes],
+    attempt: u32,
+    sleep: bool,
+) -> Result<Bytes, String> {
     let extra = work.extra();
     // Working memory is really allocated and touched, so it is really used.
     let working = work.working_bytes_at(attempt) as usize;
@@ -73,7 +80,11 @@ pub(crate) fn run(key: &Key, work: &Work, inputs: &[Bytes], attempt: u32) -> Res
         output_seed(key, inputs)
     };
     if work.compute_ns > 0 {
-        burn(seed, Duration::from_nanos(work.compute_ns));
+        if sleep {
+            std::thread::sleep(Duration::from_nanos(work.compute_ns));
+        } else {
+            burn(seed, Duration::from_nanos(work.compute_ns));
+        }
     }
     if let Some((message, attempts)) = extra.and_then(|e| e.fail.as_ref())
         && attempt <= *attempts
@@ -107,22 +118,48 @@ mod tests {
     #[test]
     fn outputs_are_deterministic_and_sized() {
         let key = Key::from("x-1");
-        let a = run(&key, &Work::new(0, 1000), &[], 1).unwrap();
-        let b = run(&key, &Work::new(10_000, 1000), &[], 1).unwrap();
+        let a = run(&key, &Work::new(0, 1000), &[], 1, false).unwrap();
+        let b = run(&key, &Work::new(10_000, 1000), &[], 1, true).unwrap();
         assert_eq!(a.len(), 1000);
         assert_eq!(a, b);
-        let other = run(&Key::from("x-2"), &Work::new(0, 1000), &[], 1).unwrap();
+        let other = run(&Key::from("x-2"), &Work::new(0, 1000), &[], 1, false).unwrap();
         assert_ne!(a, other);
-        let with_input = run(&key, &Work::new(0, 1000), std::slice::from_ref(&a), 1).unwrap();
+        let with_input = run(
+            &key,
+            &Work::new(0, 1000),
+            std::slice::from_ref(&a),
+            1,
+            false,
+        )
+        .unwrap();
         assert_ne!(a, with_input);
+    }
+
+    /// CPU time of the calling thread.
+    fn thread_cpu() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid pointer to a timespec, for the calling thread's clock.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
+    #[test]
+    fn sleeping_compute_waits_without_using_the_cpu() {
+        let before = thread_cpu();
+        run(&Key::from("s-1"), &Work::new(200_000_000, 8), &[], 1, true).unwrap();
+        // 200 ms waited; a burning task would have used (nearly) all of it.
+        assert!(thread_cpu() - before < Duration::from_millis(20));
     }
 
     #[test]
     fn configured_failures() {
         let work = Work::new(0, 8).fail("boom", 2);
         let key = Key::from("f");
-        assert_eq!(run(&key, &work, &[], 1), Err("boom".to_string()));
-        assert_eq!(run(&key, &work, &[], 2), Err("boom".to_string()));
-        assert!(run(&key, &work, &[], 3).is_ok());
+        assert_eq!(run(&key, &work, &[], 1, false), Err("boom".to_string()));
+        assert_eq!(run(&key, &work, &[], 2, false), Err("boom".to_string()));
+        assert!(run(&key, &work, &[], 3, false).is_ok());
     }
 }

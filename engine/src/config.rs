@@ -26,6 +26,9 @@ pub struct ClusterConfig {
     pub tap: Option<traces::Tap>,
     /// Memory sample period, in nanoseconds (also sampled on every threshold crossing).
     pub sample_every_ns: u64,
+    /// Tasks wait out their compute time instead of burning a core: I/O-bound or
+    /// GIL-releasing work, which more workers than cores still run side by side.
+    pub sleep_compute: bool,
 }
 
 impl Default for ClusterConfig {
@@ -42,6 +45,7 @@ impl Default for ClusterConfig {
             record_to: None,
             tap: None,
             sample_every_ns: 100_000_000,
+            sleep_compute: false,
         }
     }
 }

@@ -225,7 +225,8 @@ fn execute(
                 ));
             }
             let t0 = shared.now();
-            let result = compute::run(&spec.key, &spec.work, &values, job.attempt);
+            let sleep = shared.config.sleep_compute;
+            let result = compute::run(&spec.key, &spec.work, &values, job.attempt, sleep);
             event.push(phase(Action::Compute, t0, shared.now(), None, None));
             result
         }
