@@ -429,3 +429,21 @@ fn a_skewed_task_is_split_and_tiny_tasks_are_merged() {
     assert_eq!(merged.submissions[0].graph.len(), 3);
     assert_eq!(wall(&merged, 1, MS), 2 * 101 * MS + 2 * MS);
 }
+
+#[test]
+fn a_split_whose_piece_key_is_taken_leaves_the_graph_as_it_was() {
+    use engine::simulate::Fix;
+    let mut graph = GraphBuilder::new();
+    for (key, compute) in [
+        ("part-0", 10),
+        ("part-1", 10),
+        ("part-2", 10),
+        ("part-3", 40),
+    ] {
+        graph.add(Key::from(key), Work::new(compute * MS, 100));
+    }
+    // The name the second piece of part-3 would take.
+    graph.add(Key::from("part-3-split-1"), Work::new(10 * MS, 100));
+    let replay = Replay::from_graphs(vec![graph.build().unwrap()], recorded(1, 1));
+    assert_eq!(replay.fixed(Fix::Skew).submissions[0].graph.len(), 5);
+}
