@@ -119,7 +119,10 @@ fn validation(dir: &Path) -> Result<()> {
             {
                 let shape = recorded.recorded.shape;
                 let model = Model::recorded(&recorded, Default::default(), shape);
-                let predicted = simulate(&recorded.fixed(fix), &model).wall_ns;
+                let Some(fixed) = recorded.fixed(fix) else {
+                    continue;
+                };
+                let predicted = simulate(&fixed, &model).wall_ns;
                 let real = run(RECORDED_WORKERS, &["--fix"])?.recorded.wall_ns;
                 fixes.push((workload.name, fix, predicted, real));
             }

@@ -41,7 +41,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
     let predictions = predict_all(&replay, &base, &all);
     let fixed = args
         .fix
-        .map(|fix| predict_all(&replay.fixed(fix), &base, &all));
+        .and_then(|fix| replay.fixed(fix))
+        .map(|fixed| predict_all(&fixed, &base, &all));
     let calibration = &predictions[0];
     let critical_path = replay.critical_path_ns(&base);
     // In the order asked for.
@@ -103,7 +104,11 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
                 },
-                "fix": args.fix.map(|fix| json!({"rule": fix.rule(), "applies": fix.describe()})),
+                "fix": args.fix.map(|fix| json!({
+                    "rule": fix.rule(),
+                    "applies": fix.describe(),
+                    "changes_the_trace": fixed.is_some(),
+                })),
                 "predictions": predictions,
                 "critical_path_seconds": seconds(critical_path),
             });
@@ -232,11 +237,23 @@ fn render_text(
             replay.unknown_dependencies
         );
     }
-    if let Some(fix) = fix {
-        let _ = writeln!(out, "fix {}: {}", fix.rule(), fix.describe());
+    let fixes = listed.iter().any(|row| row.fixed.is_some());
+    match fix {
+        Some(fix) if fixes => {
+            let _ = writeln!(out, "fix {}: {}", fix.rule(), fix.describe());
+        }
+        Some(fix) => {
+            let _ = writeln!(
+                out,
+                "fix {}: nothing in this trace for it to change ({})",
+                fix.rule(),
+                fix.describe()
+            );
+        }
+        None => {}
     }
     let _ = writeln!(out);
-    let fixed_header = if fix.is_some() { "   with the fix" } else { "" };
+    let fixed_header = if fixes { "   with the fix" } else { "" };
     let _ = writeln!(
         out,
         "{:<10} {:>10} {:>12} {:>12} {:>12}{fixed_header}",

@@ -264,6 +264,24 @@ fn a_fix_is_predicted_beside_each_shape() {
     );
     // 16 tasks each shipping a 40 MB argument: once per worker, the run is mostly gone.
     assert!(fixed < wall / 4.0, "{json}");
+    assert_eq!(json["fix"]["changes_the_trace"], true);
+    // A fix with nothing to change in a trace says so instead of predicting no saving.
+    let tree = corpus().join("healthy-delayed-tree/plugin.ndjson.zst");
+    let json = simulate_json(&tree, &["--workers", "2", "--fix", "recomputation"]);
+    assert_eq!(json["fix"]["changes_the_trace"], false);
+    assert!(
+        json["predictions"][0]["fixed_wall_seconds"].is_null(),
+        "{json}"
+    );
+    taskscope()
+        .arg("simulate")
+        .arg(&tree)
+        .args(["--fix", "recomputation"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "fix recomputation: nothing in this trace for it to change",
+        ));
     taskscope()
         .arg("simulate")
         .arg(&trace)
@@ -277,10 +295,10 @@ fn a_fix_is_predicted_beside_each_shape() {
 
 #[test]
 fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() {
-    let json = |scenario: &str| -> serde_json::Value {
+    let json_of = |scenario: &str, file: &str| -> serde_json::Value {
         let out = taskscope()
             .args(["analyze", "--format", "json"])
-            .arg(corpus().join(scenario).join("plugin.ndjson.zst"))
+            .arg(corpus().join(scenario).join(file))
             .assert()
             .success()
             .get_output()
@@ -288,6 +306,7 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
             .clone();
         serde_json::from_slice(&out).unwrap()
     };
+    let json = |scenario: &str| json_of(scenario, "plugin.ndjson.zst");
     // 32 keys computed twice: reading them instead saves about the repeated compute.
     let report = json("recompute-delayed");
     let finding = &report["findings"][0];
@@ -300,6 +319,11 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
         simulated["calibration_error"].as_f64().unwrap().abs() <= 0.25,
         "{finding}"
     );
+    // A task stream has no graph to fix: its replay would take the client's gaps for dispatch
+    // overhead and find nothing to submit at once.
+    let report = json_of("idle-compute-loop", "stream.json.zst");
+    assert_eq!(report["findings"][0]["rule"], "idle-gaps");
+    assert!(report["findings"][0].get("simulated").is_none(), "{report}");
     // A replay 41 % off its run says nothing about its fixes.
     let report = json("tiny-bag");
     let findings = report["findings"].as_array().unwrap();

@@ -18,8 +18,10 @@ pub const MAX_TASKS: u64 = 250_000;
 pub const CALIBRATION_BOUND: f64 = 0.25;
 
 /// Fills in `simulated` for the findings of `report`, read from the trace at `path`, whose fix
-/// the simulator applies. Leaves them empty when the trace is too big, not a regular file (it
-/// cannot be read twice), has nothing to replay or is not reproduced by its replay.
+/// the simulator applies. Leaves them all empty when the trace is too big, is not a regular
+/// file (it cannot be read twice), records neither dependencies nor submissions (a task
+/// stream), has nothing to replay or is not reproduced by its replay; leaves a finding's empty
+/// when its fix changes nothing in this trace.
 pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
     let fixes: Vec<Option<Fix>> = report
         .findings
@@ -33,7 +35,13 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
     }
     let file = Replay::open(path)?;
     let header = file.header;
-    let Ok(replay) = file.replay else {
+    // A task stream records neither dependencies nor submissions: its replay is a bag of
+    // tasks, with no graph to fix.
+    let Some(replay) = file
+        .replay
+        .ok()
+        .filter(|r| r.has_dependencies || r.has_submissions)
+    else {
         return Ok(());
     };
     let recorded = replay.recorded.wall_ns;
@@ -49,7 +57,10 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
     for (finding, fix) in report.findings.iter_mut().zip(fixes) {
         let Some(fix) = fix else { continue };
         let scope = &finding.scope;
-        let fixed = replay.fixed_in(fix, scope.group.as_deref(), &scope.keys);
+        // A fix that changes nothing in this trace cannot say what it saves.
+        let Some(fixed) = replay.fixed_in(fix, scope.group.as_deref(), &scope.keys) else {
+            continue;
+        };
         let fixed = simulate(&fixed, &model).wall_ns;
         finding.simulated = Some(SimulatedFix {
             saves_seconds: replayed.saturating_sub(fixed) as f64 / 1e9,

@@ -4,7 +4,7 @@
 use rustc_hash::{FxHashMap, FxHashSet};
 use traces::Key;
 
-use super::replay::{Replay, Submission};
+use super::replay::{Replay, SMALL_BYTES, Submission};
 use crate::graph::{Graph, GraphBuilder, Work};
 
 /// A fix the simulator can apply, named by the analyzer rule whose advice it follows.
@@ -79,16 +79,20 @@ impl Fix {
 }
 
 impl Replay {
-    /// The replay of the run as it would be with `fix` applied.
-    pub fn fixed(&self, fix: Fix) -> Replay {
+    /// The replay of the run as it would be with `fix` applied; `None` when the fix changes
+    /// nothing in this trace (one submission for `idle-gaps`, no big inline argument, no key
+    /// computed twice, no task to split or merge), so no saving can be told from it.
+    pub fn fixed(&self, fix: Fix) -> Option<Replay> {
         self.fixed_in(fix, None, &[])
     }
 
     /// [`Replay::fixed`] for one finding: a fix that acts on groups (`skew`, `tiny-partitions`)
     /// applied to `group` alone when given, and `skew`'s split to the tasks named in `keys`
     /// alone when any is (a finding's example keys are its slow tasks).
-    pub fn fixed_in(&self, fix: Fix, group: Option<&str>, keys: &[String]) -> Replay {
+    pub fn fixed_in(&self, fix: Fix, group: Option<&str>, keys: &[String]) -> Option<Replay> {
         let mut fixed = self.clone();
+        let tasks = |r: &Replay| r.submissions.iter().map(|s| s.graph.len()).sum::<usize>();
+        let changed;
         match fix {
             Fix::IdleGaps => {
                 // All made at the first one's time, none waiting for another.
@@ -96,14 +100,23 @@ impl Replay {
                     s.client_gap_ns = (i == 0).then_some(0);
                     s.offset_ns = 0;
                 }
+                changed = fixed.submissions.len() > 1;
             }
-            Fix::OversizedArgument => fixed.inline_once_per_worker = true,
+            Fix::OversizedArgument => {
+                fixed.inline_once_per_worker = true;
+                changed = fixed
+                    .submissions
+                    .iter()
+                    .any(|s| s.inline.iter().any(|&b| b > SMALL_BYTES));
+            }
             Fix::Recomputation => {
+                let mut any = false;
                 let mut computed: FxHashSet<traces::Key> = FxHashSet::default();
                 for s in &mut fixed.submissions {
                     let repeated: Vec<bool> =
                         s.graph.tasks().map(|t| computed.contains(&t.key)).collect();
                     if repeated.contains(&true) {
+                        any = true;
                         // Their results already exist: computing them costs nothing.
                         s.graph = s.graph.map_work(|index, work| Work {
                             compute_ns: if repeated[index as usize] {
@@ -116,11 +129,13 @@ impl Replay {
                     }
                     computed.extend(s.graph.tasks().map(|t| t.key.clone()));
                 }
+                changed = any;
             }
             Fix::Skew => {
                 for s in &mut fixed.submissions {
                     *s = split_skewed(s, group, keys);
                 }
+                changed = tasks(&fixed) > tasks(self);
             }
             Fix::TinyPartitions => {
                 // Keys later graphs read must stay keys of their own.
@@ -134,9 +149,10 @@ impl Replay {
                 for s in &mut fixed.submissions {
                     *s = merge_tiny(s, &read_later, group);
                 }
+                changed = tasks(&fixed) < tasks(self);
             }
         }
-        fixed
+        changed.then_some(fixed)
     }
 }
 

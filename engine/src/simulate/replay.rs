@@ -94,6 +94,8 @@ pub struct Replay {
     pub recorded: Recorded,
     /// Whether the trace recorded dependencies (task streams do not: tasks replay independent).
     pub has_dependencies: bool,
+    /// Whether the trace recorded its graph submissions (task streams do not: one is assumed).
+    pub has_submissions: bool,
     /// Dependencies on results the trace has no task for (scattered data, results computed
     /// before recording started), left out of the replay.
     pub unknown_dependencies: u64,
@@ -161,6 +163,7 @@ impl Replay {
                 .collect(),
             recorded,
             has_dependencies: true,
+            has_submissions: true,
             unknown_dependencies: 0,
             inline_once_per_worker: false,
         }
@@ -236,6 +239,7 @@ impl Replay {
         }
         attempts.sort_by_key(|a| (a.start, a.stop));
         submitted.sort_unstable();
+        let has_submissions = !submitted.is_empty();
         let first_task = attempts[0].start;
         let run_start = submitted.first().map_or(first_task, |&s| s.min(first_task));
         let run_stop = attempts.iter().map(|a| a.stop).max().unwrap_or(run_start);
@@ -319,6 +323,7 @@ impl Replay {
             submissions: built.submissions,
             recorded,
             has_dependencies,
+            has_submissions,
             unknown_dependencies: built.unknown_dependencies,
             inline_once_per_worker: false,
         })
