@@ -7,7 +7,6 @@ use std::path::Path;
 use assert_cmd::Command;
 use engine::simulate::{Model, Replay, simulate};
 use predicates::prelude::*;
-use traces::TraceReader;
 
 #[path = "common/readme.rs"]
 mod readme;
@@ -206,10 +205,9 @@ fn replaying_each_real_dask_run_on_its_own_shape_gives_back_its_wall_time() {
     let mut within = 0;
     for dir in &dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        let reader = TraceReader::open(dir.join("plugin.ndjson.zst")).unwrap();
-        let header = reader.header().clone();
-        let records = reader.map(Result::unwrap);
-        let replay = Replay::from_trace(&header, records).unwrap();
+        let file = Replay::open(&dir.join("plugin.ndjson.zst")).unwrap();
+        let header = file.header;
+        let replay = file.replay.unwrap();
         let shape = replay.recorded.shape;
         let predicted = simulate(
             &replay,
