@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use engine::simulate::{Fix, Model, Replay, Shape, simulate};
+use engine::simulate::{Fix, Model, Replay, Shape, relative_error, simulate};
 use traces::units::{format_bytes, format_count};
 use traces::{TraceWriter, synthetic};
 
@@ -112,7 +112,7 @@ fn validation(dir: &Path) -> Result<()> {
                     shape.to_string(),
                     predicted as f64 / 1e9,
                     real as f64 / 1e9,
-                    error(predicted, real) * 100.0
+                    relative_error(predicted, real) * 100.0
                 )?;
             }
             if !sleep && let Some(&(_, fix)) = FIXES.iter().find(|(name, _)| *name == workload.name)
@@ -137,14 +137,10 @@ fn validation(dir: &Path) -> Result<()> {
             fix.rule(),
             predicted as f64 / 1e9,
             real as f64 / 1e9,
-            error(predicted, real) * 100.0
+            relative_error(predicted, real) * 100.0
         )?;
     }
     Ok(())
-}
-
-fn error(predicted: u64, real: u64) -> f64 {
-    (predicted as f64 - real as f64) / real as f64
 }
 
 fn replay_of(path: &Path) -> Result<Replay> {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use engine::simulate::{Fix, Model, Prediction, Replay, Shape, simulate};
+use engine::simulate::{Fix, Model, Prediction, Replay, Shape, relative_error, simulate};
 use engine::{MAX_WORKERS, Network};
 use serde_json::json;
 use traces::units::{format_bytes, format_duration, printable};
@@ -94,7 +94,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "wall_seconds": seconds(recorded.wall_ns),
                     "utilisation": recorded.utilisation,
                     "replayed_wall_seconds": seconds(calibration.wall_ns),
-                    "error": error(calibration.wall_ns, recorded.wall_ns),
+                    "error": relative_error(calibration.wall_ns, recorded.wall_ns),
                 },
                 "model": {
                     "bandwidth_bytes_per_second": base.network.bandwidth,
@@ -195,7 +195,7 @@ fn render_text(
         shape_words(recorded.shape),
         format_duration(calibration.wall_ns),
         format_duration(recorded.wall_ns),
-        error(calibration.wall_ns, recorded.wall_ns) * 100.0,
+        relative_error(calibration.wall_ns, recorded.wall_ns) * 100.0,
     );
     let _ = writeln!(
         out,
@@ -270,7 +270,7 @@ fn render_text(
             format!(
                 " {:>10} ({:+.0} %)",
                 format_duration(f.wall_ns),
-                error(f.wall_ns, p.wall_ns) * 100.0
+                relative_error(f.wall_ns, p.wall_ns) * 100.0
             )
         });
         let _ = writeln!(
@@ -297,14 +297,6 @@ fn shape_words(shape: Shape) -> String {
         traces::units::counted(u64::from(shape.workers), "worker"),
         traces::units::counted(u64::from(shape.threads), "thread")
     )
-}
-
-/// Relative error of a prediction.
-fn error(predicted: u64, recorded: u64) -> f64 {
-    if recorded == 0 {
-        return 0.0;
-    }
-    (predicted as f64 - recorded as f64) / recorded as f64
 }
 
 fn seconds(ns: u64) -> f64 {

@@ -29,28 +29,20 @@ pub(crate) fn run(shared: Arc<Shared>, slot: usize, generation: u32, thread: u32
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     let mut recorder = ThreadRecorder::new(sender, shared.config.tap.is_some());
-    let mut next = claim(
-        &shared,
-        shared.lock(),
-        slot,
-        generation,
-        thread,
-        &mut recorder,
-        true,
-    );
-    while let Some(job) = next {
+    let mut next = None;
+    loop {
         // Finishing a task usually claims the next one under the same lock.
-        next = execute(&shared, slot, generation, thread, job, &mut recorder).or_else(|| {
-            claim(
-                &shared,
-                shared.lock(),
-                slot,
-                generation,
-                thread,
-                &mut recorder,
-                true,
-            )
-        });
+        let job = match next.take() {
+            Some(job) => job,
+            None => {
+                let st = shared.lock();
+                match claim(&shared, st, slot, generation, thread, &mut recorder, true) {
+                    Some(job) => job,
+                    None => break,
+                }
+            }
+        };
+        next = execute(&shared, slot, generation, thread, job, &mut recorder);
     }
     recorder.flush();
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use analyzer::{Report, SimulatedFix};
-use engine::simulate::{Fix, Model, Replay, simulate};
+use engine::simulate::{Fix, Model, Replay, relative_error, simulate};
 use traces::TraceError;
 
 /// Traces with more task records are not replayed here: the replay holds every task, which a
@@ -45,12 +45,12 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
         return Ok(());
     };
     let recorded = replay.recorded.wall_ns;
-    let model = Model::recorded(&replay, header.cluster.memory, replay.recorded.shape);
-    let replayed = simulate(&replay, &model).wall_ns;
     if recorded == 0 {
         return Ok(());
     }
-    let calibration_error = (replayed as f64 - recorded as f64) / recorded as f64;
+    let model = Model::recorded(&replay, header.cluster.memory, replay.recorded.shape);
+    let replayed = simulate(&replay, &model).wall_ns;
+    let calibration_error = relative_error(replayed, recorded);
     if calibration_error.abs() > CALIBRATION_BOUND {
         return Ok(());
     }

@@ -19,6 +19,14 @@ use traces::{Key, MemoryFractions, WorkerId};
 
 use crate::config::Network;
 
+/// How far a prediction is from what happened: +0.05 is 5 % longer (0 when nothing happened).
+pub fn relative_error(predicted: u64, actual: u64) -> f64 {
+    if actual == 0 {
+        return 0.0;
+    }
+    (predicted as f64 - actual as f64) / actual as f64
+}
+
 /// Workers × threads per worker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Shape {
