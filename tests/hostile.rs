@@ -512,6 +512,7 @@ fn a_full_stdout_is_a_one_line_error() {
         vec!["run", "--list"],
         vec!["flamegraph", "--folded", input.to_str().unwrap()],
         vec!["report", input.to_str().unwrap()],
+        vec!["simulate", input.to_str().unwrap()],
     ] {
         let before = std::fs::read(&input).unwrap();
         assert_eq!(
