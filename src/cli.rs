@@ -325,7 +325,7 @@ pub struct AnalyzeArgs {
 pub enum ReportFormat {
     /// One screen for people (colour unless NO_COLOR or not a terminal).
     Text,
-    /// The stable schema: summary, findings sorted by impact, critical path.
+    /// The stable schema: summary, findings (most severe first, then by impact), critical path.
     Json,
     /// A table for a pull request or an issue.
     Markdown,

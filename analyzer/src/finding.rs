@@ -92,8 +92,11 @@ pub struct Finding {
     /// Rule id: `skew`, `tiny-partitions`, …
     pub rule: &'static str,
     pub severity: Severity,
-    /// Estimated wall-clock seconds the fix would save; findings are ranked by it.
+    /// Wall-clock seconds the fix would save: the rule's estimate, or the replay's figure where
+    /// the fix can be simulated (`impact_from` says which). Findings of one severity are ranked
+    /// by it.
     pub impact_seconds: f64,
+    pub impact_from: ImpactSource,
     /// One sentence: what is wrong, with the measured numbers.
     pub title: String,
     pub scope: Scope,
@@ -103,10 +106,22 @@ pub struct Finding {
     /// The fix, in Dask's vocabulary, with concrete parameters.
     pub advice: String,
     /// What replaying the run with the fix applied predicts (`taskscope simulate --fix`), where
-    /// the fix can be simulated and the replay reproduces the run. `impact_seconds` (and the
-    /// ranking and severity) stay the rule's estimate.
+    /// the fix can be simulated and the replay reproduces the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub simulated: Option<SimulatedFix>,
+}
+
+/// How a finding's `impact_seconds` was obtained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImpactSource {
+    /// The rule's estimate from the recorded ratios (e.g. the slow task's excess over its
+    /// group's median), which assumes the freed time is not taken up by other work.
+    #[default]
+    Estimate,
+    /// The replay of the run with the fix applied, on the recorded cluster shape: it counts
+    /// what the cluster does with the freed time.
+    Simulation,
 }
 
 /// A fix's effect, predicted by replaying the recorded run with and without it.
@@ -131,6 +146,19 @@ fn rounded<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 impl Finding {
+    /// Takes the replay's saving as the finding's impact. The rule's estimate moves to the
+    /// evidence (`estimated_impact_seconds`), so the report still shows both; severity stays
+    /// the rule's, graded on the ratio it measured.
+    pub fn adopt_simulation(&mut self, sim: SimulatedFix) {
+        if self.impact_from == ImpactSource::Estimate {
+            self.evidence
+                .push(("estimated_impact_seconds".to_string(), self.impact_seconds));
+        }
+        self.impact_seconds = sim.saves_seconds;
+        self.impact_from = ImpactSource::Simulation;
+        self.simulated = Some(sim);
+    }
+
     pub fn evidence(&self, name: &str) -> Option<f64> {
         self.evidence
             .iter()

@@ -1,5 +1,6 @@
 //! taskscope's analyzer: reads any trace once into a [`TraceIndex`], runs every rule over it,
-//! and ranks the [`Finding`]s by the wall-clock time their fix would save.
+//! and ranks the [`Finding`]s: most severe first, then by the wall-clock time their fix would
+//! save.
 //!
 //! ```no_run
 //! let trace = traces::TraceReader::open("run.ndjson.zst")?;
@@ -22,14 +23,14 @@ use serde::Serialize;
 use traces::{TraceError, TraceReader};
 
 pub use critical_path::{CriticalPath, critical_path};
-pub use finding::{Finding, IMPACT_SECONDS, Scope, Severity, SimulatedFix};
+pub use finding::{Finding, IMPACT_SECONDS, ImpactSource, Scope, Severity, SimulatedFix};
 pub use index::{GroupStats, TraceIndex, WorkerStats};
 
 /// Everything `taskscope analyze` reports.
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub summary: Summary,
-    /// Sorted by impact, largest first.
+    /// Ranked by [`rank`].
     pub findings: Vec<Finding>,
     /// `null` when the trace has no dependencies.
     pub critical_path: Option<CriticalPath>,
@@ -70,12 +71,7 @@ pub fn report(index: &TraceIndex) -> Report {
         .flat_map(|rule| rule.check(index))
         .collect();
     rules::attribute_causes(index, &mut findings);
-    findings.sort_by(|a, b| {
-        b.impact_seconds
-            .total_cmp(&a.impact_seconds)
-            .then_with(|| b.severity.cmp(&a.severity))
-            .then_with(|| a.rule.cmp(b.rule))
-    });
+    rank(&mut findings);
     let wall = index.wall_ns() as f64 / 1e9;
     let busy = index.busy_ns() as f64 / 1e9;
     let ideal = busy / f64::from(index.threads().max(1));
@@ -98,6 +94,20 @@ pub fn report(index: &TraceIndex) -> Report {
         critical_path: critical_path(index),
         warnings: index.warnings.clone(),
     }
+}
+
+/// Most severe first, then by the time the fix would save. Severity leads because it is the
+/// rule's own grading of what it measured, while `impact_seconds` may come from a replay
+/// (`ImpactSource::Simulation`) that is blind to part of what made the run slow (a P2P
+/// shuffle's barrier, the GIL, memory pauses): a replay that finds little to save reorders
+/// findings of one severity, and never buries a severe problem under a moderate one.
+pub fn rank(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| b.impact_seconds.total_cmp(&a.impact_seconds))
+            .then_with(|| a.rule.cmp(b.rule))
+    });
 }
 
 impl Report {

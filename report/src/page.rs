@@ -562,7 +562,11 @@ pub(crate) fn findings(report: &Report, out: &mut String) {
              <p class=\"title\">{title}</p>\n<table class=\"evidence\"><tbody>",
             sev = f.severity,
             rule = f.rule,
-            impact = format_duration((f.impact_seconds * 1e9) as Nanos),
+            impact = format_duration((f.impact_seconds * 1e9) as Nanos)
+                + match f.impact_from {
+                    analyzer::ImpactSource::Estimate => "",
+                    analyzer::ImpactSource::Simulation => " simulated",
+                },
             title = escape(&f.title),
             group = scope
                 .group
@@ -587,10 +591,10 @@ pub(crate) fn findings(report: &Report, out: &mut String) {
                 evidence_value(name, *value)
             );
         }
-        let simulated = f.simulated.map_or(String::new(), |sim| {
+        let simulated = analyzer::report::simulated_sentence(f).map_or(String::new(), |sentence| {
             format!(
                 "<p class=\"simulated\"><b>Simulated:</b> {}</p>\n",
-                escape(&analyzer::report::simulated_sentence(&sim))
+                escape(&sentence)
             )
         });
         let _ = write!(

@@ -1,7 +1,8 @@
 //! What fixing each finding would save: the recorded run replayed on its own shape by the
 //! engine's scheduler (`engine::simulate`), with and without the finding's fix, for the rules
-//! whose advice the simulator can apply. The numbers go to [`analyzer::Finding::simulated`];
-//! the analyzer's own estimates keep ranking the findings.
+//! whose advice the simulator can apply. Where the replay reproduces the run, its saving
+//! becomes the finding's `impact_seconds` ([`analyzer::Finding::adopt_simulation`]; the rule's
+//! estimate stays in the evidence) and the findings are ranked again.
 
 use std::path::Path;
 
@@ -17,7 +18,7 @@ pub const MAX_TASKS: u64 = 250_000;
 /// enough to say what a fix saves (the bound `tests/simulate.rs` holds the corpus to).
 pub const CALIBRATION_BOUND: f64 = 0.25;
 
-/// Fills in `simulated` for the findings of `report`, read from the trace at `path`, whose fix
+/// Fills in `simulated` (and takes it as the impact) for the findings of `report`, read from the trace at `path`, whose fix
 /// the simulator applies. Leaves them all empty when the trace is too big, is not a regular
 /// file (it cannot be read twice), records neither dependencies nor submissions (a task
 /// stream), has nothing to replay or is not reproduced by its replay; leaves a finding's empty
@@ -62,12 +63,13 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
             continue;
         };
         let fixed = simulate(&fixed, &model).wall_ns;
-        finding.simulated = Some(SimulatedFix {
+        finding.adopt_simulation(SimulatedFix {
             saves_seconds: replayed.saturating_sub(fixed) as f64 / 1e9,
             fixed_wall_seconds: fixed as f64 / 1e9,
             replayed_wall_seconds: replayed as f64 / 1e9,
             calibration_error,
         });
     }
+    analyzer::rank(&mut report.findings);
     Ok(())
 }

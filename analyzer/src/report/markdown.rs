@@ -28,15 +28,15 @@ pub fn to_markdown(report: &Report) -> String {
     for (i, f) in report.findings.iter().enumerate() {
         let _ = writeln!(
             out,
-            "| {} | {} | `{}` | {:.2} s | {}{} | {} |",
+            "| {} | {} | `{}` | {} | {}{} | {} |",
             i + 1,
             f.severity,
             f.rule,
-            f.impact_seconds,
+            super::impact_label(f),
             escape(&f.title),
-            f.simulated.map_or(String::new(), |sim| format!(
+            super::simulated_sentence(f).map_or(String::new(), |sentence| format!(
                 " Simulated: {}.",
-                escape(&super::simulated_sentence(&sim))
+                escape(&sentence)
             )),
             escape(&f.advice)
         );

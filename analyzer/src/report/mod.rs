@@ -5,7 +5,7 @@ mod json;
 mod markdown;
 mod text;
 
-pub use text::simulated_sentence;
+pub use text::{impact_label, simulated_sentence};
 
 pub use json::to_json;
 pub use markdown::to_markdown;

@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 use traces::units::printable;
 
 use crate::Report;
-use crate::finding::Severity;
+use crate::finding::{Finding, ImpactSource, Severity};
 
 /// One screen for people. `color` adds ANSI colours per severity.
 pub fn to_text(report: &Report, color: bool) -> String {
@@ -49,35 +49,53 @@ pub fn to_text(report: &Report, color: bool) -> String {
         let _ = writeln!(out, "\nno findings: nothing here costs measurable time");
         return out;
     }
-    let _ = writeln!(out, "\nfindings, by time the fix would save:");
+    let _ = writeln!(
+        out,
+        "\nfindings, most severe first, then by time the fix would save:"
+    );
     for (i, f) in report.findings.iter().enumerate() {
         let severity = paint(f.severity, color);
         let _ = writeln!(
             out,
-            "\n{}. [{severity}] {} (~{:.2} s): {}",
+            "\n{}. [{severity}] {} (~{}): {}",
             i + 1,
             f.rule,
-            f.impact_seconds,
+            impact_label(f),
             printable(&f.title)
         );
         let _ = writeln!(out, "   fix: {}", printable(&f.advice));
-        if let Some(sim) = &f.simulated {
-            let _ = writeln!(out, "   simulated: {}", simulated_sentence(sim));
+        if let Some(sentence) = simulated_sentence(f) {
+            let _ = writeln!(out, "   simulated: {sentence}");
         }
     }
     out
 }
 
-/// What the replay says a fix saves, in a sentence (every report format shows this one).
-pub fn simulated_sentence(sim: &crate::SimulatedFix) -> String {
-    format!(
+/// `1.45 s`, or `0.40 s simulated` where the impact is the replay's figure.
+pub fn impact_label(f: &Finding) -> String {
+    match f.impact_from {
+        ImpactSource::Estimate => format!("{:.2} s", f.impact_seconds),
+        ImpactSource::Simulation => format!("{:.2} s simulated", f.impact_seconds),
+    }
+}
+
+/// What the replay says a finding's fix saves, in a sentence (every report format shows this
+/// one), with the rule's own estimate it replaced.
+pub fn simulated_sentence(f: &Finding) -> Option<String> {
+    let sim = f.simulated?;
+    let estimate = f
+        .evidence("estimated_impact_seconds")
+        .map_or(String::new(), |s| {
+            format!("; the rule's estimate was {s:.2} s")
+        });
+    Some(format!(
         "replayed with the fix, the run takes {:.2} s instead of {:.2} s: {:.2} s saved \
-         (the replay is {:+.0} % off the recorded run)",
+         (the replay is {:+.0} % off the recorded run{estimate})",
         sim.fixed_wall_seconds,
         sim.replayed_wall_seconds,
         sim.saves_seconds,
         sim.calibration_error * 100.0
-    )
+    ))
 }
 
 fn paint(severity: Severity, color: bool) -> String {

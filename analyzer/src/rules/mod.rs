@@ -4,7 +4,7 @@
 
 use traces::Nanos;
 
-use crate::finding::{Finding, Scope, Severity};
+use crate::finding::{Finding, ImpactSource, Scope, Severity};
 use crate::index::{GapCause, TraceIndex};
 
 mod communication;
@@ -116,6 +116,7 @@ impl Finding {
             rule,
             severity,
             impact_seconds,
+            impact_from: ImpactSource::Estimate,
             title,
             scope: Scope::default(),
             evidence: Vec::new(),

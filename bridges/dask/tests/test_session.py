@@ -108,10 +108,11 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
         },
         "findings": [
             {
-                "rule": "skew", "severity": "critical", "impact_seconds": 12.5,
+                "rule": "skew", "severity": "critical", "impact_seconds": 9.5,
+                "impact_from": "simulation",
                 "title": "<script>alert(1)</script> & co",
                 "scope": {"group": "a<b", "time_range": [0.5, 1.5], "keys": ["('x', 1)"]},
-                "evidence": {"ratio": 20.0, "max_seconds": 1.25},
+                "evidence": {"ratio": 20.0, "max_seconds": 1.25, "estimated_impact_seconds": 12.5},
                 "advice": "repartition \"now\"",
                 "simulated": {
                     "saves_seconds": 9.5, "fixed_wall_seconds": 3.0,
@@ -119,7 +120,8 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
                 },
             },
             {
-                "rule": "idle-gaps", "severity": "low", "impact_seconds": 0.1, "title": "t",
+                "rule": "idle-gaps", "severity": "low", "impact_seconds": 0.1,
+                "impact_from": "estimate", "title": "t",
                 "scope": {}, "evidence": {}, "advice": "a",
             },
         ],
@@ -131,7 +133,8 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
     }
     report = Report.from_dict(raw)
     f = report.findings[0]
-    assert (f.rule, f.severity, f.impact_seconds) == ("skew", "critical", 12.5)
+    assert (f.rule, f.severity, f.impact_seconds) == ("skew", "critical", 9.5)
+    assert (f.impact_from, report.findings[1].impact_from) == ("simulation", "estimate")
     assert f.scope.time_range == (0.5, 1.5) and f.evidence["ratio"] == 20.0
     assert report.critical_path is not None and report.critical_path.groups == [("a", 1), ("b", 1)]
     assert report.worst() == "critical"
@@ -145,12 +148,13 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
     # Severity colours: critical's and low's badges differ.
     badges = re.findall(r'taskscope-(critical|low)" style="background:(#[0-9a-f]{6})', page)
     assert dict(badges)["critical"] != dict(badges)["low"]
-    assert "1. [critical] skew (~12.50 s)" in str(report)
+    assert "1. [critical] skew (~9.50 s simulated)" in str(report)
+    assert "2. [low] idle-gaps (~0.10 s)" in str(report)
     # The binary's sentence for a simulated fix, word for word.
     assert f.simulated is not None and report.findings[1].simulated is None
     assert (
         "   simulated: replayed with the fix, the run takes 3.00 s instead of 12.50 s: "
-        "9.50 s saved (the replay is -4 % off the recorded run)"
+        "9.50 s saved (the replay is -4 % off the recorded run; the rule's estimate was 12.50 s)"
     ) in str(report)
     assert "<b>simulated:</b> replayed with the fix" in render_html(report)
 

@@ -1,4 +1,4 @@
-//! The analyzer's findings, most impact first; the selected one's evidence and fix.
+//! The analyzer's findings, most severe first, then by impact; the selected one's evidence and fix.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -48,7 +48,10 @@ pub fn draw(frame: &mut Frame, area: Rect, state: &State, ui: &Ui) {
     let f = &findings[selected];
     let mut text = vec![
         Line::styled(f.title.clone(), styles::header()),
-        Line::raw(format!("impact: ~{:.2} s of wall time", f.impact_seconds)),
+        Line::raw(format!(
+            "impact: ~{} of wall time",
+            analyzer::report::impact_label(f)
+        )),
     ];
     let mut scope = Vec::new();
     if let Some(g) = &f.scope.group {

@@ -17,6 +17,7 @@ from typing import Any, Literal, cast
 from .binary import run_json, run_taskscope
 
 Severity = Literal["none", "low", "moderate", "severe", "critical"]
+ImpactSource = Literal["estimate", "simulation"]
 #: Dr. Elephant's scale, in increasing order (``analyzer/src/finding.rs``).
 SEVERITIES: tuple[Severity, ...] = ("none", "low", "moderate", "severe", "critical")
 
@@ -80,13 +81,6 @@ class SimulatedFix:
             calibration_error=float(d["calibration_error"]),
         )
 
-    def sentence(self) -> str:
-        """The binary's sentence for it (``analyze``'s text, Markdown and HTML)."""
-        return (
-            f"replayed with the fix, the run takes {self.fixed_wall_seconds:.2f} s instead of "
-            f"{self.replayed_wall_seconds:.2f} s: {self.saves_seconds:.2f} s saved "
-            f"(the replay is {self.calibration_error * 100:+.0f} % off the recorded run)"
-        )
 
 
 @dataclass(frozen=True)
@@ -96,7 +90,9 @@ class Finding:
     #: Rule id: ``skew``, ``tiny-partitions``, …
     rule: str
     severity: Severity
-    #: Estimated wall-clock seconds the fix would save; findings are ranked by it.
+    #: Wall-clock seconds the fix would save: the rule's estimate, or the replay's figure
+    #: where the fix can be simulated (``impact_from`` says which). Findings are ranked by
+    #: severity, then by it.
     impact_seconds: float
     #: One sentence: what is wrong, with the measured numbers.
     title: str
@@ -107,6 +103,9 @@ class Finding:
     advice: str
     #: What replaying the run with the fix predicts, when the fix can be simulated.
     simulated: SimulatedFix | None = None
+    #: ``"estimate"`` (the rule's, from the recorded ratios) or ``"simulation"`` (the replay's
+    #: saving; the rule's estimate is then ``evidence["estimated_impact_seconds"]``).
+    impact_from: ImpactSource = "estimate"
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Finding:
@@ -114,11 +113,31 @@ class Finding:
             rule=str(d["rule"]),
             severity=cast(Severity, d["severity"]),
             impact_seconds=float(d["impact_seconds"]),
+            impact_from=cast(ImpactSource, d.get("impact_from", "estimate")),
             title=str(d["title"]),
             scope=Scope.from_dict(d.get("scope", {})),
             evidence={str(k): float(v) for k, v in d.get("evidence", {}).items()},
             advice=str(d.get("advice", "")),
             simulated=SimulatedFix.from_dict(d["simulated"]) if d.get("simulated") else None,
+        )
+
+    def impact_label(self) -> str:
+        """``1.45 s``, or ``0.40 s simulated`` (the binary's label)."""
+        suffix = " simulated" if self.impact_from == "simulation" else ""
+        return f"{self.impact_seconds:.2f} s{suffix}"
+
+    def simulated_sentence(self) -> str | None:
+        """The binary's sentence for the replay's figure (``analyze``'s text, Markdown and
+        HTML), with the rule's estimate it replaced."""
+        sim = self.simulated
+        if sim is None:
+            return None
+        estimate = self.evidence.get("estimated_impact_seconds")
+        also = "" if estimate is None else f"; the rule's estimate was {estimate:.2f} s"
+        return (
+            f"replayed with the fix, the run takes {sim.fixed_wall_seconds:.2f} s instead of "
+            f"{sim.replayed_wall_seconds:.2f} s: {sim.saves_seconds:.2f} s saved "
+            f"(the replay is {sim.calibration_error * 100:+.0f} % off the recorded run{also})"
         )
 
     def at_least(self, severity: Severity) -> bool:
@@ -209,7 +228,7 @@ class Report:
     findings (:meth:`_repr_html_`); :meth:`to_dict` gives the JSON schema back."""
 
     summary: Summary
-    #: Sorted by impact, largest first.
+    #: Most severe first, then by impact.
     findings: list[Finding]
     #: ``None`` when the trace has no dependencies (Dask task streams).
     critical_path: CriticalPath | None
@@ -256,10 +275,11 @@ class Report:
         if not self.findings:
             lines.append("no findings: nothing here costs measurable time")
         for i, f in enumerate(self.findings, 1):
-            lines.append(f"{i}. [{f.severity}] {f.rule} (~{f.impact_seconds:.2f} s): {f.title}")
+            lines.append(f"{i}. [{f.severity}] {f.rule} (~{f.impact_label()}): {f.title}")
             lines.append(f"   fix: {f.advice}")
-            if f.simulated is not None:
-                lines.append(f"   simulated: {f.simulated.sentence()}")
+            sentence = f.simulated_sentence()
+            if sentence is not None:
+                lines.append(f"   simulated: {sentence}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -326,7 +346,7 @@ def render_html(report: Report) -> str:
             f'<tr><td style="{cell}">{i}</td><td style="{cell}">{_badge(f.severity)}</td>'
             f'<td style="{cell}"><code>{_esc(f.rule)}</code></td>'
             f'<td style="{cell};text-align:right;white-space:nowrap">'
-            f"~{f.impact_seconds:.2f} s</td>"
+            f"~{_esc(f.impact_label())}</td>"
             f'<td style="{cell}">{_esc(f.title)}</td></tr>'
         )
     out.append("</tbody></table>")
@@ -343,8 +363,8 @@ def render_html(report: Report) -> str:
             + (f" ({where})" if where else "")
             + f"<br><b>fix:</b> {_esc(f.advice)}"
             + (
-                f"<br><b>simulated:</b> {_esc(f.simulated.sentence())}"
-                if f.simulated is not None
+                f"<br><b>simulated:</b> {_esc(sentence)}"
+                if (sentence := f.simulated_sentence()) is not None
                 else ""
             )
             + (
