@@ -114,7 +114,12 @@ pub(crate) fn in_child(args: &[&str]) -> Result<(f64, u64)> {
     let secs = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
-        bail!("taskscope {} failed: {}", args.join(" "), stderr.trim());
+        // The child's own error, without the peak-memory line it adds for us.
+        let error: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.starts_with("peak memory: "))
+            .collect();
+        bail!("taskscope {} failed: {}", args.join(" "), error.join(" ").trim());
     }
     let peak = stderr
         .lines()
