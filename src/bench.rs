@@ -119,7 +119,11 @@ pub(crate) fn in_child(args: &[&str]) -> Result<(f64, u64)> {
             .lines()
             .filter(|line| !line.starts_with("peak memory: "))
             .collect();
-        bail!("taskscope {} failed: {}", args.join(" "), error.join(" ").trim());
+        bail!(
+            "taskscope {} failed: {}",
+            args.join(" "),
+            error.join(" ").trim()
+        );
     }
     let peak = stderr
         .lines()
