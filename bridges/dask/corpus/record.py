@@ -2,7 +2,7 @@
 """Record taskscope's Dask corpus: each scenario of scenarios.py once, on a fresh LocalCluster,
 seen three ways from the same run.
 
-    python record.py [--out DIR] [SCENARIO ... | all]
+    python record.py [--out DIR] [--shape WxT] [--scale F] [SCENARIO ... | all]
 
 For each scenario, DIR/<name>/ gets:
 
@@ -16,13 +16,26 @@ For each scenario, DIR/<name>/ gets:
 * ``facts.json``         wall time, task counts, groups, versions, load average, and the
                          evidence measured in the data (evidence.py)
 
-DIR defaults to analyzer/tests/corpus in this repository. The workload runs inside
+DIR defaults to analyzer/tests/corpus in this repository.
+
+Variants, without editing the registry (record them outside the repository, e.g. /tmp):
+
+* ``--shape WxT``  W workers x T threads each for every scenario, except those whose pathology
+                   (or health) is their shape (``SHAPE_BOUND``): they keep the registry's shape,
+                   and record.py says so. ``facts.json`` records the shape used.
+* ``--scale F``    multiplies the integer size knobs a workload already takes as keyword
+                   parameters (``tiny_bag(n=)``, ``large_arg_delayed(tasks=)``,
+                   ``idle_compute_loop(iterations=)``); workloads without one run as they are.
+
+The workload runs inside
 ``performance_report`` (outer) and ``get_task_stream`` (inner) with the plugin registered before
 both, so all three cover the same tasks.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import os
 import shutil
@@ -43,6 +56,52 @@ sys.path.insert(0, HERE)
 
 import scenarios  # noqa: E402
 import evidence  # noqa: E402
+
+
+# Scenarios whose pathology, or health, is their cluster shape: --shape leaves them alone.
+SHAPE_BOUND = {
+    "gil-1x4": "threads sharing one GIL is the pathology",
+    "gil-2x2": "threads sharing one GIL is the pathology",
+    "threads-io-sleep": "one thread per worker for I/O waits is the pathology",
+    "threads-io-bag": "one thread per worker for I/O waits is the pathology",
+    "healthy-numpy-threads": "healthy because numpy releases the GIL on its 2 threads",
+    "healthy-io-threads": "healthy because its 8 threads overlap the I/O waits",
+}
+# Scenarios pinned to the first of several workers (scatter / restrictions / resources): a new
+# shape applies only when it keeps two workers or more.
+NEEDS_WORKERS = {"straggler-scatter": 2, "straggler-restricted": 2, "straggler-resources": 2}
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    try:
+        w, t = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shape wants WxT (e.g. 3x1), not {text!r}")
+    if w < 1 or t < 1:
+        raise argparse.ArgumentTypeError(f"--shape {text}: workers and threads must be >= 1")
+    return w, t
+
+
+def variant(s: scenarios.Scenario, shape) -> tuple[scenarios.Scenario, str | None]:
+    """The scenario at ``shape`` (workers, threads), or as it is with the reason it was kept."""
+    if shape is None:
+        return s, None
+    if s.name in SHAPE_BOUND:
+        return s, SHAPE_BOUND[s.name]
+    if shape[0] < NEEDS_WORKERS.get(s.name, 1):
+        return s, f"pinned to one of {NEEDS_WORKERS[s.name]}+ workers"
+    return dataclasses.replace(s, n_workers=shape[0], threads_per_worker=shape[1]), None
+
+
+def scaled_kwargs(s: scenarios.Scenario, scale: float) -> dict:
+    """The workload's integer keyword parameters (its size knobs) times ``scale``."""
+    if scale == 1.0:
+        return {}
+    out = {}
+    for name, p in list(inspect.signature(s.run).parameters.items())[1:]:
+        if isinstance(p.default, int) and not isinstance(p.default, bool):
+            out[name] = max(1, round(p.default * scale))
+    return out
 
 
 def _toml_str(s: str) -> str:
@@ -135,7 +194,7 @@ def _versions() -> dict:
     return out
 
 
-def record(s: scenarios.Scenario, out_root: str) -> dict:
+def record(s: scenarios.Scenario, out_root: str, run_kwargs: dict | None = None) -> dict:
     import dask
     from distributed import Client, LocalCluster, get_task_stream, performance_report
 
@@ -172,7 +231,7 @@ def record(s: scenarios.Scenario, out_root: str) -> dict:
             with performance_report(filename=report):
                 with get_task_stream() as ts:
                     try:
-                        summary = s.run(client)
+                        summary = s.run(client, **(run_kwargs or {}))
                     except Exception as e:  # a workload bug: keep the recording, say so
                         summary = f"workload raised {type(e).__name__}: {e}"
                         error = summary
@@ -214,6 +273,7 @@ def record(s: scenarios.Scenario, out_root: str) -> dict:
             "config": s.config,
             "worker_resources": {str(k): v for k, v in s.worker_resources.items()},
         },
+        "run_kwargs": run_kwargs or {},
         "wall_seconds": round(wall, 3),
         "recording_seconds_with_cluster_setup": round(setup_total, 3),
         "load_average_before": [round(x, 2) for x in load_before],
@@ -233,6 +293,10 @@ def record(s: scenarios.Scenario, out_root: str) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
+    p.add_argument("--shape", type=parse_shape, default=None, metavar="WxT",
+                   help="workers x threads for every scenario not bound to its shape")
+    p.add_argument("--scale", type=float, default=1.0, metavar="F",
+                   help="multiply the size parameters workloads take (default 1)")
     p.add_argument("names", nargs="*", default=["all"], help="scenario names, or 'all'")
     args = p.parse_args(argv)
     names = list(scenarios.SCENARIOS) if "all" in args.names or not args.names else args.names
@@ -242,13 +306,19 @@ def main(argv=None) -> int:
     os.makedirs(args.out, exist_ok=True)
     t_all = time.time()
     for name in names:
-        s = scenarios.SCENARIOS[name]
-        facts = record(s, args.out)
+        s, kept = variant(scenarios.SCENARIOS[name], args.shape)
+        if kept:
+            print(f"{name}: kept at its own shape {s.n_workers}x{s.threads_per_worker} ({kept})",
+                  flush=True)
+        kwargs = scaled_kwargs(s, args.scale)
+        facts = record(s, args.out, kwargs)
         kb = sum(facts["compressed_bytes"].values()) / 1024
         print(
             f"{name}: {facts['summary']}; wall {facts['wall_seconds']:.1f}s, "
             f"{facts['stream_tasks']} stream records, {kb:.0f} KiB, "
             f"load {facts['load_average_before'][0]:.1f}"
+            + (f", shape {s.n_workers}x{s.threads_per_worker}" if args.shape else "")
+            + (f", {kwargs}" if kwargs else "")
             + (f"  [WORKLOAD ERROR: {facts['workload_error']}]" if facts["workload_error"] else ""),
             flush=True,
         )
