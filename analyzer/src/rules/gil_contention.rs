@@ -23,6 +23,14 @@ impl GilContention {
     /// Measured on the corpus (`analyzer/tests/corpus/`, pure Python): 0.80 on 1 worker × 4
     /// threads, 0.88 on 2 × 2.
     pub const PROPORTION: f64 = 0.7;
+    /// ... and at most this many times it: each of C threads taking turns on the GIL gets a
+    /// C-th of the interpreter, so the same work runs about C times slower, not more. Tasks
+    /// slowed far beyond their crowd did more work than the ones that ran alone (a hot
+    /// partition among equal-sized outputs, spilled inputs read back), which no thread count
+    /// explains. Measured on corpus variants (`record.py --shape 1x2`): such groups of
+    /// NumPy/pandas work reach 2.7× (`random` chunks spilling) and 15× (a hot key's groupby)
+    /// their crowd; GIL-bound work stays at 0.8–1.2×.
+    pub const MAX_PROPORTION: f64 = 2.0;
     /// Tasks running with at most this many busy threads on their worker (on average over
     /// their run) ran alone.
     pub const ALONE: f64 = 1.3;
@@ -42,6 +50,13 @@ impl GilContention {
     /// on one core is also what a loaded host gives NumPy work (measured on the corpus:
     /// 1.98 for `healthy-numpy-threads` on a loaded 2-core machine).
     pub const CPU_SLOWDOWN: f64 = 2.5;
+    /// The GIL runs one thread at a time at full speed: it holds a process to about one core,
+    /// never under it. A busy process on less than this is short of cores (other processes
+    /// on the host), and that part of its slowdown is not the GIL's: cores used count as at
+    /// least this. Measured on corpus variants: NumPy sorts on 1 worker × 2 threads of a
+    /// loaded 2-core host got 0.44–0.9 cores (2.8 busy threads per core used); GIL-bound
+    /// tasks 0.6–1.0.
+    pub const GIL_CORES: f64 = 1.0;
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -98,7 +113,9 @@ fn from_timings(index: &TraceIndex) -> Vec<Contention> {
         let mut levels: Vec<f64> = crowded.iter().map(|(c, _)| *c).collect();
         let slowdown = median(&mut durations) / median(&mut alone).max(1.0);
         let crowd = median(&mut levels);
-        if slowdown < GilContention::PROPORTION * crowd {
+        if slowdown < GilContention::PROPORTION * crowd
+            || slowdown > GilContention::MAX_PROPORTION * crowd
+        {
             continue;
         }
         out.push(Contention {
@@ -139,9 +156,12 @@ fn from_cpu(index: &TraceIndex) -> Vec<Contention> {
         if span == 0.0 {
             continue;
         }
-        let (threads, cpu) = (busy / span, cores / span);
+        // No more threads can be busy than the worker has.
+        let threads = (busy / span).min(f64::from(worker.threads));
+        let cpu = cores / span;
+        let slowdown = threads / cpu.max(GilContention::GIL_CORES);
         if !(GilContention::MIN_CORES..=GilContention::ONE_CORE).contains(&cpu)
-            || threads / cpu < GilContention::CPU_SLOWDOWN
+            || slowdown < GilContention::CPU_SLOWDOWN
         {
             continue;
         }
@@ -159,7 +179,7 @@ fn from_cpu(index: &TraceIndex) -> Vec<Contention> {
             .count();
         out.push(Contention {
             group,
-            slowdown: threads / cpu.max(0.1),
+            slowdown,
             crowd: threads,
             crowded_tasks,
             busy_ns,
