@@ -392,8 +392,14 @@ fn median_lane_gap<'a>(lanes: impl Iterator<Item = &'a Vec<(Nanos, Nanos)>>) -> 
 /// reaches a new worker within a heartbeat or two).
 pub const REPLACEMENT_SLACK_NS: Nanos = 1_000_000_000;
 
+/// A worker whose first task starts after this share of the run (1 / divisor) joined late,
+/// and may be a replacement (ours: the nanny's restart takes a second or more, and the
+/// corpus' runs take 1–10 s).
+pub const REPLACEMENT_LATE_DIVISOR: u64 = 10;
+
 /// What the cluster is known to have waited on, besides the client and the scheduler: failed
-/// attempts (their stops), worker deaths, and workers that joined late (their first task).
+/// attempts (their stops), worker deaths, and workers that replaced a departed one (their
+/// first task).
 struct GapEvidence<'a> {
     submissions: &'a [Nanos],
     error_stops: &'a [Nanos],
@@ -800,23 +806,16 @@ impl TraceIndex {
             .sort_by(|a, b| (a.time, a.worker, &a.key).cmp(&(b.time, b.worker, &b.key)));
         let alive = merged(&self.alive);
         self.alive_ns = alive.iter().map(|(a, b)| b - a).sum();
-        // A death explains the gaps of the second after it; a late worker's first task, the
+        // A death explains the gaps of the second after it; a replacement's first task, the
         // gap just before it.
-        let late = self.first + self.wall_ns() / 10;
+        let late = self.first + self.wall_ns() / REPLACEMENT_LATE_DIVISOR;
         let mut worker_changes: Vec<(Nanos, Nanos)> = kills
             .iter()
             .map(|&(t, _)| (t, t.saturating_add(REPLACEMENT_SLACK_NS)))
-            .chain(
-                self.workers
-                    .values()
-                    .filter(|w| w.tasks > 0 && w.first_busy > late)
-                    .map(|w| {
-                        (
-                            w.first_busy.saturating_sub(REPLACEMENT_SLACK_NS),
-                            w.first_busy,
-                        )
-                    }),
-            )
+            .chain(self.replacements(late).into_iter().map(|(_, new)| {
+                let first = self.workers[&new].first_busy;
+                (first.saturating_sub(REPLACEMENT_SLACK_NS), first)
+            }))
             .collect();
         worker_changes.sort_unstable();
         let evidence = GapEvidence {
@@ -1149,6 +1148,40 @@ impl TraceIndex {
                 .fold(0, u32::saturating_add)
                 .max(1)
         }
+    }
+
+    /// Workers that left and the workers that replaced them: `(left, replacement)`. A worker
+    /// whose first task starts after `late` replaces one that had stopped working for good
+    /// before it started (the nanny restarting a dead worker, in any format: task streams
+    /// record no deaths). A late worker with no such predecessor is one the scheduler had no
+    /// work for until then (a small first stage on a larger cluster), not a replacement. Each
+    /// departed worker is paired once, the latest to stop first.
+    pub fn replacements(&self, late: Nanos) -> Vec<(WorkerId, WorkerId)> {
+        let mut newcomers: Vec<(Nanos, WorkerId)> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.tasks > 0 && w.first_busy > late)
+            .map(|(id, w)| (w.first_busy, *id))
+            .collect();
+        newcomers.sort_unstable();
+        let mut taken: Vec<WorkerId> = Vec::new();
+        let mut out = Vec::new();
+        for (first, new) in newcomers {
+            let left = self
+                .workers
+                .iter()
+                .filter(|(id, w)| {
+                    **id != new && w.tasks > 0 && w.last_busy <= first && !taken.contains(id)
+                })
+                .max_by_key(|(id, w)| (w.last_busy, **id))
+                .map(|(id, _)| *id);
+            if let Some(left) = left {
+                taken.push(left);
+                taken.push(new);
+                out.push((left, new));
+            }
+        }
+        out
     }
 
     /// Thread-occupying time of every successful task.

@@ -1,7 +1,8 @@
+use traces::WorkerId;
 use traces::units::{format_bytes, format_duration};
 
 use crate::finding::Finding;
-use crate::index::{TraceIndex, WorkerStats};
+use crate::index::{REPLACEMENT_LATE_DIVISOR, TraceIndex, WorkerStats};
 use crate::rules::{Evidence, Rule, graded, seconds};
 
 /// One worker much busier than the others: the job waits on it (data pinned to it by
@@ -25,13 +26,22 @@ impl Rule for StragglerWorker {
         let wall = index.wall_ns();
         let late = index.first + (wall as f64 * StragglerWorker::LATE_JOIN_SHARE) as u64;
         // Workers that lived through the run: a replacement started late is not idle, and a
-        // worker that died is another rule's matter.
+        // worker that died is another rule's matter. Task streams record no deaths, and
+        // declare every worker they saw: there, a worker that stopped for good before a late
+        // one started is the dead one, and the late one its replacement.
+        let replaced: Vec<WorkerId> = index
+            .replacements(index.first + wall / REPLACEMENT_LATE_DIVISOR)
+            .into_iter()
+            .flat_map(|(left, new)| [left, new])
+            .collect();
         let mut workers: Vec<(&u32, &WorkerStats)> = index
             .workers
             .iter()
             .filter(|(id, w)| {
                 let declared = index.header.cluster.workers.iter().any(|s| s.id == **id);
-                w.killed.is_empty() && (declared || (w.tasks > 0 && w.first_busy <= late))
+                w.killed.is_empty()
+                    && !replaced.contains(id)
+                    && (declared || (w.tasks > 0 && w.first_busy <= late))
             })
             .collect();
         if workers.len() < 2 {
