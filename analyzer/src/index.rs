@@ -270,8 +270,9 @@ pub struct TraceIndex {
     pub gaps: Vec<Gap>,
     /// Time with at least one task queued or running somewhere.
     pub alive_ns: Nanos,
-    /// Median time a thread sat between two tasks (under [`MAX_LANE_GAP_NS`]): what each task
-    /// costs around its compute on this cluster, the same in every format of one run.
+    /// Median time a thread sat between two tasks (under [`MAX_LANE_GAP_NS`], and not while the
+    /// whole cluster waited on the client): what each task costs around its compute on this
+    /// cluster, the same in every format of one run.
     pub lane_gap_ns: Nanos,
     pub submissions: Vec<Nanos>,
     pub task_records: u64,
@@ -376,10 +377,28 @@ fn merged(sorted: &[(Nanos, Nanos)]) -> Vec<(Nanos, Nanos)> {
 /// Longer pauses between a thread's tasks are waits for work, not per-task cost.
 pub const MAX_LANE_GAP_NS: Nanos = 100_000_000;
 
-fn median_lane_gap<'a>(lanes: impl Iterator<Item = &'a Vec<(Nanos, Nanos)>>) -> Nanos {
+/// The median pause between two tasks of a thread. A pause in which the whole cluster
+/// waited on the client (`compute()` in a loop) is the client's time, counted by `idle-gaps`:
+/// it says nothing of what a task costs, and with as many threads as a round has tasks, it is
+/// every pause a thread has.
+fn median_lane_gap<'a>(
+    lanes: impl Iterator<Item = &'a Vec<(Nanos, Nanos)>>,
+    cluster_gaps: &[Gap],
+) -> Nanos {
+    let client: Vec<(Nanos, Nanos)> = cluster_gaps
+        .iter()
+        .filter(|g| g.cause == GapCause::Client)
+        .map(|g| (g.start, g.stop))
+        .collect();
+    // `client` is sorted and disjoint: the first gap ending after `a` is the only candidate.
+    let waits_on_client = |a: Nanos, b: Nanos| {
+        let i = client.partition_point(|&(_, stop)| stop <= a);
+        client.get(i).is_some_and(|&(start, _)| start < b)
+    };
     let mut gaps: Vec<Nanos> = lanes
-        .flat_map(|lane| lane.windows(2).map(|w| w[1].0.saturating_sub(w[0].1)))
-        .filter(|&gap| gap < MAX_LANE_GAP_NS)
+        .flat_map(|lane| lane.windows(2).map(|w| (w[0].1, w[1].0)))
+        .filter(|&(a, b)| b.saturating_sub(a) < MAX_LANE_GAP_NS && !waits_on_client(a, b))
+        .map(|(a, b)| b.saturating_sub(a))
         .collect();
     if gaps.is_empty() {
         return 0;
@@ -796,7 +815,6 @@ impl TraceIndex {
         for lane in self.lanes.values_mut() {
             lane.sort_unstable();
         }
-        self.lane_gap_ns = median_lane_gap(self.lanes.values());
         self.alive.sort_unstable();
         self.submissions.sort_unstable();
         self.error_stops.sort_unstable();
@@ -824,6 +842,8 @@ impl TraceIndex {
             worker_changes,
         };
         self.gaps = find_gaps(&alive, &evidence);
+        // After the gaps: the client's are not per-task cost.
+        self.lane_gap_ns = median_lane_gap(self.lanes.values(), &self.gaps);
     }
 
     /// Paused time from pause and resume events; a worker's death ends its pause, and one
