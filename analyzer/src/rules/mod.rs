@@ -180,7 +180,7 @@ type Explains = (
 const EXPLAINS: [Explains; 4] = [
     ("oversized-argument", "idle-gaps", gaps_end_with_the_group),
     ("skew", "straggler-worker", same_worker),
-    ("serialization", "communication", comparable),
+    ("serialization", "communication", pickling_of_transfers),
     ("memory-pressure", "idle-gaps", presumed_gaps),
 ];
 
@@ -191,6 +191,32 @@ const EXPLAINED_SHARE: f64 = 1.0 / 3.0;
 
 fn comparable(_: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
     cause.impact_seconds >= EXPLAINED_SHARE * symptom.impact_seconds
+}
+
+/// A named number of a finding's evidence.
+fn evidence(finding: &Finding, name: &str) -> Option<f64> {
+    finding
+        .evidence
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+}
+
+/// Pickling took its share of the transfers' time. Both count the same transfers, so their
+/// seconds compare directly; the two impacts do not: `communication`'s counts every thread of
+/// a worker idle while it waits (twice the time with two threads a worker), `serialization`'s
+/// the pickling spread over all threads. Findings without the seconds (per-group
+/// deserialization) compare impacts.
+fn pickling_of_transfers(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
+    let pickling = evidence(cause, "serialize_seconds")
+        .zip(evidence(cause, "deserialize_seconds"))
+        .map(|(s, d)| s + d);
+    match (pickling, evidence(symptom, "transfer_seconds")) {
+        (Some(pickling), Some(transfer)) if transfer > 0.0 => {
+            pickling >= EXPLAINED_SHARE * transfer
+        }
+        _ => comparable(index, cause, symptom),
+    }
 }
 
 fn presumed_gaps(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
