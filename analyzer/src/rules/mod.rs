@@ -193,25 +193,17 @@ fn comparable(_: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
     cause.impact_seconds >= EXPLAINED_SHARE * symptom.impact_seconds
 }
 
-/// A named number of a finding's evidence.
-fn evidence(finding: &Finding, name: &str) -> Option<f64> {
-    finding
-        .evidence
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| *v)
-}
-
 /// Pickling took its share of the transfers' time. Both count the same transfers, so their
 /// seconds compare directly; the two impacts do not: `communication`'s counts every thread of
 /// a worker idle while it waits (twice the time with two threads a worker), `serialization`'s
 /// the pickling spread over all threads. Findings without the seconds (per-group
 /// deserialization) compare impacts.
 fn pickling_of_transfers(index: &TraceIndex, cause: &Finding, symptom: &Finding) -> bool {
-    let pickling = evidence(cause, "serialize_seconds")
-        .zip(evidence(cause, "deserialize_seconds"))
+    let pickling = cause
+        .evidence("serialize_seconds")
+        .zip(cause.evidence("deserialize_seconds"))
         .map(|(s, d)| s + d);
-    match (pickling, evidence(symptom, "transfer_seconds")) {
+    match (pickling, symptom.evidence("transfer_seconds")) {
         (Some(pickling), Some(transfer)) if transfer > 0.0 => {
             pickling >= EXPLAINED_SHARE * transfer
         }
