@@ -340,34 +340,25 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
     assert!(report["findings"][0].get("simulated").is_none(), "{report}");
     assert_eq!(report["findings"][0]["impact_from"], "estimate");
     assert!(report["findings"][0]["evidence"]["estimated_impact_seconds"].is_null());
-    // A hot key behind a P2P shuffle on a busy 2-thread cluster: the replay finds nothing to
-    // gain from splitting it, yet the severe skew stays first, above the moderate findings
-    // whose estimates are larger.
+    // A hot key behind a P2P shuffle: the replay runs the unfixed graph 17 % (1.48 s) faster
+    // than recorded and finds nothing to gain from splitting the key, less than its own error
+    // (a real Dask run of the fix saved 16 %). The rule's estimate stands, and the severe skew
+    // stays first.
     let report = json("skew-hot-key");
-    let findings = report["findings"].as_array().unwrap();
+    let top = &report["findings"][0];
     assert_eq!(
-        (
-            &findings[0]["rule"],
-            &findings[0]["severity"],
-            &findings[0]["impact_from"]
-        ),
-        (&"skew".into(), &"severe".into(), &"simulation".into()),
+        (&top["rule"], &top["severity"], &top["impact_from"]),
+        (&"skew".into(), &"severe".into(), &"estimate".into()),
         "{report}"
     );
     assert!(
-        findings[0]["impact_seconds"].as_f64().unwrap()
-            < findings[1]["impact_seconds"].as_f64().unwrap(),
-        "{report}"
+        top["simulated"]["saves_seconds"].as_f64().unwrap() < 0.1,
+        "{top}"
     );
-    // A replay 41 % off its run says nothing about its fixes.
-    let report = json("tiny-bag");
-    let findings = report["findings"].as_array().unwrap();
-    assert!(findings.iter().any(|f| f["rule"] == "tiny-partitions"));
     assert!(
-        findings.iter().all(|f| f.get("simulated").is_none()),
-        "{report}"
+        top["evidence"]["estimated_impact_seconds"].is_null(),
+        "{top}"
     );
-
     taskscope()
         .arg("analyze")
         .arg(corpus().join("idle-compute-loop/plugin.ndjson.zst"))
@@ -382,6 +373,17 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
                 )
                 .unwrap(),
             ),
+        );
+    taskscope()
+        .arg("analyze")
+        .arg(corpus().join("skew-hot-key/plugin.ndjson.zst"))
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("1. [severe] skew (~3.97 s): ").and(predicate::str::contains(
+                "0.00 s saved (the replay is -17 % off the recorded run, 1.48 s: more than the \
+                 saving, so the rule's estimate stands)",
+            )),
         );
 }
 

@@ -141,22 +141,39 @@ pub struct SimulatedFix {
     pub calibration_error: f64,
 }
 
+impl SimulatedFix {
+    /// How far, in seconds, the replay of the run as recorded is from the recorded run.
+    pub fn error_seconds(&self) -> f64 {
+        let recorded = self.replayed_wall_seconds / (1.0 + self.calibration_error).max(1e-9);
+        (self.replayed_wall_seconds - recorded).abs()
+    }
+
+    /// Whether the saving stands out of the replay's own error on this run. One that does not
+    /// is not a measurement: a replay that misses a P2P shuffle's barriers by 1.5 s cannot say
+    /// that splitting a hot key in it saves nothing (a real Dask run of that fix saved 16 %).
+    pub fn resolves_saving(&self) -> bool {
+        self.saves_seconds > self.error_seconds()
+    }
+}
+
 fn rounded<S: serde::Serializer>(value: &f64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(round3(*value))
 }
 
 impl Finding {
-    /// Takes the replay's saving as the finding's impact. The rule's estimate moves to the
-    /// evidence (`estimated_impact_seconds`), so the report still shows both; severity stays
-    /// the rule's, graded on the ratio it measured.
-    pub fn adopt_simulation(&mut self, sim: SimulatedFix) {
-        if self.impact_from == ImpactSource::Estimate {
-            self.evidence
-                .push(("estimated_impact_seconds".to_string(), self.impact_seconds));
+    /// Attaches what the replay predicts, and takes its saving as the finding's impact where
+    /// the replay can resolve it ([`SimulatedFix::resolves_saving`]). The rule's estimate then
+    /// moves to the evidence (`estimated_impact_seconds`), so the report still shows both;
+    /// severity stays the rule's, graded on the ratio it measured.
+    pub fn attach_simulation(&mut self, sim: SimulatedFix) {
+        self.simulated = Some(sim);
+        if !sim.resolves_saving() || self.impact_from == ImpactSource::Simulation {
+            return;
         }
+        self.evidence
+            .push(("estimated_impact_seconds".to_string(), self.impact_seconds));
         self.impact_seconds = sim.saves_seconds;
         self.impact_from = ImpactSource::Simulation;
-        self.simulated = Some(sim);
     }
 
     pub fn evidence(&self, name: &str) -> Option<f64> {

@@ -1,8 +1,9 @@
 //! What fixing each finding would save: the recorded run replayed on its own shape by the
 //! engine's scheduler (`engine::simulate`), with and without the finding's fix, for the rules
-//! whose advice the simulator can apply. Where the replay reproduces the run, its saving
-//! becomes the finding's `impact_seconds` ([`analyzer::Finding::adopt_simulation`]; the rule's
-//! estimate stays in the evidence) and the findings are ranked again.
+//! whose advice the simulator can apply. Where the replay reproduces the run and resolves the
+//! saving, the saving becomes the finding's `impact_seconds`
+//! ([`analyzer::Finding::attach_simulation`]; the rule's estimate stays in the evidence) and
+//! the findings are ranked again.
 
 use std::path::Path;
 
@@ -63,7 +64,7 @@ pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
             continue;
         };
         let fixed = simulate(&fixed, &model).wall_ns;
-        finding.adopt_simulation(SimulatedFix {
+        finding.attach_simulation(SimulatedFix {
             saves_seconds: replayed.saturating_sub(fixed) as f64 / 1e9,
             fixed_wall_seconds: fixed as f64 / 1e9,
             replayed_wall_seconds: replayed as f64 / 1e9,

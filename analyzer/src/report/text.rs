@@ -83,11 +83,14 @@ pub fn impact_label(f: &Finding) -> String {
 /// one), with the rule's own estimate it replaced.
 pub fn simulated_sentence(f: &Finding) -> Option<String> {
     let sim = f.simulated?;
-    let estimate = f
-        .evidence("estimated_impact_seconds")
-        .map_or(String::new(), |s| {
-            format!("; the rule's estimate was {s:.2} s")
-        });
+    let estimate = match (f.impact_from, f.evidence("estimated_impact_seconds")) {
+        (ImpactSource::Simulation, Some(s)) => format!("; the rule's estimate was {s:.2} s"),
+        (ImpactSource::Simulation, None) => String::new(),
+        (ImpactSource::Estimate, _) => format!(
+            ", {:.2} s: more than the saving, so the rule's estimate stands",
+            sim.error_seconds()
+        ),
+    };
     Some(format!(
         "replayed with the fix, the run takes {:.2} s instead of {:.2} s: {:.2} s saved \
          (the replay is {:+.0} % off the recorded run{estimate})",

@@ -123,6 +123,10 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
                 "rule": "idle-gaps", "severity": "low", "impact_seconds": 0.1,
                 "impact_from": "estimate", "title": "t",
                 "scope": {}, "evidence": {}, "advice": "a",
+                "simulated": {
+                    "saves_seconds": 0.05, "fixed_wall_seconds": 9.95,
+                    "replayed_wall_seconds": 10.0, "calibration_error": 0.25,
+                },
             },
         ],
         "critical_path": {
@@ -151,10 +155,16 @@ def test_report_from_dict_is_typed_and_its_html_escapes_everything():
     assert "1. [critical] skew (~9.50 s simulated)" in str(report)
     assert "2. [low] idle-gaps (~0.10 s)" in str(report)
     # The binary's sentence for a simulated fix, word for word.
-    assert f.simulated is not None and report.findings[1].simulated is None
+    assert f.simulated is not None and report.findings[1].simulated is not None
     assert (
         "   simulated: replayed with the fix, the run takes 3.00 s instead of 12.50 s: "
         "9.50 s saved (the replay is -4 % off the recorded run; the rule's estimate was 12.50 s)"
+    ) in str(report)
+    # A saving within the replay's own error (10 s replayed for 8 s recorded) is not taken.
+    assert (
+        "   simulated: replayed with the fix, the run takes 9.95 s instead of 10.00 s: 0.05 s "
+        "saved (the replay is +25 % off the recorded run, 2.00 s: more than the saving, so the "
+        "rule's estimate stands)"
     ) in str(report)
     assert "<b>simulated:</b> replayed with the fix" in render_html(report)
 

@@ -72,6 +72,12 @@ class SimulatedFix:
     #: How far that replay is from the recorded wall time (0.05: 5 % longer).
     calibration_error: float
 
+    def error_seconds(self) -> float:
+        """How far, in seconds, the replay of the run as recorded is from the recorded run
+        (when it is more than the saving, the saving is not taken as the impact)."""
+        recorded = self.replayed_wall_seconds / max(1.0 + self.calibration_error, 1e-9)
+        return abs(self.replayed_wall_seconds - recorded)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SimulatedFix:
         return cls(
@@ -128,12 +134,20 @@ class Finding:
 
     def simulated_sentence(self) -> str | None:
         """The binary's sentence for the replay's figure (``analyze``'s text, Markdown and
-        HTML), with the rule's estimate it replaced."""
+        HTML), with the rule's estimate it replaced, or why it did not."""
         sim = self.simulated
         if sim is None:
             return None
         estimate = self.evidence.get("estimated_impact_seconds")
-        also = "" if estimate is None else f"; the rule's estimate was {estimate:.2f} s"
+        if self.impact_from == "estimate":
+            also = (
+                f", {sim.error_seconds():.2f} s: more than the saving, so the rule's estimate "
+                "stands"
+            )
+        elif estimate is not None:
+            also = f"; the rule's estimate was {estimate:.2f} s"
+        else:
+            also = ""
         return (
             f"replayed with the fix, the run takes {sim.fixed_wall_seconds:.2f} s instead of "
             f"{sim.replayed_wall_seconds:.2f} s: {sim.saves_seconds:.2f} s saved "
