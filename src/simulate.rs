@@ -100,6 +100,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "bandwidth_bytes_per_second": base.network.bandwidth,
                     "latency_seconds": seconds(base.network.latency_ns),
                     "dispatch_seconds": seconds(base.dispatch_ns),
+                    "round_trip_seconds": seconds(base.ready_latency_ns),
                     "inline_bytes_per_second": base.inline_bps,
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
@@ -215,8 +216,10 @@ fn render_text(
     };
     let _ = writeln!(
         out,
-        "model: network {network}; {} dispatch overhead per task{}",
+        "model: network {network}; {} dispatch overhead per task; {} scheduler round trip \
+         before a dependent task{}",
         format_duration(model.dispatch_ns),
+        format_duration(model.ready_latency_ns),
         match model.inline_bps {
             Some(bps) => format!("; inline arguments shipped at {}/s", format_bytes(bps)),
             None => String::new(),

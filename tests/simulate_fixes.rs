@@ -23,16 +23,7 @@ const END: &str = "<!-- end of fix table -->\n";
 
 /// Scenarios whose finding `analyze` gives no simulated figure, and why; each must stay without
 /// one, so the list shrinks as the replay grows.
-const NOT_ATTACHED: [(&str, &str); 3] = [
-    ("tiny-array", TINY_CALIBRATION),
-    ("tiny-bag", TINY_CALIBRATION),
-    ("tiny-dataframe", TINY_CALIBRATION),
-];
-
-/// Why the tiny-partition graphs replay short of their recorded wall.
-const TINY_CALIBRATION: &str = "the replay is over 25 % short of the recorded wall: Dask's \
-     per-task overhead is partly the scheduler's, which is one thread (`simulate --fix` still \
-     gives a saving, counted from the recorded wall)";
+const NOT_ATTACHED: [(&str, &str); 0] = [];
 
 fn fixes_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyzer/tests/whatif-fixes")

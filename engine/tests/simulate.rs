@@ -89,6 +89,7 @@ fn recorded(workers: u32, threads: u32) -> engine::simulate::Recorded {
         disk_write_bps: 1_000_000_000,
         disk_read_bps: 1_000_000_000,
         dispatch_ns: 0,
+        ready_latency_ns: 0,
         inline_bps: None,
     }
 }
@@ -217,6 +218,45 @@ fn a_replay_on_the_recorded_shape_gives_back_the_recorded_wall_time() {
     assert_eq!(p.transfers, 0);
 
     assert_eq!(replay.critical_path_ns(&model(&replay, 2, 1)), 15 * MS);
+}
+
+/// `key` on `worker`: queued from `queued`, computing 10 ms from `start`.
+fn queued_then_computed(key: &str, worker: u32, deps: &[&str], queued: u64, start: u64) -> Record {
+    use Action::{Compute, Queued};
+    task(
+        key,
+        worker,
+        deps,
+        vec![
+            phase(Queued, queued, start, None, None),
+            phase(Compute, start, start + 10 * MS, None, None),
+        ],
+    )
+}
+
+#[test]
+fn a_dependent_task_reaches_its_worker_a_scheduler_round_trip_after_its_input() {
+    // A chain on one worker: b and c each arrive 2 ms after their input ended.
+    let chain = vec![
+        submitted(0),
+        queued_then_computed("a", 0, &[], 0, 0),
+        queued_then_computed("b", 0, &["a"], 12 * MS, 12 * MS),
+        queued_then_computed("c", 0, &["b"], 24 * MS, 24 * MS),
+    ];
+    let replay = Replay::from_trace(&header(1), chain.clone()).unwrap();
+    assert_eq!(replay.recorded.ready_latency_ns, 2 * MS);
+    assert_eq!(replay.recorded.dispatch_ns, 0);
+    let model = model(&replay, 1, 1);
+    assert_eq!(simulate(&replay, &model).wall_ns, 34 * MS);
+    assert_eq!(replay.critical_path_ns(&model), 34 * MS);
+
+    // Inputs made on another worker are left out of the fit: their end is on another clock,
+    // and a fetch may lie in between.
+    let mut records = chain;
+    records.push(queued_then_computed("x", 1, &["a"], 40 * MS, 40 * MS));
+    records.push(queued_then_computed("y", 1, &["a"], 45 * MS, 50 * MS));
+    let replay = Replay::from_trace(&header(2), records).unwrap();
+    assert_eq!(replay.recorded.ready_latency_ns, 2 * MS);
 }
 
 #[test]

@@ -362,8 +362,16 @@ impl Sim<'_> {
                 (inline, deserialize) = (0, 0);
             }
         }
-        // Dispatch keeps the thread but is not task time: busy time starts after it.
-        let mut t = self.now.saturating_add(self.model.dispatch_cost(inline));
+        // A task made ready by its inputs, claimed within the scheduler's round trip of that,
+        // has not reached its worker yet. Dispatch keeps the thread but is not task time: busy
+        // time starts after it.
+        let round_trip = if job.inputs.is_empty() {
+            0
+        } else {
+            self.model.ready_latency_ns
+        };
+        let arrived = job.ready_at.saturating_add(round_trip).max(self.now);
+        let mut t = arrived.saturating_add(self.model.dispatch_cost(inline));
         let started = t;
         if !job.spill.is_empty() {
             let (written, bytes) = spill_files(std::mem::take(&mut job.spill));

@@ -60,6 +60,9 @@ pub struct Model {
     pub disk_read_bps: u64,
     /// A thread's overhead per task before it starts one (scheduler and worker bookkeeping).
     pub dispatch_ns: u64,
+    /// A task reaches its worker this long after it became ready in the scheduler (the
+    /// scheduler's round trip).
+    pub ready_latency_ns: u64,
     /// Inline arguments reach a task's worker at this rate before it runs; `None`: free.
     pub inline_bps: Option<u64>,
     /// Keep every task's placement in the prediction (for comparing with a real run).
@@ -78,6 +81,7 @@ impl Model {
             disk_write_bps: r.disk_write_bps,
             disk_read_bps: r.disk_read_bps,
             dispatch_ns: r.dispatch_ns,
+            ready_latency_ns: r.ready_latency_ns,
             inline_bps: r.inline_bps,
             keep_placements: false,
         }

@@ -80,6 +80,10 @@ pub struct Recorded {
     /// What a thread spends between tasks although one is ready: the scheduler's and the
     /// worker's overhead per task (median over the recorded attempts that waited for it).
     pub dispatch_ns: u64,
+    /// From a task's last input ending to the task reaching its worker: the round trip through
+    /// the scheduler (the worker reports the result, the scheduler sends the dependent), median
+    /// over the recorded tasks with inputs; 0 without queued phases (a task stream).
+    pub ready_latency_ns: u64,
     /// How fast a task's inline arguments reach its worker (shipped with the task and
     /// unpickled before it runs), fitted to the wait of tasks that carried big ones; `None`
     /// when none did or they cost nothing measurable.
@@ -136,6 +140,8 @@ struct Attempt {
     deps: Vec<Key>,
     status: TaskStatus,
     error: Option<String>,
+    /// When it reached its worker (its queued phase), if recorded.
+    ready: Option<u64>,
     start: u64,
     stop: u64,
     compute: u64,
@@ -215,6 +221,11 @@ impl Replay {
                     has_dependencies |= !task.deps.is_empty();
                     lanes.add(&task);
                     attempts.push(Attempt {
+                        ready: task
+                            .phases
+                            .iter()
+                            .find(|p| p.action == Action::Queued)
+                            .map(|p| p.start),
                         start,
                         stop: task.stop().unwrap_or(start),
                         compute: task.time_in(Action::Compute),
@@ -277,6 +288,7 @@ impl Replay {
             memory_limit: spec.iter().filter_map(|w| w.memory_limit).max(),
             network: fit.network(moved_bytes(&attempts)),
             dispatch_ns: lanes.dispatch.0,
+            ready_latency_ns: ready_latency(&attempts, &submitted),
             inline_bps: lanes.dispatch.1,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
             disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
@@ -330,7 +342,8 @@ impl Replay {
     }
 
     /// The wall time with unlimited workers and free transfers: every task starts as soon as
-    /// its submission is made and its inputs exist. No shape can beat it.
+    /// its submission is made and its inputs exist (and the scheduler's round trip has brought
+    /// a task with inputs to a worker). No shape can beat it.
     pub fn critical_path_ns(&self, model: &Model) -> u64 {
         let mut by_key: HashMap<&Key, u64> = HashMap::new();
         let (mut made, mut end) = (0u64, 0u64);
@@ -347,15 +360,20 @@ impl Replay {
             for index in 0..s.graph.len() as u32 {
                 let spec = s.graph.task(index);
                 let mut ready = made;
+                let mut inputs = false;
                 for dep in s.graph.dependencies(index) {
                     ready = ready.max(done[dep as usize]);
+                    inputs = true;
                 }
                 if let Some(extra) = spec.work.extra() {
                     for key in &extra.external_deps {
                         ready = ready.max(by_key.get(key).copied().unwrap_or(0));
+                        inputs = true;
                     }
                 }
+                let round_trip = if inputs { model.ready_latency_ns } else { 0 };
                 done[index as usize] = ready
+                    .saturating_add(round_trip)
                     .saturating_add(model.dispatch_cost(s.inline_bytes(index)))
                     .saturating_add(s.deserialize_ns(index))
                     .saturating_add(spec.work.compute_ns);
@@ -472,6 +490,40 @@ fn moved_bytes(attempts: &[Attempt]) -> u64 {
         }
     }
     bytes
+}
+
+/// The median time from a task's last input ending, or from its graph's submission when that
+/// came later (an input persisted by an earlier graph), to the task reaching its worker, over
+/// successful attempts with a queued phase whose inputs were all made on their own worker (one
+/// clock, no fetch in the span).
+fn ready_latency(attempts: &[Attempt], submitted: &[u64]) -> u64 {
+    let mut made: FxHashMap<&Key, (u64, WorkerId)> = FxHashMap::default();
+    for a in attempts.iter().filter(|a| a.status == TaskStatus::Ok) {
+        made.insert(&a.key, (a.stop, a.worker));
+    }
+    let mut spans: Vec<u64> = attempts
+        .iter()
+        .filter(|a| a.status == TaskStatus::Ok && !a.deps.is_empty())
+        .filter_map(|a| {
+            let ready = a.ready?;
+            // Inputs made on the task's own worker: one clock, and no fetch in the span.
+            let last = a
+                .deps
+                .iter()
+                .map(|d| made.get(d).filter(|m| m.1 == a.worker).map(|m| m.0))
+                .collect::<Option<Vec<u64>>>()?
+                .into_iter()
+                .max()?;
+            let made_at = submitted.partition_point(|&s| s <= ready);
+            let submission = made_at.checked_sub(1).map_or(0, |i| submitted[i]);
+            ready.checked_sub(last.max(submission))
+        })
+        .collect();
+    if spans.is_empty() {
+        return 0;
+    }
+    let mid = spans.len() / 2;
+    *spans.select_nth_unstable(mid).1
 }
 
 /// An attempt on its thread: occupied from, until, ready since, inline bytes.
