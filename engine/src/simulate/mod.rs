@@ -60,8 +60,8 @@ pub struct Model {
     pub disk_read_bps: u64,
     /// A thread's overhead per task before it starts one (scheduler and worker bookkeeping).
     pub dispatch_ns: u64,
-    /// A task reaches its worker this long after it became ready in the scheduler (the
-    /// scheduler's round trip).
+    /// A task made ready by its inputs reaches its worker this long after (the scheduler's
+    /// round trip: the result reported, the dependent sent).
     pub ready_latency_ns: u64,
     /// Inline arguments reach a task's worker at this rate before it runs; `None`: free.
     pub inline_bps: Option<u64>,

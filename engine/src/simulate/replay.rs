@@ -82,7 +82,8 @@ pub struct Recorded {
     pub dispatch_ns: u64,
     /// From a task's last input ending to the task reaching its worker: the round trip through
     /// the scheduler (the worker reports the result, the scheduler sends the dependent), median
-    /// over the recorded tasks with inputs; 0 without queued phases (a task stream).
+    /// over the recorded tasks whose inputs were made on their own worker; 0 without queued
+    /// phases (a task stream).
     pub ready_latency_ns: u64,
     /// How fast a task's inline arguments reach its worker (shipped with the task and
     /// unpickled before it runs), fitted to the wait of tasks that carried big ones; `None`
@@ -507,13 +508,14 @@ fn ready_latency(attempts: &[Attempt], submitted: &[u64]) -> u64 {
         .filter_map(|a| {
             let ready = a.ready?;
             // Inputs made on the task's own worker: one clock, and no fetch in the span.
-            let last = a
-                .deps
-                .iter()
-                .map(|d| made.get(d).filter(|m| m.1 == a.worker).map(|m| m.0))
-                .collect::<Option<Vec<u64>>>()?
-                .into_iter()
-                .max()?;
+            let mut last = 0;
+            for dep in &a.deps {
+                let &(stop, worker) = made.get(dep)?;
+                if worker != a.worker {
+                    return None;
+                }
+                last = last.max(stop);
+            }
             let made_at = submitted.partition_point(|&s| s <= ready);
             let submission = made_at.checked_sub(1).map_or(0, |i| submitted[i]);
             ready.checked_sub(last.max(submission))
