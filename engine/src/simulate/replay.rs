@@ -274,6 +274,7 @@ impl Replay {
                 threads: shape.threads,
             });
         }
+        let made = made(&attempts);
         let wall_ns = run_stop - run_start;
         let busy_ns = lanes.fit();
         let slot_time = wall_ns as f64 * shape.slots() as f64;
@@ -287,13 +288,15 @@ impl Replay {
                 0.0
             },
             memory_limit: spec.iter().filter_map(|w| w.memory_limit).max(),
-            network: fit.network(moved_bytes(&attempts)),
+            network: fit.network(moved_bytes(&attempts, &made)),
             dispatch_ns: lanes.dispatch.0,
-            ready_latency_ns: ready_latency(&attempts, &submitted),
+            ready_latency_ns: ready_latency(&attempts, &made, &submitted),
             inline_bps: lanes.dispatch.1,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
             disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
         };
+        // Before the graphs are built: a million tasks' map is a peak of its own.
+        drop(made);
 
         // Each attempt goes to the last submission made before it started.
         let mut per_submission: Vec<Vec<Attempt>> =
@@ -470,19 +473,26 @@ impl Fit {
     }
 }
 
+/// Where and when each key's last successful attempt made its result, and its size.
+type Made<'a> = FxHashMap<&'a Key, (WorkerId, u64, u64)>;
+
+fn made(attempts: &[Attempt]) -> Made<'_> {
+    let mut made = Made::default();
+    for a in attempts.iter().filter(|a| a.status == TaskStatus::Ok) {
+        made.insert(&a.key, (a.worker, a.nbytes, a.stop));
+    }
+    made
+}
+
 /// Bytes the recorded dependencies moved between workers: each dependency's result (where its
 /// last successful attempt ran) counted once per other worker that ran a task needing it, as a
 /// worker fetches an input once for all its tasks.
-fn moved_bytes(attempts: &[Attempt]) -> u64 {
-    let mut made: FxHashMap<&Key, (WorkerId, u64)> = FxHashMap::default();
-    for a in attempts.iter().filter(|a| a.status == TaskStatus::Ok) {
-        made.insert(&a.key, (a.worker, a.nbytes));
-    }
+fn moved_bytes<'a>(attempts: &'a [Attempt], made: &Made<'a>) -> u64 {
     let mut fetched: rustc_hash::FxHashSet<(&Key, WorkerId)> = Default::default();
     let mut bytes = 0u64;
     for a in attempts {
         for dep in &a.deps {
-            if let Some(&(at, nbytes)) = made.get(dep)
+            if let Some(&(at, nbytes, _)) = made.get(dep)
                 && at != a.worker
                 && fetched.insert((dep, a.worker))
             {
@@ -497,11 +507,7 @@ fn moved_bytes(attempts: &[Attempt]) -> u64 {
 /// came later (an input persisted by an earlier graph), to the task reaching its worker, over
 /// successful attempts with a queued phase whose inputs were all made on their own worker (one
 /// clock, no fetch in the span).
-fn ready_latency(attempts: &[Attempt], submitted: &[u64]) -> u64 {
-    let mut made: FxHashMap<&Key, (u64, WorkerId)> = FxHashMap::default();
-    for a in attempts.iter().filter(|a| a.status == TaskStatus::Ok) {
-        made.insert(&a.key, (a.stop, a.worker));
-    }
+fn ready_latency(attempts: &[Attempt], made: &Made<'_>, submitted: &[u64]) -> u64 {
     let mut spans: Vec<u64> = attempts
         .iter()
         .filter(|a| a.status == TaskStatus::Ok && !a.deps.is_empty())
@@ -510,7 +516,7 @@ fn ready_latency(attempts: &[Attempt], submitted: &[u64]) -> u64 {
             // Inputs made on the task's own worker: one clock, and no fetch in the span.
             let mut last = 0;
             for dep in &a.deps {
-                let &(stop, worker) = made.get(dep)?;
+                let &(worker, _, stop) = made.get(dep)?;
                 if worker != a.worker {
                     return None;
                 }
