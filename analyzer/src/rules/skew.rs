@@ -8,8 +8,7 @@ use crate::rules::{Evidence, Rule, graded, seconds};
 /// Within a task group, one partition far above the median: the straggler the whole group
 /// (and often the job) waits for. A worker's first task of a group (imports, warm-up) and a
 /// lone task of another shape (Dask's metadata task: an empty output) are not data skew and
-/// are looked past; a straggler no larger than its peers that ran beside slow tasks of other
-/// groups was slowed by its host, not its data.
+/// are looked past.
 pub struct Skew;
 
 impl Skew {
@@ -38,39 +37,6 @@ impl Skew {
     /// ... and within this factor of the slowest first task: warm-ups cost every worker about
     /// the same (ours).
     pub const WARM_UP_SPREAD: u64 = 4;
-    /// A same-size straggler beside a task of another group that also took this many times its
-    /// group's median was slowed by its host or worker at the time (a cold process, a loaded
-    /// machine), not by its data (Dr. Elephant's moderate skew line). Measured on real Dask
-    /// runs: a healthy aligned join whose workers were slow for their first second ran its
-    /// first partitions 9–24× their medians side by side; a costly chunk or a hot key's
-    /// aggregate runs beside tasks at their usual speed.
-    pub const SLOW_TOGETHER_RATIO: f64 = 8.0;
-    /// ... losing at least this share of the time the straggler lost over its median: a
-    /// millisecond task at 10× its median lost nothing that could slow a neighbour (ours; the
-    /// healthy join's neighbours lost 0.4–0.9 of it).
-    pub const SLOW_TOGETHER_SHARE: f64 = 0.25;
-}
-
-/// Whether a task of another group ran beside `task` (which took `lost` over its median) at
-/// [`Skew::SLOW_TOGETHER_RATIO`] times its own group's median or more, losing a like share of
-/// time: what slowed `task` slowed its neighbours too.
-fn slowed_together(index: &TraceIndex, group_id: u32, task: &TaskBrief, lost: Nanos) -> bool {
-    let end = task.start.saturating_add(task.compute);
-    index
-        .groups
-        .iter()
-        .enumerate()
-        .filter(|(g, group)| *g as u32 != group_id && group.tasks >= Skew::MIN_TASKS)
-        .any(|(_, group)| {
-            let median = group.median_compute();
-            group.slowest.iter().any(|t| {
-                t.compute as f64 >= Skew::SLOW_TOGETHER_RATIO * median.max(1) as f64
-                    && t.compute.saturating_sub(median) as f64
-                        >= Skew::SLOW_TOGETHER_SHARE * lost as f64
-                    && t.start < end
-                    && task.start < t.start.saturating_add(t.compute)
-            })
-        })
 }
 
 /// Whether `task` is a warm-up: its worker's first of the group, while every other worker's
@@ -135,10 +101,7 @@ impl Rule for Skew {
             let impact = seconds(slow.compute.saturating_sub(median));
             let span = group.last_stop.saturating_sub(group.first_start).max(1);
             let span_share = slow.compute as f64 / span as f64;
-            if !larger
-                && (span_share < Skew::SAME_SIZE_SPAN_SHARE
-                    || slowed_together(index, group_id as u32, slow, slow.compute - median))
-            {
+            if !larger && span_share < Skew::SAME_SIZE_SPAN_SHARE {
                 continue;
             }
             let evidence = if larger {
