@@ -39,18 +39,28 @@ impl Skew {
     pub const WARM_UP_SPREAD: u64 = 4;
 }
 
-/// Whether `task` is a warm-up: its worker's first of the group, while every other worker's
-/// first of the group was slow too (each Python worker pays its imports and first allocations
-/// there). A hot partition that happens to run first on its worker is not one.
+/// Whether `task` is a warm-up: its worker's first of the group (or started beside it on
+/// another thread, as slow), while every other worker's first of the group was slow too (each
+/// Python worker pays its imports and first allocations there). A hot partition that happens
+/// to run first on its worker is not one.
 fn warm_up(index: &TraceIndex, group_id: u32, task: &TaskBrief, median: Nanos) -> bool {
-    let first = index.first_on_worker.get(&(group_id, task.worker));
-    if first.map(|f| f.0) != Some(task.start) {
+    let Some(&(first_start, first_compute)) = index.first_on_worker.get(&(group_id, task.worker))
+    else {
         return false;
-    }
+    };
     // As slow as a warm-up: past Dr. Elephant's first line, and of the same order as `task`.
     let slow = median
         .saturating_mul(Skew::WARM_UP_RATIO)
         .max(task.compute / Skew::WARM_UP_SPREAD);
+    // A task that started on another thread while its worker's first of the group still ran
+    // warmed up beside it, if that first one was as slow (`straggler-restricted-2x2`: both
+    // threads' first sorts took 0.9-1.2 s against a median 81 ms).
+    let beside_first = task.start > first_start
+        && task.start < first_start.saturating_add(first_compute)
+        && first_compute >= slow;
+    if task.start != first_start && !beside_first {
+        return false;
+    }
     let mut others = index
         .first_on_worker
         .iter()
