@@ -278,12 +278,5 @@ fn a_fixed_real_dask_run_saves_what_the_rule_or_the_replay_predicted() {
             let _ = writeln!(table, "* {scenario}: {why}");
         }
     }
-    println!("{table}");
-    readme::check_block(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
-        BEGIN,
-        END,
-        &table,
-    );
-    assert!(wrong.is_empty(), "{wrong:#?}");
+    readme::check_root_table(BEGIN, END, &table, &wrong);
 }

@@ -22,3 +22,13 @@ pub fn check_block(readme_path: &Path, begin: &str, end: &str, table: &str) {
         );
     }
 }
+
+/// Prints `table` and keeps it current in the root README (as [`check_block`]), then fails on
+/// any `wrong` row: the README is rewritten first, so it already shows what failed.
+#[allow(dead_code)] // the analyzer's corpus test includes this file for `check_block` alone
+pub fn check_root_table(begin: &str, end: &str, table: &str, wrong: &[String]) {
+    println!("{table}");
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    check_block(&readme, begin, end, table);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}

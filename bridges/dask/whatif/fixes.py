@@ -407,19 +407,7 @@ def main(argv=None) -> int:
         help="the taskscope binary measuring each trace's wall (default: $TASKSCOPE or "
         "%(default)s)",
     )
-    p.add_argument(
-        "--min-idle",
-        type=float,
-        default=0.9,
-        help="before each run, wait for a second with this idle share of the CPUs "
-        "(0: do not wait; default: %(default)s)",
-    )
-    p.add_argument(
-        "--quiet-timeout",
-        type=float,
-        default=20.0,
-        help="record anyway after waiting this many seconds (default: %(default)s)",
-    )
+    whatif.add_quiet_arguments(p, quiet_timeout=20.0)
     p.add_argument("names", nargs="*", default=["all"], help="scenario names, or 'all'")
     args = p.parse_args(argv)
     names = list(FIXES) if "all" in args.names or not args.names else args.names

@@ -210,14 +210,9 @@ def record_one(
     }
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
-    p.add_argument(
-        "--shapes",
-        default=",".join(f"{w}x{t}" for w, t in SHAPES),
-        help="workers x threads, comma-separated (default: %(default)s)",
-    )
+def add_quiet_arguments(p: argparse.ArgumentParser, quiet_timeout: float) -> None:
+    """``--min-idle`` and ``--quiet-timeout``: how long to wait for a quiet machine before each
+    run (this recorder's and ``fixes.py``'s)."""
     p.add_argument(
         "--min-idle",
         type=float,
@@ -228,9 +223,20 @@ def main(argv=None) -> int:
     p.add_argument(
         "--quiet-timeout",
         type=float,
-        default=120.0,
+        default=quiet_timeout,
         help="record anyway after waiting this many seconds (default: %(default)s)",
     )
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=DEFAULT_OUT, help="output directory (default: %(default)s)")
+    p.add_argument(
+        "--shapes",
+        default=",".join(f"{w}x{t}" for w, t in SHAPES),
+        help="workers x threads, comma-separated (default: %(default)s)",
+    )
+    add_quiet_arguments(p, quiet_timeout=120.0)
     p.add_argument("names", nargs="*", default=["all"], help="graph names, or 'all'")
     args = p.parse_args(argv)
     names = list(GRAPHS) if "all" in args.names or not args.names else args.names
