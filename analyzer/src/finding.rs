@@ -149,7 +149,7 @@ impl SimulatedFix {
     }
 
     /// Whether the saving stands out of the replay's own error on this run. One that does not
-    /// is not a measurement: a replay that misses a P2P shuffle's barriers by 1.5 s cannot say
+    /// is not a measurement: a replay that misses a P2P shuffle's barriers by 1.3 s cannot say
     /// that splitting a hot key in it saves nothing (a real Dask run of that fix saved 16 %).
     pub fn resolves_saving(&self) -> bool {
         self.saves_seconds > self.error_seconds()
