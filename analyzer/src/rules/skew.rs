@@ -1,7 +1,7 @@
 use traces::Nanos;
 use traces::units::{format_bytes, format_duration};
 
-use crate::finding::Finding;
+use crate::finding::{Finding, Severity};
 use crate::index::{GroupStats, TaskBrief, TraceIndex};
 use crate::rules::{Evidence, Rule, graded, seconds};
 
@@ -37,6 +37,41 @@ impl Skew {
     /// ... and within this factor of the slowest first task: warm-ups cost every worker about
     /// the same (ours).
     pub const WARM_UP_SPREAD: u64 = 4;
+    /// A same-size straggler beside a task of another group that also took this many times its
+    /// group's median may have been slowed by its host at the time (a cold process, a loaded
+    /// machine) rather than by its data, and is graded low at most (Dr. Elephant's severe skew
+    /// line, past the 4–7× of load noise above). Measured on real Dask runs: a healthy aligned
+    /// join whose workers were slow for their first second ran its first partitions 9–24× their
+    /// medians beside right-side ones at 8.5–9.4×; but real hot partitions also run beside a
+    /// stalled neighbour on a loaded host (a hot groupby beside a 76× load, 2 runs in 10 under
+    /// a CPU hog), so the straggler is still named.
+    pub const SLOW_TOGETHER_RATIO: f64 = 8.0;
+    /// ... losing at least this share of the time the straggler lost over its median: a
+    /// millisecond task at 10× its median lost nothing that could slow a neighbour (ours; the
+    /// healthy join's neighbours lost 0.4–0.9 of it).
+    pub const SLOW_TOGETHER_SHARE: f64 = 0.25;
+}
+
+/// Whether a task of another group ran beside `task` (which took `lost` over its median) at
+/// [`Skew::SLOW_TOGETHER_RATIO`] times its own group's median or more, losing a like share of
+/// time: what slowed `task` may have slowed its neighbours too.
+fn slowed_together(index: &TraceIndex, group_id: u32, task: &TaskBrief, lost: Nanos) -> bool {
+    let end = task.start.saturating_add(task.compute);
+    index
+        .groups
+        .iter()
+        .enumerate()
+        .filter(|(g, group)| *g as u32 != group_id && group.tasks >= Skew::MIN_TASKS)
+        .any(|(_, group)| {
+            let median = group.median_compute();
+            group.slowest.iter().any(|t| {
+                t.compute as f64 >= Skew::SLOW_TOGETHER_RATIO * median.max(1) as f64
+                    && t.compute.saturating_sub(median) as f64
+                        >= Skew::SLOW_TOGETHER_SHARE * lost as f64
+                    && t.start < end
+                    && task.start < t.start.saturating_add(t.compute)
+            })
+        })
 }
 
 /// Whether `task` is a warm-up: its worker's first of the group (or started beside it on
@@ -119,9 +154,12 @@ impl Rule for Skew {
             } else {
                 ratio / Skew::SAME_SIZE_FACTOR
             };
-            let Some(severity) = graded(evidence, Skew::DURATION_RATIO, impact) else {
+            let Some(mut severity) = graded(evidence, Skew::DURATION_RATIO, impact) else {
                 continue;
             };
+            if !larger && slowed_together(index, group_id as u32, slow, slow.compute - median) {
+                severity = severity.min(Severity::Low);
+            }
             let pieces = ratio.ceil() as u64;
             let size_note = if larger {
                 format!(
