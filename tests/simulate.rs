@@ -310,6 +310,13 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
         serde_json::from_slice(&out).unwrap()
     };
     let json = |scenario: &str| json_of(scenario, "plugin.ndjson.zst");
+    let text = |scenario: &str| {
+        taskscope()
+            .arg("analyze")
+            .arg(corpus().join(scenario).join("plugin.ndjson.zst"))
+            .assert()
+            .success()
+    };
     // 32 keys computed twice: reading them instead saves about the repeated compute.
     let report = json("recompute-delayed");
     let finding = &report["findings"][0];
@@ -356,35 +363,25 @@ fn analyze_says_what_a_simulated_fix_saves_when_the_replay_reproduces_the_run() 
         top["evidence"]["estimated_impact_seconds"].is_null(),
         "{top}"
     );
-    taskscope()
-        .arg("analyze")
-        .arg(corpus().join("idle-compute-loop/plugin.ndjson.zst"))
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("1. [severe] idle-gaps (~2.62 s simulated): ").and(
-                predicate::str::is_match(
-                    "   simulated: replayed with the fix, the run takes [0-9.]+ s instead of \
+    text("idle-compute-loop").stdout(
+        predicate::str::contains("1. [severe] idle-gaps (~2.62 s simulated): ").and(
+            predicate::str::is_match(
+                "   simulated: replayed with the fix, the run takes [0-9.]+ s instead of \
                      [0-9.]+ s: 2.62 s saved \\(the replay is [-+][0-9]+ % off the recorded \
                      run; the rule's estimate was 2.57 s\\)",
-                )
-                .unwrap(),
-            ),
-        );
-    taskscope()
-        .arg("analyze")
-        .arg(corpus().join("skew-hot-key/plugin.ndjson.zst"))
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("1. [severe] skew (~3.97 s): ").and(
-                predicate::str::is_match(
-                    "0.00 s saved \\(the replay is -1[0-9] % off the recorded run, 1.[0-9]{2} s: \
+            )
+            .unwrap(),
+        ),
+    );
+    text("skew-hot-key").stdout(
+        predicate::str::contains("1. [severe] skew (~3.97 s): ").and(
+            predicate::str::is_match(
+                "0.00 s saved \\(the replay is -1[0-9] % off the recorded run, 1.[0-9]{2} s: \
                      more than the saving, so the rule's estimate stands\\)",
-                )
-                .unwrap(),
-            ),
-        );
+            )
+            .unwrap(),
+        ),
+    );
 }
 
 #[test]

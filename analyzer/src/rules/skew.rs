@@ -58,8 +58,8 @@ impl Skew {
 /// if less), losing a like share of time: what slowed `task` may have slowed its neighbours too.
 fn slowed_together(index: &TraceIndex, group_id: u32, task: &TaskBrief, lost: Nanos) -> bool {
     let end = task.start.saturating_add(task.compute);
-    let median = task.compute.saturating_sub(lost).max(1);
-    let ratio = (task.compute as f64 / median as f64 / 2.0).min(Skew::SLOW_TOGETHER_RATIO);
+    let own_median = task.compute.saturating_sub(lost).max(1);
+    let ratio = (task.compute as f64 / own_median as f64 / 2.0).min(Skew::SLOW_TOGETHER_RATIO);
     index
         .groups
         .iter()

@@ -284,10 +284,16 @@ def record(s: scenarios.Scenario, out_root: str, run_kwargs: dict | None = None)
         "compressed_bytes": sizes,
         **ev,
     }
-    with open(os.path.join(out, "facts.json"), "w") as f:
+    write_facts(os.path.join(out, "facts.json"), facts)
+    return facts
+
+
+def write_facts(path: str, facts: dict) -> None:
+    """A recording's ``facts.json``: one key per line, in insertion order, newline-ended (this
+    recorder's, and the whatif recorders')."""
+    with open(path, "w") as f:
         json.dump(facts, f, indent=1, sort_keys=False)
         f.write("\n")
-    return facts
 
 
 def main(argv=None) -> int:

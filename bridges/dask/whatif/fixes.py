@@ -447,9 +447,7 @@ def main(argv=None) -> int:
             "cpu_count": os.cpu_count(),
             "versions": corpus._versions(),
         }
-        with open(os.path.join(out, "facts.json"), "w") as f:
-            json.dump(facts, f, indent=1)
-            f.write("\n")
+        corpus.write_facts(os.path.join(out, "facts.json"), facts)
     print(f"recorded {len(names)} scenario(s) in {time.time() - t_all:.0f}s")
     return 0
 

@@ -267,9 +267,7 @@ def main(argv=None) -> int:
         facts["runs"] = dict(sorted(facts["runs"].items()))
         facts["cpu_count"] = os.cpu_count()
         facts["versions"] = corpus._versions()
-        with open(facts_path, "w") as f:
-            json.dump(facts, f, indent=1)
-            f.write("\n")
+        corpus.write_facts(facts_path, facts)
     print(f"recorded {len(names)} graph(s) in {time.time() - t_all:.0f}s")
     return 0
 
