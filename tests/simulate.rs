@@ -152,7 +152,7 @@ fn bad_input_is_one_line_and_bad_flags_exit_2() {
 
 /// Scenarios the replay does not model yet, and why; each must stay outside the bound, so the
 /// list shrinks as the model grows.
-const UNMODELLED: [(&str, &str); 10] = [
+const UNMODELLED: [(&str, &str); 9] = [
     (
         "healthy-aligned-join",
         "the replay moves 206 MiB where Dask's transfers record 126 MiB, and its dependent tasks waited 9 ms (median) for the scheduler's round trip, a median its 102 of them measure loosely (10th to 75th percentile: 0 to 24 ms)",
@@ -172,10 +172,6 @@ const UNMODELLED: [(&str, &str); 10] = [
     (
         "healthy-bag-4x1",
         "the replay's placement moves 48.8 MiB of parsed records where Dask moved 17.1 MiB in 21 transfers, at the 11 MB/s those measured (pickled Python objects)",
-    ),
-    (
-        "memory-killed-worker",
-        "attempts lost with a killed worker are not replayed (traces carry no working memory)",
     ),
     (
         "serialization-objects-2x2",

@@ -185,6 +185,8 @@ pub struct LostTask {
     pub group: String,
     /// Bytes of its inputs (when the trace has dependencies) or inline arguments.
     pub inline_bytes: u64,
+    /// Memory the attempt allocated while it ran (0: not recorded).
+    pub working_bytes: u64,
 }
 
 /// Failed attempts of one group with one error.
@@ -928,6 +930,7 @@ impl TraceIndex {
                         key: task.key.to_string(),
                         group: task.group.clone(),
                         inline_bytes: task.inline_bytes,
+                        working_bytes: task.working_bytes,
                     });
                 }
                 return;

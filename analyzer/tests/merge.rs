@@ -63,6 +63,7 @@ prop_compose! {
             status,
             nbytes,
             inline_bytes: inline,
+            working_bytes: 0,
             deps: dep.map(key).into_iter().collect(),
             attempt: 1,
             error: (status == TaskStatus::Error).then(|| error.to_string()),

@@ -63,6 +63,7 @@ impl Trace {
             status: TaskStatus::Ok,
             nbytes: MB,
             inline_bytes: 0,
+            working_bytes: 0,
             deps: Vec::new(),
             attempt: 1,
             error: None,
@@ -738,6 +739,47 @@ fn a_killed_worker_is_named_with_the_task_it_was_running() {
         f[0].advice
     );
     assert!(!f[0].title.contains("paused"), "{}", f[0].title);
+}
+
+#[test]
+fn the_task_whose_allocation_killed_a_worker_is_named_over_its_neighbour() {
+    // The engine records what each attempt allocated: of the two attempts lost on worker 0,
+    // the one that allocated 1.2 GiB killed it, though its neighbour on the other thread was
+    // recorded lost a moment later.
+    let mut trace = Trace::with_limit(2, Some(1 << 30));
+    balanced(&mut trace, 10);
+    let task = trace.task("make_big", 0, 0, 500 * MS);
+    task.status = TaskStatus::Lost;
+    task.working_bytes = 1200 << 20;
+    let (start, stop) = (task.phases[0].start, task.phases[0].stop);
+    let neighbour = trace.task("small", 0, 0, 1);
+    neighbour.status = TaskStatus::Lost;
+    neighbour.thread = 1;
+    neighbour.phases[0].start = start;
+    neighbour.phases[0].stop = stop + MS;
+    trace.event(
+        stop + MS,
+        EventKind::WorkerKilled {
+            worker: 0,
+            reason: "worker lost".into(),
+        },
+    );
+    let report = trace.analyze();
+    let f = findings(&report, "memory-pressure");
+    assert_eq!(f.len(), 1, "{:#?}", report.findings);
+    assert!(f[0].title.contains("make_big-"), "{}", f[0].title);
+    assert!(
+        f[0].advice.contains(
+            "needs more memory than a worker has: it allocated 1.17 GiB while it ran (117% of \
+             the limit), and its worker went past the terminate line"
+        ),
+        "{}",
+        f[0].advice
+    );
+    assert_eq!(
+        f[0].evidence("killer_allocated_bytes"),
+        Some((1200 << 20) as f64)
+    );
 }
 
 #[test]

@@ -247,6 +247,7 @@ fn write_loop(
                         status: event.status,
                         nbytes: event.nbytes,
                         inline_bytes: spec.work.inline_bytes(),
+                        working_bytes: spec.work.working_bytes_at(event.attempt),
                         deps: &deps,
                         attempt: event.attempt,
                         error: error.as_deref(),

@@ -132,6 +132,7 @@ fn task(key: &str, worker: u32, deps: &[&str], phases: Vec<Phase>) -> Record {
         status: TaskStatus::Ok,
         nbytes: 1000,
         inline_bytes: 0,
+        working_bytes: 0,
         deps: deps.iter().map(|d| Key::from(*d)).collect(),
         attempt: 1,
         error: None,
@@ -317,6 +318,81 @@ fn failed_attempts_are_replayed_as_retries() {
     assert_eq!((p.attempts, p.erred, p.wall_ns), (2, 0, 10 * MS));
 }
 
+/// `key` on `worker`, ready at `ready`, computing `compute` ns from `start`.
+fn attempt(key: &str, worker: u32, deps: &[&str], start: u64, compute: u64) -> TaskRecord {
+    use Action::{Compute, Queued};
+    let Record::Task(t) = task(
+        key,
+        worker,
+        deps,
+        vec![
+            phase(Queued, start, start, None, None),
+            phase(Compute, start, start + compute, None, None),
+        ],
+    ) else {
+        unreachable!()
+    };
+    t
+}
+
+#[test]
+fn an_attempt_lost_with_its_worker_mid_run_is_replayed_as_a_failed_run() {
+    // Dask: worker 0 died 4 ms into `hog`, which then ran on worker 1; `idle` was only queued
+    // on worker 0 (no compute) when it died: it cost no run.
+    let mut lost = attempt("hog", 0, &[], 0, 4 * MS);
+    lost.status = TaskStatus::Lost;
+    let mut queued = attempt("idle", 0, &[], 0, 0);
+    queued.status = TaskStatus::Lost;
+    queued.phases.pop();
+    let records = vec![
+        submitted(0),
+        Record::Task(lost),
+        Record::Task(queued),
+        Record::Task(attempt("hog", 1, &[], 4 * MS, 5 * MS)),
+        Record::Task(attempt("idle", 1, &[], 9 * MS, MS)),
+    ];
+    let replay = Replay::from_trace(&header(2), records).unwrap();
+    let p = simulate(&replay, &model(&replay, 1, 1));
+    assert_eq!((p.attempts, p.erred, p.kills), (3, 0, 0));
+    assert_eq!(p.wall_ns, 11 * MS);
+}
+
+#[test]
+fn an_allocation_that_killed_its_worker_kills_it_in_the_replay() {
+    // The engine: `sort` allocated 120 MB on a 100 MB worker, which died and lost `load`'s
+    // result; the replacement computed `load` again, then `sort` with 10 MB.
+    let mut header = header(1);
+    header.cluster.workers[0].memory_limit = Some(100_000_000);
+    let mut killed = attempt("sort", 0, &["load"], 10 * MS, 0);
+    killed.status = TaskStatus::Lost;
+    killed.working_bytes = 120_000_000;
+    let mut reloaded = attempt("load", 0, &[], 10 * MS, 10 * MS);
+    reloaded.attempt = 2;
+    let mut sorted = attempt("sort", 0, &["load"], 20 * MS, 5 * MS);
+    sorted.working_bytes = 10_000_000;
+    sorted.attempt = 2;
+    let records = vec![
+        submitted(0),
+        Record::Task(attempt("load", 0, &[], 0, 10 * MS)),
+        Record::Task(killed),
+        Record::Task(reloaded),
+        Record::Task(sorted),
+    ];
+    let replay = Replay::from_trace(&header, records).unwrap();
+    let sort = replay.submissions[0].graph.task(1);
+    assert_eq!(sort.key, Key::from("sort"));
+    assert_eq!(
+        sort.work,
+        Work::new(5 * MS, 1000)
+            .working_bytes(10_000_000)
+            .spike(110_000_000, 1)
+    );
+    let p = simulate(&replay, &model(&replay, 1, 1));
+    // load, sort (killed at its claim), load again, sort.
+    assert_eq!((p.attempts, p.kills, p.erred), (4, 1, 0));
+    assert_eq!(p.wall_ns, 25 * MS);
+}
+
 #[test]
 fn a_trace_without_finished_tasks_cannot_be_replayed() {
     let error = Replay::from_trace(&header(1), vec![submitted(0)]).unwrap_err();
@@ -471,6 +547,36 @@ fn a_skewed_task_is_split_and_tiny_tasks_are_merged() {
     let merged = tiny.fixed(Fix::TinyPartitions).unwrap();
     assert_eq!(merged.submissions[0].graph.len(), 3);
     assert_eq!(wall(&merged, 1, MS), 2 * 101 * MS + 2 * MS);
+}
+
+#[test]
+fn merged_tiny_tasks_keep_their_lineage() {
+    use engine::simulate::Fix;
+    // 200 loads of 1 ms, recorded in an interleaved order, and a 1 ms map of each, listed as
+    // the maps ran: 0, 100, 1, 101, … The merged maps of one merged load are made from it
+    // alone, as a map over repartitioned data is.
+    let mut graph = GraphBuilder::new();
+    let order: Vec<usize> = (0..100).flat_map(|i| [i, i + 100]).collect();
+    let loads: Vec<_> = (0..200)
+        .map(|i| graph.add(Key::from(format!("load-{i}").as_str()), Work::new(MS, 100)))
+        .collect();
+    for &i in &order {
+        graph.add_with_deps(
+            Key::from(format!("map-{i}").as_str()),
+            Work::new(MS, 100),
+            &[loads[i]],
+        );
+    }
+    let replay = Replay::from_graphs(vec![graph.build().unwrap()], recorded(1, 1));
+    let merged = replay.fixed(Fix::TinyPartitions).unwrap();
+    let graph = &merged.submissions[0].graph;
+    assert_eq!(graph.len(), 4);
+    for i in 0..4 {
+        let deps: Vec<u32> = graph.dependencies(i).collect();
+        if &*graph.task(i).group == "map" {
+            assert_eq!(deps.len(), 1, "{:?}", graph.task(i).key);
+        }
+    }
 }
 
 #[test]

@@ -196,7 +196,22 @@ fn memory_pressure_spills_pauses_and_loses_a_worker() {
     assert!(r.count_events("worker-paused") > 0);
     assert!(r.count_events("worker-resumed") > 0);
     assert_eq!(r.count_events("worker-killed"), 1);
-    assert!(r.tasks.iter().any(|t| t.status == TaskStatus::Lost));
+    // The attempt whose allocation killed its worker says what it allocated (1.2x the 256
+    // MiB limit on top of its 64 MiB working set); a wide sort, 86 % of the limit.
+    let spiked = |status| {
+        r.tasks
+            .iter()
+            .filter(|t| t.status == status && t.group == "transform")
+            .map(|t| t.working_bytes)
+            .max()
+            .unwrap()
+    };
+    const MIB: u64 = 1 << 20;
+    assert_eq!(
+        spiked(TaskStatus::Lost),
+        256 * MIB + 256 * MIB / 5 + 64 * MIB
+    );
+    assert_eq!(spiked(TaskStatus::Ok), 256 * MIB * 86 / 100);
     assert!(
         r.tasks
             .iter()

@@ -62,6 +62,7 @@ fn feed_tasks(hub: &Hub, from: u64, n: u64) {
             status: TaskStatus::Ok,
             nbytes: 28,
             inline_bytes: 0,
+            working_bytes: 0,
             deps: &deps,
             attempt: 1,
             error: None,

@@ -186,6 +186,7 @@ impl From<&TaskRecordRef<'_>> for v1::Task {
             status: v1::TaskStatus::from(t.status) as i32,
             nbytes: t.nbytes,
             inline_bytes: t.inline_bytes,
+            working_bytes: t.working_bytes,
             deps: t.deps.iter().map(|&d| d.into()).collect(),
             attempt: t.attempt,
             error: t.error.map(|e| truncate(e, MAX_ERROR_BYTES).to_string()),
@@ -222,6 +223,7 @@ impl TryFrom<&v1::Task> for TaskRecord {
             status: status.into(),
             nbytes: t.nbytes,
             inline_bytes: t.inline_bytes,
+            working_bytes: t.working_bytes,
             deps: t.deps.iter().map(Key::try_from).collect::<Result<_, _>>()?,
             // proto3 has no "absent": 0 means the producer did not say.
             attempt: t.attempt.max(1),

@@ -20,6 +20,7 @@ fn task(name: &str, i: i64, deps: usize) -> TaskRecord {
         },
         nbytes: 1000 + i as u64,
         inline_bytes: 5,
+        working_bytes: 7,
         deps: (0..deps)
             .map(|d| {
                 Key::Tuple(vec![

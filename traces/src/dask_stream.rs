@@ -273,6 +273,7 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
             status,
             nbytes: rec.nbytes.unwrap_or(0),
             inline_bytes: 0,
+            working_bytes: 0,
             deps: Vec::new(),
             attempt: 1,
             error: rec.exception_text,

@@ -20,6 +20,7 @@
 //!     status: TaskStatus::Ok,
 //!     nbytes: 28,
 //!     inline_bytes: 0,
+//!     working_bytes: 0,
 //!     deps: vec![],
 //!     attempt: 1,
 //!     error: None,

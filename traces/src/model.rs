@@ -17,9 +17,9 @@ pub const FORMAT_NAME: &str = "taskscope-trace";
 /// The format version this build writes. Readers accept any minor version of the same major.
 ///
 /// 1.1 added the memory sample's `cpu`, the `group-metrics` record, and the warning event's
-/// `worker` and `source`. A 1.x reader skips record kinds, event types and enum values it does
+/// `worker` and `source`; 1.2 the task's `working_bytes`. A 1.x reader skips record kinds, event types and enum values it does
 /// not know (with a warning), so newer minor versions stay readable.
-pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 1 };
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 2 };
 
 /// Index of a worker in the trace (not its address: that is [`WorkerSpec::name`]).
 pub type WorkerId = u32;
@@ -166,6 +166,11 @@ pub struct TaskRecord {
     /// Size of the task's inline arguments: what `scatter` would have avoided sending.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub inline_bytes: u64,
+    /// Memory the attempt allocated while it ran, beyond its inputs and result (Dask's
+    /// unmanaged memory): what can pause or kill a worker. 0 when the producer cannot tell
+    /// (Dask does not measure it per task).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub working_bytes: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<Key>,
     /// 1 for the first attempt; a retry or a recomputation after a worker death counts up.
@@ -189,6 +194,8 @@ pub struct TaskRecordRef<'a> {
     pub nbytes: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub inline_bytes: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub working_bytes: u64,
     #[serde(skip_serializing_if = "<[&Key]>::is_empty")]
     pub deps: &'a [&'a Key],
     #[serde(skip_serializing_if = "is_first_attempt")]
@@ -222,6 +229,7 @@ impl TaskRecord {
             status: self.status,
             nbytes: self.nbytes,
             inline_bytes: self.inline_bytes,
+            working_bytes: self.working_bytes,
             deps,
             attempt: self.attempt,
             error: self.error.as_deref(),

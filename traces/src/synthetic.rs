@@ -97,6 +97,7 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
             status: TaskStatus::Ok,
             nbytes: 1 << 20,
             inline_bytes: 0,
+            working_bytes: 0,
             // The previous task on the same lane: chains for the critical path.
             deps: if i >= lanes {
                 let prev = i - lanes;

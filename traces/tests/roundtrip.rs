@@ -67,6 +67,7 @@ fn task() -> impl Strategy<Value = TaskRecord> {
         (
             any::<u64>(),
             any::<u64>(),
+            any::<u64>(),
             prop::collection::vec(key(), 0..3),
         ),
         (
@@ -78,7 +79,7 @@ fn task() -> impl Strategy<Value = TaskRecord> {
         .prop_map(
             |(
                 (key, group, worker, thread, status),
-                (nbytes, inline_bytes, deps),
+                (nbytes, inline_bytes, working_bytes, deps),
                 (attempt, error, phases),
             )| TaskRecord {
                 key,
@@ -88,6 +89,7 @@ fn task() -> impl Strategy<Value = TaskRecord> {
                 status,
                 nbytes,
                 inline_bytes,
+                working_bytes,
                 deps,
                 attempt,
                 error,
@@ -243,6 +245,7 @@ fn an_empty_group_is_derived_from_the_key() {
         status: TaskStatus::Ok,
         nbytes: 0,
         inline_bytes: 0,
+        working_bytes: 0,
         deps: vec![],
         attempt: 1,
         error: None,

@@ -54,6 +54,7 @@ fn trace() -> (Header, Vec<Record>) {
                 status: TaskStatus::Ok,
                 nbytes: 8,
                 inline_bytes: 0,
+                working_bytes: 0,
                 deps: Vec::new(),
                 attempt: 1,
                 error: None,

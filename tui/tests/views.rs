@@ -36,6 +36,7 @@ fn task(
         status: TaskStatus::Ok,
         nbytes: 8 << 20,
         inline_bytes: 0,
+        working_bytes: 0,
         deps,
         attempt: 1,
         error: None,

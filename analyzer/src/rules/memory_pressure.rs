@@ -103,7 +103,8 @@ impl Rule for MemoryPressure {
                     .lost_tasks
                     .iter()
                     .filter(|t| t.worker == id && t.time <= time.saturating_add(1_000_000_000))
-                    .max_by_key(|t| t.time)?;
+                    // The one that allocated most, where the trace says (the engine's do).
+                    .max_by_key(|t| (t.working_bytes, t.time))?;
                 Some((task, w.process_before(time).unwrap_or(0)))
             })
             .collect();
@@ -173,7 +174,7 @@ impl Rule for MemoryPressure {
         let terminate = index.header.cluster.memory.terminate;
         let advice = match (killers.first(), limit) {
             (Some((task, _)), Some(limit)) => format!(
-                "The {} task {} needs more memory than a worker has: its worker went past the \
+                "The {} task {} needs more memory than a worker has: {}its worker went past the \
                  terminate line ({:.0}% of its {} limit, {}) while running it. Split its input \
                  so each task holds a fraction of that (smaller `chunks=` / `partition_size=`, \
                  or `repartition` before this step), or give workers more memory \
@@ -182,6 +183,15 @@ impl Rule for MemoryPressure {
                  (`KilledWorker`).",
                 task.group,
                 task.key,
+                if task.working_bytes > 0 {
+                    format!(
+                        "it allocated {} while it ran ({:.0}% of the limit), and ",
+                        format_bytes(task.working_bytes),
+                        task.working_bytes as f64 / limit as f64 * 100.0
+                    )
+                } else {
+                    String::new()
+                },
                 terminate * 100.0,
                 format_bytes(limit),
                 format_bytes((limit as f64 * terminate) as u64),
@@ -211,6 +221,11 @@ impl Rule for MemoryPressure {
                     .seconds("recomputed_after_death", recovery)
                     .seconds("waiting_on_restarts", restarts)
                     .count("tasks_given_up", gave_up)
+                    // What the first killer allocated (0: the trace does not say; Dask's).
+                    .bytes(
+                        "killer_allocated",
+                        killers.first().map_or(0, |(t, _)| t.working_bytes),
+                    )
                     .bytes("peak_process", peak)
                     .bytes("memory_limit", limit.unwrap_or(0)),
             )

@@ -246,28 +246,35 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
             .max()
             .unwrap_or(0);
     }
+    let tiny: FxHashSet<&str> = groups(graph, only)
+        .into_iter()
+        .filter(|(_, members)| {
+            members.len() >= TINY_MIN_TASKS && median_compute(graph, members) < TARGET_TASK_NS
+        })
+        .map(|(group, _)| group)
+        .collect();
     let mut chunk_of: Vec<Option<usize>> = vec![None; graph.len()];
     let mut chunks: Vec<Vec<u32>> = Vec::new();
-    for members in groups(graph, only).values() {
-        if members.len() < TINY_MIN_TASKS || median_compute(graph, members) >= TARGET_TASK_NS {
+    // The chunk being filled per group, level and chunk of the task's first merged input: a
+    // task goes with the others made from the same merged partition, as a map over
+    // repartitioned data does, and not beside partitions another worker holds.
+    let mut open: FxHashMap<(&str, u32, Option<usize>), (usize, u64)> = FxHashMap::default();
+    for i in 0..graph.len() as u32 {
+        let spec = graph.task(i);
+        if !tiny.contains(&*spec.group) || keep.contains(&spec.key) {
             continue;
         }
-        let mut open: FxHashMap<u32, (usize, u64)> = FxHashMap::default();
-        for &i in members {
-            if keep.contains(&graph.task(i).key) {
-                continue;
-            }
-            let compute = graph.task(i).work.compute_ns;
-            let (chunk, total) = open.entry(level[i as usize]).or_insert_with(|| {
-                chunks.push(Vec::new());
-                (chunks.len() - 1, 0)
-            });
-            chunks[*chunk].push(i);
-            chunk_of[i as usize] = Some(*chunk);
-            *total += compute;
-            if *total >= TARGET_TASK_NS {
-                open.remove(&level[i as usize]);
-            }
+        let lineage = graph.dependencies(i).find_map(|d| chunk_of[d as usize]);
+        let at = (&*spec.group, level[i as usize], lineage);
+        let (chunk, total) = open.entry(at).or_insert_with(|| {
+            chunks.push(Vec::new());
+            (chunks.len() - 1, 0)
+        });
+        chunks[*chunk].push(i);
+        chunk_of[i as usize] = Some(*chunk);
+        *total += spec.work.compute_ns;
+        if *total >= TARGET_TASK_NS {
+            open.remove(&at);
         }
     }
     if chunks.is_empty() {

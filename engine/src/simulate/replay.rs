@@ -149,6 +149,8 @@ struct Attempt {
     deserialize: u64,
     nbytes: u64,
     inline: u64,
+    /// Memory it allocated while it ran (0: not recorded).
+    working: u64,
 }
 
 impl Replay {
@@ -233,6 +235,7 @@ impl Replay {
                         deserialize: task.time_in(Action::Deserialize),
                         nbytes: task.nbytes,
                         inline: task.inline_bytes,
+                        working: task.working_bytes,
                         status: task.status,
                         error: task.error,
                         deps: task.deps,
@@ -249,10 +252,20 @@ impl Replay {
         {
             return Err(ReplayError::Empty);
         }
-        attempts.sort_by_key(|a| (a.start, a.stop));
+        // In start order (a task's first phase: queued, when recorded), so a dependency comes
+        // before its dependent; the replay's graphs list tasks in this order and its
+        // scheduler places ready roots in it. Tasks queued at the same instant go in key
+        // order, the graph's own: by their ends, neighbours swap, and round-robin placement
+        // then pairs different partitions than the recorded run did.
+        attempts.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.stop.cmp(&b.stop))
+        });
         submitted.sort_unstable();
         let has_submissions = !submitted.is_empty();
-        let first_task = attempts[0].start;
+        let first_task = attempts.iter().map(|a| a.start).min().unwrap_or(0);
         let run_start = submitted.first().map_or(first_task, |&s| s.min(first_task));
         let run_stop = attempts.iter().map(|a| a.stop).max().unwrap_or(run_start);
 
@@ -275,6 +288,7 @@ impl Replay {
             });
         }
         let made = made(&attempts);
+        let measures_working = attempts.iter().any(|a| a.working > 0);
         let wall_ns = run_stop - run_start;
         let busy_ns = lanes.fit();
         let slot_time = wall_ns as f64 * shape.slots() as f64;
@@ -315,7 +329,10 @@ impl Replay {
         } else {
             submitted
         };
-        let mut built = Builder::default();
+        let mut built = Builder {
+            measures_working,
+            ..Builder::default()
+        };
         let mut earlier_stop = run_start;
         let mut previous_offset = 0;
         for (time, attempts) in times.into_iter().zip(per_submission) {
@@ -534,6 +551,17 @@ fn ready_latency(attempts: &[Attempt], made: &Made<'_>, submitted: &[u64]) -> u6
     *spans.select_nth_unstable(mid).1
 }
 
+/// The allocation of a key's lost attempts (working memory, compute time) beyond its kept
+/// one's `working`, as the engine's [`Work::spike`]: (extra bytes, for the first n attempts),
+/// n reaching the last lost attempt that allocated more. A spike that killed its worker kills
+/// it again in the replay, and the replay's scheduler then loses and recomputes what that
+/// worker held.
+fn spike(lost: &[(u64, u64)], working: u64) -> Option<(u64, u32)> {
+    let last = lost.iter().rposition(|&(w, _)| w > working)?;
+    let extra = lost.iter().map(|&(w, _)| w.saturating_sub(working)).max()?;
+    Some((extra, last as u32 + 1))
+}
+
 /// An attempt on its thread: occupied from, until, ready since, inline bytes.
 type Run = (u64, u64, Option<u64>, u64);
 
@@ -617,6 +645,8 @@ impl Lanes {
 /// Builds the submissions' graphs.
 #[derive(Default)]
 struct Builder {
+    /// The producer recorded attempts' working memory (the engine does; Dask does not).
+    measures_working: bool,
     submissions: Vec<Submission>,
     /// Keys a graph returns (nothing in it depends on them), by submission.
     outputs: FxHashMap<Key, usize>,
@@ -634,7 +664,14 @@ impl Builder {
         // attempts failed before the key's fate was settled.
         let mut tasks: Vec<(Attempt, u32)> = Vec::new();
         let mut index: FxHashMap<Key, usize> = FxHashMap::default();
+        // Attempts lost with their worker, by key: (working memory, compute time).
+        let mut lost: FxHashMap<Key, Vec<(u64, u64)>> = FxHashMap::default();
         for attempt in attempts {
+            if attempt.status == TaskStatus::Lost {
+                lost.entry(attempt.key.clone())
+                    .or_default()
+                    .push((attempt.working, attempt.compute));
+            }
             if !matches!(attempt.status, TaskStatus::Ok | TaskStatus::Error) {
                 continue;
             }
@@ -660,10 +697,26 @@ impl Builder {
         let mut edges = Vec::new();
         for (i, (attempt, errors)) in tasks.iter().enumerate() {
             let mut work = Work::new(attempt.compute, attempt.nbytes);
+            if attempt.working > 0 {
+                work = work.working_bytes(attempt.working);
+            }
+            let lost = lost.get(&attempt.key).map_or(&[][..], Vec::as_slice);
+            // With working memory recorded, a lost attempt's allocation is replayed and the
+            // replay's scheduler kills (and loses) what the recorded one did. Without it, an
+            // attempt that was computing when its worker died cost its thread a run: it
+            // replays as a failed attempt.
+            let mut failures = *errors;
+            if self.measures_working {
+                if let Some((bytes, attempts)) = spike(lost, attempt.working) {
+                    work = work.spike(bytes, attempts);
+                }
+            } else {
+                failures += lost.iter().filter(|&&(_, compute)| compute > 0).count() as u32;
+            }
             let message = attempt.error.as_deref().unwrap_or("error");
             match attempt.status {
-                TaskStatus::Error => work = work.fail(message, u32::MAX).retries(*errors),
-                _ if *errors > 0 => work = work.fail(message, *errors).retries(*errors),
+                TaskStatus::Error => work = work.fail(message, u32::MAX).retries(failures),
+                _ if failures > 0 => work = work.fail(message, failures).retries(failures),
                 _ => {}
             }
             for dep in &attempt.deps {

@@ -174,6 +174,9 @@ pub struct Task {
     /// (in this message or the next ones), and the task is complete only then.
     #[prost(bool, tag = "12")]
     pub more_deps_follow: bool,
+    /// Memory the attempt allocated while it ran (0: not measured). Since trace format 1.2.
+    #[prost(uint64, tag = "13")]
+    pub working_bytes: u64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TaskDeps {

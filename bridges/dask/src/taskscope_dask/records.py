@@ -84,6 +84,9 @@ class TaskRecord(TypedDict):
     status: TaskStatus
     nbytes: int
     inline_bytes: NotRequired[int]
+    #: Memory the attempt allocated while it ran; Dask does not measure it, so the plugin
+    #: never writes it (traces from taskscope's engine do).
+    working_bytes: NotRequired[int]
     deps: NotRequired[list[Key]]
     attempt: NotRequired[int]
     error: NotRequired[str]

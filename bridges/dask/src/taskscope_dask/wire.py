@@ -115,6 +115,7 @@ def task(rec: TaskRecord) -> pb.Task:
         status=_STATUS[rec.get("status", "ok")],
         nbytes=rec.get("nbytes", 0),
         inline_bytes=rec.get("inline_bytes", 0),
+        working_bytes=rec.get("working_bytes", 0),
         attempt=rec.get("attempt", 1),
     )
     set_key(out.key, rec["key"])
