@@ -152,7 +152,7 @@ fn bad_input_is_one_line_and_bad_flags_exit_2() {
 
 /// Scenarios the replay does not model yet, and why; each must stay outside the bound, so the
 /// list shrinks as the model grows.
-const UNMODELLED: [(&str, &str); 9] = [
+const UNMODELLED: [(&str, &str); 7] = [
     (
         "healthy-aligned-join",
         "the replay moves 206 MiB where Dask's transfers record 126 MiB, and its dependent tasks waited 9 ms (median) for the scheduler's round trip, a median its 102 of them measure loosely (10th to 75th percentile: 0 to 24 ms)",
@@ -176,14 +176,6 @@ const UNMODELLED: [(&str, &str); 9] = [
     (
         "serialization-objects-2x2",
         "the replay's placement moves 54.7 MiB of pickled lists where Dask, placing merges on 2 threads a worker, moved 83.7 MiB",
-    ),
-    (
-        "straggler-resources",
-        "traces do not record resource restrictions",
-    ),
-    (
-        "straggler-restricted",
-        "traces do not record worker restrictions",
     ),
     (
         "straggler-scatter",

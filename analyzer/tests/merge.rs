@@ -64,6 +64,8 @@ prop_compose! {
             nbytes,
             inline_bytes: inline,
             working_bytes: 0,
+            resources: Default::default(),
+            restricted_to: Vec::new(),
             deps: dep.map(key).into_iter().collect(),
             attempt: 1,
             error: (status == TaskStatus::Error).then(|| error.to_string()),

@@ -64,6 +64,8 @@ impl Trace {
             nbytes: MB,
             inline_bytes: 0,
             working_bytes: 0,
+            resources: Default::default(),
+            restricted_to: Vec::new(),
             deps: Vec::new(),
             attempt: 1,
             error: None,

@@ -113,6 +113,9 @@ struct StoredPhase {
     action: Action,
 }
 
+/// The resources of a task that needs none.
+static NO_RESOURCES: std::collections::BTreeMap<String, f64> = std::collections::BTreeMap::new();
+
 const NONE: u64 = u64::MAX;
 const NO_PEER: u32 = u32::MAX;
 
@@ -248,6 +251,9 @@ fn write_loop(
                         nbytes: event.nbytes,
                         inline_bytes: spec.work.inline_bytes(),
                         working_bytes: spec.work.working_bytes_at(event.attempt),
+                        resources: spec.work.extra().map_or(&NO_RESOURCES, |e| &e.resources),
+                        // The engine has no worker restrictions.
+                        restricted_to: &[],
                         deps: &deps,
                         attempt: event.attempt,
                         error: error.as_deref(),

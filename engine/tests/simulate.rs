@@ -91,6 +91,7 @@ fn recorded(workers: u32, threads: u32) -> engine::simulate::Recorded {
         dispatch_ns: 0,
         ready_latency_ns: 0,
         inline_bps: None,
+        worker_resources: Vec::new(),
     }
 }
 
@@ -133,6 +134,8 @@ fn task(key: &str, worker: u32, deps: &[&str], phases: Vec<Phase>) -> Record {
         nbytes: 1000,
         inline_bytes: 0,
         working_bytes: 0,
+        resources: Default::default(),
+        restricted_to: Vec::new(),
         deps: deps.iter().map(|d| Key::from(*d)).collect(),
         attempt: 1,
         error: None,
@@ -391,6 +394,51 @@ fn an_allocation_that_killed_its_worker_kills_it_in_the_replay() {
     // load, sort (killed at its claim), load again, sort.
     assert_eq!((p.attempts, p.kills, p.erred), (4, 1, 0));
     assert_eq!(p.wall_ns, 25 * MS);
+}
+
+#[test]
+fn tasks_that_need_a_resource_replay_on_the_workers_that_have_it() {
+    // Recorded: four 10 ms tasks needing the GPU only worker 0 has, one after the other there.
+    let mut header = header(2);
+    header.cluster.workers[0]
+        .resources
+        .insert("GPU".into(), 1.0);
+    let mut records = vec![submitted(0)];
+    for i in 0..4 {
+        let mut t = attempt(&format!("gpu-{i}"), 0, &[], i * 10 * MS, 10 * MS);
+        t.resources.insert("GPU".into(), 1.0);
+        records.push(Record::Task(t));
+    }
+    let replay = Replay::from_trace(&header, records).unwrap();
+    let wall = |workers| simulate(&replay, &model(&replay, workers, 1)).wall_ns;
+    // One worker stands for both recorded ones and has the GPU; four are the recorded pair
+    // twice, two GPUs.
+    assert_eq!([wall(1), wall(2), wall(4)], [40 * MS, 40 * MS, 20 * MS]);
+}
+
+#[test]
+fn tasks_restricted_to_a_worker_replay_on_the_workers_that_stand_for_it() {
+    // Recorded: four 10 ms tasks pinned to worker 1 (`workers=`), one after the other there.
+    let mut records = vec![submitted(0)];
+    for i in 0..4 {
+        let mut t = attempt(&format!("pinned-{i}"), 1, &[], i * 10 * MS, 10 * MS);
+        t.restricted_to = vec![1];
+        records.push(Record::Task(t));
+    }
+    let replay = Replay::from_trace(&header(2), records).unwrap();
+    let wall = |workers| simulate(&replay, &model(&replay, workers, 1)).wall_ns;
+    assert_eq!([wall(1), wall(2), wall(4)], [40 * MS, 40 * MS, 20 * MS]);
+    // Unpinned, two workers share them.
+    let mut unpinned = replay.clone();
+    unpinned.recorded.worker_resources.clear();
+    unpinned.submissions[0].graph = unpinned.submissions[0].graph.map_work(|_, w| Work {
+        extra: None,
+        ..w.clone()
+    });
+    assert_eq!(
+        simulate(&unpinned, &model(&unpinned, 2, 1)).wall_ns,
+        20 * MS
+    );
 }
 
 #[test]

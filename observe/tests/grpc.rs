@@ -63,6 +63,8 @@ fn feed_tasks(hub: &Hub, from: u64, n: u64) {
             nbytes: 28,
             inline_bytes: 0,
             working_bytes: 0,
+            resources: &Default::default(),
+            restricted_to: &[],
             deps: &deps,
             attempt: 1,
             error: None,

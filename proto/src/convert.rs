@@ -187,6 +187,8 @@ impl From<&TaskRecordRef<'_>> for v1::Task {
             nbytes: t.nbytes,
             inline_bytes: t.inline_bytes,
             working_bytes: t.working_bytes,
+            resources: t.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            restricted_to: t.restricted_to.to_vec(),
             deps: t.deps.iter().map(|&d| d.into()).collect(),
             attempt: t.attempt,
             error: t.error.map(|e| truncate(e, MAX_ERROR_BYTES).to_string()),
@@ -224,6 +226,8 @@ impl TryFrom<&v1::Task> for TaskRecord {
             nbytes: t.nbytes,
             inline_bytes: t.inline_bytes,
             working_bytes: t.working_bytes,
+            resources: t.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            restricted_to: t.restricted_to.clone(),
             deps: t.deps.iter().map(Key::try_from).collect::<Result<_, _>>()?,
             // proto3 has no "absent": 0 means the producer did not say.
             attempt: t.attempt.max(1),

@@ -21,6 +21,8 @@ fn task(name: &str, i: i64, deps: usize) -> TaskRecord {
         nbytes: 1000 + i as u64,
         inline_bytes: 5,
         working_bytes: 7,
+        resources: Default::default(),
+        restricted_to: Vec::new(),
         deps: (0..deps)
             .map(|d| {
                 Key::Tuple(vec![

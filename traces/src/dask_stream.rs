@@ -274,6 +274,8 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
             nbytes: rec.nbytes.unwrap_or(0),
             inline_bytes: 0,
             working_bytes: 0,
+            resources: Default::default(),
+            restricted_to: Vec::new(),
             deps: Vec::new(),
             attempt: 1,
             error: rec.exception_text,

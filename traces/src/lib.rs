@@ -21,6 +21,8 @@
 //!     nbytes: 28,
 //!     inline_bytes: 0,
 //!     working_bytes: 0,
+//!     resources: Default::default(),
+//!     restricted_to: Vec::new(),
 //!     deps: vec![],
 //!     attempt: 1,
 //!     error: None,

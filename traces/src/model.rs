@@ -17,8 +17,9 @@ pub const FORMAT_NAME: &str = "taskscope-trace";
 /// The format version this build writes. Readers accept any minor version of the same major.
 ///
 /// 1.1 added the memory sample's `cpu`, the `group-metrics` record, and the warning event's
-/// `worker` and `source`; 1.2 the task's `working_bytes`. A 1.x reader skips record kinds, event types and enum values it does
-/// not know (with a warning), so newer minor versions stay readable.
+/// `worker` and `source`; 1.2 the task's `working_bytes`, `resources` and `restricted_to`. A
+/// 1.x reader skips record kinds, event types and enum values it does not know (with a
+/// warning), so newer minor versions stay readable.
 pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 2 };
 
 /// Index of a worker in the trace (not its address: that is [`WorkerSpec::name`]).
@@ -171,6 +172,14 @@ pub struct TaskRecord {
     /// (Dask does not measure it per task).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub working_bytes: u64,
+    /// Abstract resources the task required of its worker (Dask's `resources={"GPU": 1}`):
+    /// only workers that have them may run it, as many at once as they have.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, f64>,
+    /// The workers it was restricted to (Dask's `workers=` without `allow_other_workers`);
+    /// empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restricted_to: Vec<WorkerId>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deps: Vec<Key>,
     /// 1 for the first attempt; a retry or a recomputation after a worker death counts up.
@@ -196,6 +205,10 @@ pub struct TaskRecordRef<'a> {
     pub inline_bytes: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub working_bytes: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: &'a BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "<[WorkerId]>::is_empty")]
+    pub restricted_to: &'a [WorkerId],
     #[serde(skip_serializing_if = "<[&Key]>::is_empty")]
     pub deps: &'a [&'a Key],
     #[serde(skip_serializing_if = "is_first_attempt")]
@@ -230,6 +243,8 @@ impl TaskRecord {
             nbytes: self.nbytes,
             inline_bytes: self.inline_bytes,
             working_bytes: self.working_bytes,
+            resources: &self.resources,
+            restricted_to: &self.restricted_to,
             deps,
             attempt: self.attempt,
             error: self.error.as_deref(),

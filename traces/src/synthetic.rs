@@ -98,6 +98,8 @@ pub fn records(tasks: u64, workers: u32, threads: u32) -> impl Iterator<Item = R
             nbytes: 1 << 20,
             inline_bytes: 0,
             working_bytes: 0,
+            resources: Default::default(),
+            restricted_to: Vec::new(),
             // The previous task on the same lane: chains for the critical path.
             deps: if i >= lanes {
                 let prev = i - lanes;

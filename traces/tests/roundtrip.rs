@@ -68,6 +68,8 @@ fn task() -> impl Strategy<Value = TaskRecord> {
             any::<u64>(),
             any::<u64>(),
             any::<u64>(),
+            prop::collection::btree_map("[A-Za-z]{1,6}", finite(), 0..3),
+            prop::collection::vec(any::<u32>(), 0..3),
             prop::collection::vec(key(), 0..3),
         ),
         (
@@ -79,7 +81,7 @@ fn task() -> impl Strategy<Value = TaskRecord> {
         .prop_map(
             |(
                 (key, group, worker, thread, status),
-                (nbytes, inline_bytes, working_bytes, deps),
+                (nbytes, inline_bytes, working_bytes, resources, restricted_to, deps),
                 (attempt, error, phases),
             )| TaskRecord {
                 key,
@@ -90,6 +92,8 @@ fn task() -> impl Strategy<Value = TaskRecord> {
                 nbytes,
                 inline_bytes,
                 working_bytes,
+                resources,
+                restricted_to,
                 deps,
                 attempt,
                 error,
@@ -246,6 +250,8 @@ fn an_empty_group_is_derived_from_the_key() {
         nbytes: 0,
         inline_bytes: 0,
         working_bytes: 0,
+        resources: Default::default(),
+        restricted_to: Vec::new(),
         deps: vec![],
         attempt: 1,
         error: None,

@@ -55,6 +55,8 @@ fn trace() -> (Header, Vec<Record>) {
                 nbytes: 8,
                 inline_bytes: 0,
                 working_bytes: 0,
+                resources: Default::default(),
+                restricted_to: Vec::new(),
                 deps: Vec::new(),
                 attempt: 1,
                 error: None,

@@ -37,6 +37,8 @@ fn task(
         nbytes: 8 << 20,
         inline_bytes: 0,
         working_bytes: 0,
+        resources: Default::default(),
+        restricted_to: Vec::new(),
         deps,
         attempt: 1,
         error: None,

@@ -3,10 +3,13 @@ top finding on the trace is that pathology (as on the task-stream fixtures in
 analyzer/tests/data/dask/, which the same workloads recorded)."""
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
 import workloads
-from conftest import analyze, cluster, read_trace
+from conftest import analyze, cluster, read_trace, taskscope
 
 from taskscope_dask import TaskscopePlugin
 
@@ -67,3 +70,47 @@ def test_large_argument_is_measured_inline(record):
     assert len(tasks) == 48
     size = workloads.LARGE_ELEMENTS * 8
     assert all(size <= t["inline_bytes"] < size + 4096 for t in tasks), tasks[0]
+
+
+def nap(i):
+    time.sleep(0.2)
+    return i
+
+
+def test_resource_restrictions_are_recorded_and_replayed(tmp_path):
+    """Tasks that need the one GPU of each 2-thread worker run one at a time there: the trace
+    says what they required, and the replay queues them as Dask did instead of running two a
+    worker."""
+    path = str(tmp_path / "gpu.ndjson")
+    with cluster(threads=2, resources={"GPU": 1}) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=path))
+        futures = client.map(nap, range(8), resources={"GPU": 1}, pure=False)
+        assert client.gather(futures) == list(range(8))
+    header, records = read_trace(path)
+    assert [w["resources"] for w in header["cluster"]["workers"]] == [{"GPU": 1.0}] * 2
+    naps = [r for r in records if r["kind"] == "task" and r["group"] == "nap"]
+    assert len(naps) == 8
+    assert all(t["resources"] == {"GPU": 1.0} for t in naps), naps[0]
+    out = json.loads(taskscope("simulate", path, "--workers", "2", "--format", "json"))
+    # Four rounds of 0.2 s per worker, not two.
+    assert out["predictions"][0]["wall_seconds"] >= 0.75, out
+
+
+def test_worker_restrictions_are_recorded_and_replayed(tmp_path):
+    """Tasks pinned to one 2-thread worker (``workers=``, no ``allow_other_workers``) run two at
+    a time there while the other worker idles: the trace says where they were allowed, and the
+    replay keeps them there."""
+    path = str(tmp_path / "pinned.ndjson")
+    with cluster(threads=2) as (_, client):
+        client.register_plugin(TaskscopePlugin(path=path))
+        first = sorted(client.scheduler_info()["workers"])[0]
+        futures = client.map(nap, range(8), workers=[first], pure=False)
+        assert client.gather(futures) == list(range(8))
+    header, records = read_trace(path)
+    pinned = [w["id"] for w in header["cluster"]["workers"] if w["name"] == first]
+    naps = [r for r in records if r["kind"] == "task" and r["group"] == "nap"]
+    assert len(naps) == 8 and len(pinned) == 1
+    assert all(t["restricted_to"] == pinned for t in naps), naps[0]
+    out = json.loads(taskscope("simulate", path, "--workers", "2", "--format", "json"))
+    # Four rounds of 0.2 s on the one worker, not two rounds on both.
+    assert out["predictions"][0]["wall_seconds"] >= 0.75, out

@@ -33,7 +33,7 @@ def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path)
         )
     assert t.path == str(path) and t.local_path == str(path)
     header, records = read_trace(path)
-    assert header["version"] == "1.1"
+    assert header["version"] == "1.2"
     assert sum(r["kind"] == "task" for r in records) >= 16 * 2
 
     report = t.analyze()

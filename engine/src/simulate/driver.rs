@@ -24,6 +24,7 @@ pub fn simulate(replay: &Replay, model: &Model) -> Prediction {
         memory_limit: model.memory_limit,
         memory: model.memory,
         network: model.network,
+        worker_resources: super::spread(&replay.recorded.worker_resources, model.shape.workers),
         ..ClusterConfig::default()
     };
     let mut sim = Sim {

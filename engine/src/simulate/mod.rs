@@ -15,6 +15,8 @@ pub use driver::simulate;
 pub use fix::Fix;
 pub use replay::{Recorded, Replay, ReplayError, ReplayFile, Submission};
 
+use std::collections::BTreeMap;
+
 use traces::{Key, MemoryFractions, WorkerId};
 
 use crate::config::Network;
@@ -92,6 +94,31 @@ impl Model {
         let shipping = self.inline_bps.map_or(0, |bps| cost(inline_bytes, bps));
         self.dispatch_ns.saturating_add(shipping)
     }
+}
+
+/// The recorded workers' resources on `workers` workers: more workers repeat the recorded ones
+/// in turn (a cluster of the same kind, larger); fewer each take the most of every recorded
+/// worker they stand for, so every task still finds a worker that can run it.
+pub(crate) fn spread(
+    recorded: &[BTreeMap<String, f64>],
+    workers: u32,
+) -> Vec<BTreeMap<String, f64>> {
+    let (w, r) = (workers as usize, recorded.len());
+    if r == 0 || recorded.iter().all(BTreeMap::is_empty) {
+        return Vec::new();
+    }
+    (0..w)
+        .map(|i| {
+            let mut merged: BTreeMap<String, f64> = BTreeMap::new();
+            for source in (i % r..r.max(w)).step_by(w).map(|j| j % r) {
+                for (name, &amount) in &recorded[source] {
+                    let held = merged.entry(name.clone()).or_default();
+                    *held = held.max(amount);
+                }
+            }
+            merged
+        })
+        .collect()
 }
 
 /// What the replay predicts for one shape.

@@ -2,7 +2,7 @@
 //! recorded compute and deserialize times and result sizes, and the recorded run's shape, wall
 //! time and network and disk speeds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 use traces::{Action, EventKind, Header, Key, Record, TaskRecord, TaskStatus, WorkerId};
@@ -89,6 +89,8 @@ pub struct Recorded {
     /// unpickled before it runs), fitted to the wait of tasks that carried big ones; `None`
     /// when none did or they cost nothing measurable.
     pub inline_bps: Option<u64>,
+    /// Per recorded worker, the abstract resources it declared (`{"GPU": 1}`).
+    pub worker_resources: Vec<BTreeMap<String, f64>>,
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
 }
@@ -151,6 +153,8 @@ struct Attempt {
     inline: u64,
     /// Memory it allocated while it ran (0: not recorded).
     working: u64,
+    /// Resources it required of its worker.
+    resources: BTreeMap<String, f64>,
 }
 
 impl Replay {
@@ -209,6 +213,12 @@ impl Replay {
         let mut workers_seen = std::collections::BTreeSet::new();
         let mut has_dependencies = false;
         let mut lanes = Lanes::default();
+        let mut worker_resources: Vec<BTreeMap<String, f64>> = header
+            .cluster
+            .workers
+            .iter()
+            .map(|w| usable(&w.resources))
+            .collect();
         for record in records {
             match record {
                 Record::Event(event) => {
@@ -223,6 +233,14 @@ impl Replay {
                     workers_seen.insert(task.worker);
                     has_dependencies |= !task.deps.is_empty();
                     lanes.add(&task);
+                    let mut resources = usable(&task.resources);
+                    if let Some(name) = restriction(
+                        &header.cluster.workers,
+                        &task.restricted_to,
+                        &mut worker_resources,
+                    ) {
+                        resources.insert(name, 1.0);
+                    }
                     attempts.push(Attempt {
                         ready: task
                             .phases
@@ -236,6 +254,7 @@ impl Replay {
                         nbytes: task.nbytes,
                         inline: task.inline_bytes,
                         working: task.working_bytes,
+                        resources,
                         status: task.status,
                         error: task.error,
                         deps: task.deps,
@@ -306,6 +325,7 @@ impl Replay {
             dispatch_ns: lanes.dispatch.0,
             ready_latency_ns: ready_latency(&attempts, &made, &submitted),
             inline_bps: lanes.dispatch.1,
+            worker_resources,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
             disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
         };
@@ -551,6 +571,47 @@ fn ready_latency(attempts: &[Attempt], made: &Made<'_>, submitted: &[u64]) -> u6
     *spans.select_nth_unstable(mid).1
 }
 
+/// Resources as the scheduler can count them: positive, finite amounts (a trace may say
+/// anything).
+fn usable(resources: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+    resources
+        .iter()
+        .filter(|(_, amount)| amount.is_finite() && **amount > 0.0)
+        .map(|(name, &amount)| (name.clone(), amount))
+        .collect()
+}
+
+/// A task restricted to some recorded workers (`restricted_to`, trace worker ids) needs a
+/// resource only those workers have, in unlimited amount: the replay's scheduler then places it
+/// on them alone, and other shapes map it as they map resources. Returns that resource's name;
+/// `None` for an unrestricted task, or when the trace lists no workers to map ids to.
+fn restriction(
+    spec: &[traces::WorkerSpec],
+    restricted_to: &[WorkerId],
+    worker_resources: &mut [BTreeMap<String, f64>],
+) -> Option<String> {
+    if restricted_to.is_empty() || spec.is_empty() {
+        return None;
+    }
+    // A worker that joined later (a replacement) stands in the slot its id falls on.
+    let mut slots: Vec<usize> = restricted_to
+        .iter()
+        .map(|&id| {
+            spec.iter()
+                .position(|w| w.id == id)
+                .unwrap_or(id as usize % spec.len())
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let listed: Vec<String> = slots.iter().map(usize::to_string).collect();
+    let name = format!("restricted to workers {}", listed.join(","));
+    for &slot in &slots {
+        worker_resources[slot].insert(name.clone(), f64::from(u32::MAX));
+    }
+    Some(name)
+}
+
 /// The allocation of a key's lost attempts (working memory, compute time) beyond its kept
 /// one's `working`, as the engine's [`Work::spike`]: (extra bytes, for the first n attempts),
 /// n reaching the last lost attempt that allocated more. A spike that killed its worker kills
@@ -699,6 +760,9 @@ impl Builder {
             let mut work = Work::new(attempt.compute, attempt.nbytes);
             if attempt.working > 0 {
                 work = work.working_bytes(attempt.working);
+            }
+            for (name, &amount) in &attempt.resources {
+                work = work.resource(name, amount);
             }
             let lost = lost.get(&attempt.key).map_or(&[][..], Vec::as_slice);
             // With working memory recorded, a lost attempt's allocation is replayed and the

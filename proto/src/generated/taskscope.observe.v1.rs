@@ -177,6 +177,12 @@ pub struct Task {
     /// Memory the attempt allocated while it ran (0: not measured). Since trace format 1.2.
     #[prost(uint64, tag = "13")]
     pub working_bytes: u64,
+    /// Abstract resources the task required of its worker. Since trace format 1.2.
+    #[prost(map = "string, double", tag = "14")]
+    pub resources: ::std::collections::HashMap<::prost::alloc::string::String, f64>,
+    /// The workers it was restricted to (trace worker ids; empty: any). Since trace format 1.2.
+    #[prost(uint32, repeated, tag = "15")]
+    pub restricted_to: ::prost::alloc::vec::Vec<u32>,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TaskDeps {

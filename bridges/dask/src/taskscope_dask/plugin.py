@@ -550,6 +550,16 @@ class TaskscopePlugin(SchedulerPlugin):
                 record["inline_bytes"] = inline
             if ts.dependencies:
                 record["deps"] = [d.key for d in ts.dependencies]
+            if ts.resource_restrictions:
+                record["resources"] = {
+                    str(k): float(v) for k, v in ts.resource_restrictions.items()
+                }
+            if ts.worker_restrictions and not ts.loose_restrictions:
+                # Addresses of workers the plugin has seen (a hostname restriction names none).
+                known = [self._workers.get(a) for a in ts.worker_restrictions]
+                ids = sorted(w.id for w in known if w is not None)
+                if ids:
+                    record["restricted_to"] = ids
         if self._attempts:
             attempt = self._attempts.get(key)
             if attempt is not None:

@@ -1,5 +1,5 @@
 """The native trace's records as typed Python: ``TypedDict`` mirrors of ``traces/src/model.rs``
-(format 1.1).
+(format 1.2).
 
 They are plain dicts at run time — what the plugin builds in its hooks and what ``trace.encode``
 writes, at no cost over untyped dicts — and mypy checks every field name and type against these
@@ -35,6 +35,9 @@ class WorkerSpec(TypedDict):
     threads: int
     memory_limit: NotRequired[int]
     resources: NotRequired[dict[str, float]]
+    #: Worker ids of a strict ``workers=`` restriction (``ts.worker_restrictions`` without
+    #: ``allow_other_workers``). Since 1.2.
+    restricted_to: NotRequired[list[WorkerId]]
 
 
 class MemoryFractions(TypedDict):
@@ -87,6 +90,8 @@ class TaskRecord(TypedDict):
     #: Memory the attempt allocated while it ran; Dask does not measure it, so the plugin
     #: never writes it (traces from taskscope's engine do).
     working_bytes: NotRequired[int]
+    #: Dask's ``resources=`` restrictions (``ts.resource_restrictions``). Since 1.2.
+    resources: NotRequired[dict[str, float]]
     deps: NotRequired[list[Key]]
     attempt: NotRequired[int]
     error: NotRequired[str]

@@ -118,6 +118,9 @@ def task(rec: TaskRecord) -> pb.Task:
         working_bytes=rec.get("working_bytes", 0),
         attempt=rec.get("attempt", 1),
     )
+    for name, amount in rec.get("resources", {}).items():
+        out.resources[name] = amount
+    out.restricted_to.extend(rec.get("restricted_to", ()))
     set_key(out.key, rec["key"])
     for dep in rec.get("deps", ()):
         set_key(out.deps.add(), dep)

@@ -165,7 +165,14 @@ class KeyPart(_message.Message):
     def __init__(self, str: _Optional[str] = ..., int: _Optional[int] = ..., float: _Optional[float] = ..., tuple: _Optional[_Union[KeyTuple, _Mapping]] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("key", "group", "worker", "thread", "status", "nbytes", "inline_bytes", "deps", "attempt", "error", "phases", "more_deps_follow", "working_bytes")
+    __slots__ = ("key", "group", "worker", "thread", "status", "nbytes", "inline_bytes", "deps", "attempt", "error", "phases", "more_deps_follow", "working_bytes", "resources", "restricted_to")
+    class ResourcesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     WORKER_FIELD_NUMBER: _ClassVar[int]
@@ -179,6 +186,8 @@ class Task(_message.Message):
     PHASES_FIELD_NUMBER: _ClassVar[int]
     MORE_DEPS_FOLLOW_FIELD_NUMBER: _ClassVar[int]
     WORKING_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    RESTRICTED_TO_FIELD_NUMBER: _ClassVar[int]
     key: Key
     group: str
     worker: int
@@ -192,7 +201,9 @@ class Task(_message.Message):
     phases: _containers.RepeatedCompositeFieldContainer[Phase]
     more_deps_follow: bool
     working_bytes: int
-    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., group: _Optional[str] = ..., worker: _Optional[int] = ..., thread: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., nbytes: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., deps: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., attempt: _Optional[int] = ..., error: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., more_deps_follow: _Optional[bool] = ..., working_bytes: _Optional[int] = ...) -> None: ...
+    resources: _containers.ScalarMap[str, float]
+    restricted_to: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., group: _Optional[str] = ..., worker: _Optional[int] = ..., thread: _Optional[int] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., nbytes: _Optional[int] = ..., inline_bytes: _Optional[int] = ..., deps: _Optional[_Iterable[_Union[Key, _Mapping]]] = ..., attempt: _Optional[int] = ..., error: _Optional[str] = ..., phases: _Optional[_Iterable[_Union[Phase, _Mapping]]] = ..., more_deps_follow: _Optional[bool] = ..., working_bytes: _Optional[int] = ..., resources: _Optional[_Mapping[str, float]] = ..., restricted_to: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class TaskDeps(_message.Message):
     __slots__ = ("key", "attempt", "deps", "last")
