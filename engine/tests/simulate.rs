@@ -598,7 +598,7 @@ fn a_skewed_task_is_split_and_tiny_tasks_are_merged() {
 }
 
 #[test]
-fn merged_tiny_tasks_keep_their_lineage() {
+fn merged_tiny_tasks_keep_their_lineage_and_resources() {
     use engine::simulate::Fix;
     // 200 loads of 1 ms, recorded in an interleaved order, and a 1 ms map of each, listed as
     // the maps ran: 0, 100, 1, 101, … The merged maps of one merged load are made from it
@@ -606,7 +606,10 @@ fn merged_tiny_tasks_keep_their_lineage() {
     let mut graph = GraphBuilder::new();
     let order: Vec<usize> = (0..100).flat_map(|i| [i, i + 100]).collect();
     let loads: Vec<_> = (0..200)
-        .map(|i| graph.add(Key::from(format!("load-{i}").as_str()), Work::new(MS, 100)))
+        .map(|i| {
+            let work = Work::new(MS, 100).resource("GPU", 1.0);
+            graph.add(Key::from(format!("load-{i}").as_str()), work)
+        })
         .collect();
     for &i in &order {
         graph.add_with_deps(
@@ -621,8 +624,13 @@ fn merged_tiny_tasks_keep_their_lineage() {
     assert_eq!(graph.len(), 4);
     for i in 0..4 {
         let deps: Vec<u32> = graph.dependencies(i).collect();
-        if &*graph.task(i).group == "map" {
-            assert_eq!(deps.len(), 1, "{:?}", graph.task(i).key);
+        let task = graph.task(i);
+        if &*task.group == "map" {
+            assert_eq!(deps.len(), 1, "{:?}", task.key);
+        } else {
+            // What the merged loads needed of their worker, the merged task needs.
+            let needs = &task.work.extra().unwrap().resources;
+            assert_eq!(needs.get("GPU"), Some(&1.0), "{:?}", task.key);
         }
     }
 }

@@ -304,8 +304,17 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                     let w = &graph.task(m).work;
                     work.compute_ns += w.compute_ns;
                     work.output_bytes += w.output_bytes;
-                    for key in w.extra().map_or(&[][..], |e| &e.external_deps[..]) {
-                        work = work.external(key.clone());
+                    if let Some(extra) = w.extra() {
+                        for key in &extra.external_deps {
+                            work = work.external(key.clone());
+                        }
+                        // A merged task needs what its members needed of their worker.
+                        for (name, &amount) in &extra.resources {
+                            let held = work.extra().and_then(|e| e.resources.get(name));
+                            if held.is_none_or(|&h| h < amount) {
+                                work = work.resource(name, amount);
+                            }
+                        }
                     }
                     deserialize += s.deserialize_ns(m);
                     inline += s.inline_bytes(m);

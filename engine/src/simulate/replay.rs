@@ -89,7 +89,8 @@ pub struct Recorded {
     /// unpickled before it runs), fitted to the wait of tasks that carried big ones; `None`
     /// when none did or they cost nothing measurable.
     pub inline_bps: Option<u64>,
-    /// Per recorded worker, the abstract resources it declared (`{"GPU": 1}`).
+    /// Per recorded worker, the abstract resources it declared (`{"GPU": 1}`), and one for
+    /// each worker restriction it is part of (see `restriction`).
     pub worker_resources: Vec<BTreeMap<String, f64>>,
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
