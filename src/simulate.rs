@@ -104,6 +104,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "inline_bytes_per_second": base.inline_bps,
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
+                    "unknown_dependencies": replay.unknown_dependencies,
                 },
                 "fix": args.fix.map(|fix| json!({
                     "rule": fix.rule(),

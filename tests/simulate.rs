@@ -179,7 +179,7 @@ const UNMODELLED: [(&str, &str); 7] = [
     ),
     (
         "straggler-scatter",
-        "scattered data has no task in the trace",
+        "Dask moved 1 of its 16 tasks away from the worker holding their scattered inputs; the replay's work stealing, which does not weigh the 24 MB each move fetches, moves 6",
     ),
 ];
 

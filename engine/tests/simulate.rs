@@ -442,6 +442,44 @@ fn tasks_restricted_to_a_worker_replay_on_the_workers_that_stand_for_it() {
 }
 
 #[test]
+fn scattered_data_replays_on_the_worker_that_held_it() {
+    // Four 100 MB arrays scattered to worker 0 (no task made them), each read by a 10 ms task
+    // there.
+    let mut records = vec![submitted(0)];
+    for i in 0..4 {
+        records.push(Record::Event(Event {
+            time: i * 10 * MS,
+            kind: EventKind::DataAdded {
+                key: Key::from(format!("big-{i}").as_str()),
+                workers: vec![0],
+                nbytes: 100_000_000,
+            },
+        }));
+        let big = format!("big-{i}");
+        let t = attempt(&format!("use-{i}"), 0, &[&big], i * 10 * MS, 10 * MS);
+        records.push(Record::Task(t));
+    }
+    let replay = Replay::from_trace(&header(2), records.clone()).unwrap();
+    assert_eq!(replay.unknown_dependencies, 0);
+    assert_eq!(replay.submissions[0].held, vec![vec![0]; 4]);
+    // On a 10 GB/s network, idle worker 1 steals two of the tasks and fetches their 100 MB
+    // (10 ms each) from worker 0, which runs the other two.
+    let mut fast = model(&replay, 2, 1);
+    fast.network.bandwidth = Some(10_000_000_000);
+    let p = simulate(&replay, &fast);
+    assert_eq!(
+        (p.wall_ns, p.transfers, p.transferred_bytes),
+        (40 * MS, 2, 200_000_000)
+    );
+    // Without the data's whereabouts, the tasks look independent: nothing to fetch.
+    records.retain(|r| !matches!(r, Record::Event(e) if e.kind.name() == "data-added"));
+    let blind = Replay::from_trace(&header(2), records).unwrap();
+    assert_eq!(blind.unknown_dependencies, 4);
+    let p = simulate(&blind, &fast);
+    assert_eq!((p.wall_ns, p.transfers), (20 * MS, 0));
+}
+
+#[test]
 fn a_trace_without_finished_tasks_cannot_be_replayed() {
     let error = Replay::from_trace(&header(1), vec![submitted(0)]).unwrap_err();
     assert_eq!(

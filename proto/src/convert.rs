@@ -313,6 +313,15 @@ impl From<&Event> for v1::Event {
                     client: client.clone(),
                 })
             }
+            EventKind::DataAdded {
+                key,
+                workers,
+                nbytes,
+            } => Kind::DataAdded(v1::DataAdded {
+                key: Some(key.into()),
+                workers: workers.clone(),
+                nbytes: *nbytes,
+            }),
             EventKind::Warning { message, .. } => Kind::Warning(message.clone()),
         };
         let (warning_worker, warning_source) = match &e.kind {
@@ -349,6 +358,11 @@ impl TryFrom<&v1::Event> for Event {
             Kind::GraphSubmitted(g) => EventKind::GraphSubmitted {
                 tasks: g.tasks,
                 client: g.client.clone(),
+            },
+            Kind::DataAdded(d) => EventKind::DataAdded {
+                key: key_from_wire(d.key.as_ref())?,
+                workers: d.workers.clone(),
+                nbytes: d.nbytes,
             },
             Kind::Warning(message) => EventKind::Warning {
                 message: message.clone(),

@@ -271,6 +271,48 @@ fn format_1_1_fields_are_compatible_both_ways() {
     );
 }
 
+/// An event of a kind a newer server knows and this client does not.
+mod from_the_future {
+    use proto::v1;
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Records {
+        #[prost(message, repeated, tag = "3")]
+        pub events: Vec<Event>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Event {
+        #[prost(uint64, tag = "1")]
+        pub time: u64,
+        #[prost(message, optional, tag = "99")]
+        pub unheard_of: Option<v1::GraphSubmitted>,
+    }
+}
+
+#[test]
+fn an_event_kind_from_a_newer_server_is_skipped() {
+    let newer = from_the_future::Records {
+        events: vec![
+            from_the_future::Event {
+                time: 1,
+                unheard_of: Some(v1::GraphSubmitted::default()),
+            },
+            from_the_future::Event {
+                time: 2,
+                unheard_of: None,
+            },
+        ],
+    };
+    let records = v1::Records::decode(newer.encode_to_vec().as_slice()).unwrap();
+    assert_eq!(records.events.len(), 2);
+    let mut out = Vec::new();
+    RecordsDecoder::new()
+        .decode(&records, |r| out.push(r))
+        .unwrap();
+    assert_eq!(out, []);
+}
+
 #[test]
 fn a_phase_stopping_long_before_it_starts_is_refused() {
     // As a trace file's are: views count on start <= stop. A clock step back is a phase of no

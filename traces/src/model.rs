@@ -17,8 +17,8 @@ pub const FORMAT_NAME: &str = "taskscope-trace";
 /// The format version this build writes. Readers accept any minor version of the same major.
 ///
 /// 1.1 added the memory sample's `cpu`, the `group-metrics` record, and the warning event's
-/// `worker` and `source`; 1.2 the task's `working_bytes`, `resources` and `restricted_to`. A
-/// 1.x reader skips record kinds, event types and enum values it does not know (with a
+/// `worker` and `source`; 1.2 the task's `working_bytes`, `resources` and `restricted_to`, and
+/// the `data-added` event. A 1.x reader skips record kinds, event types and enum values it does not know (with a
 /// warning), so newer minor versions stay readable.
 pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 2 };
 
@@ -562,6 +562,14 @@ event_kinds! {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             client: Option<String>,
         },
+        /// Workers held a result the trace has no task for (`client.scatter`, or computed
+        /// before recording began), first seen as a recorded task's input. Since format 1.2.
+        DataAdded {
+            key: Key,
+            /// Where it was held (trace worker ids).
+            workers: Vec<WorkerId>,
+            nbytes: u64,
+        },
         /// A warning from the producer or, since format 1.1, one of Dask's own log warnings.
         Warning {
             message: String,
@@ -577,7 +585,7 @@ event_kinds! {
 
 impl EventKind {
     /// Every `type` tag this build knows.
-    pub const NAMES: [&'static str; 8] = [
+    pub const NAMES: [&'static str; 9] = [
         "worker-added",
         "worker-removed",
         "worker-killed",
@@ -585,6 +593,7 @@ impl EventKind {
         "worker-resumed",
         "task-retried",
         "graph-submitted",
+        "data-added",
         "warning",
     ];
 
@@ -598,6 +607,7 @@ impl EventKind {
             EventKind::WorkerResumed { .. } => "worker-resumed",
             EventKind::TaskRetried { .. } => "task-retried",
             EventKind::GraphSubmitted { .. } => "graph-submitted",
+            EventKind::DataAdded { .. } => "data-added",
             EventKind::Warning { .. } => "warning",
         }
     }

@@ -130,6 +130,16 @@ fn event() -> impl Strategy<Value = Event> {
         (key(), any::<u32>()).prop_map(|(key, attempt)| EventKind::TaskRetried { key, attempt }),
         (any::<u64>(), any::<Option<String>>())
             .prop_map(|(tasks, client)| EventKind::GraphSubmitted { tasks, client }),
+        (
+            key(),
+            prop::collection::vec(any::<u32>(), 0..3),
+            any::<u64>()
+        )
+            .prop_map(|(key, workers, nbytes)| EventKind::DataAdded {
+                key,
+                workers,
+                nbytes
+            }),
         ("\\PC{0,30}", any::<Option<u32>>(), any::<Option<String>>()).prop_map(
             |(message, worker, source)| EventKind::Warning {
                 message,

@@ -114,3 +114,24 @@ def test_worker_restrictions_are_recorded_and_replayed(tmp_path):
     out = json.loads(taskscope("simulate", path, "--workers", "2", "--format", "json"))
     # Four rounds of 0.2 s on the one worker, not two rounds on both.
     assert out["predictions"][0]["wall_seconds"] >= 0.75, out
+
+
+def test_scattered_data_is_recorded_where_it_was_held_and_replayed_there(tmp_path):
+    """Inputs scattered to one worker have no task: the trace says where they were held and how
+    big they are, and the replay places the tasks that read them there, as Dask did."""
+    import numpy as np
+
+    path = str(tmp_path / "scattered.ndjson")
+    with cluster() as (_, client):
+        client.register_plugin(TaskscopePlugin(path=path))
+        first = sorted(client.scheduler_info()["workers"])[0]
+        data = client.scatter([np.ones(1_000_000) * i for i in range(6)], workers=[first])
+        assert sum(client.gather(client.map(np.sum, data))) == 15_000_000
+    header, records = read_trace(path)
+    held = [w["id"] for w in header["cluster"]["workers"] if w["name"] == first]
+    added = [r for r in records if r["kind"] == "event" and r["type"] == "data-added"]
+    assert sorted(a["key"] for a in added) == sorted(f.key for f in data)
+    assert all(a["workers"] == held and a["nbytes"] == 8_000_000 for a in added), added
+    # Every input is known to the replay, which places the tasks by it.
+    out = json.loads(taskscope("simulate", path, "--format", "json"))
+    assert out["model"]["unknown_dependencies"] == 0, out

@@ -147,6 +147,29 @@ impl<P: Payload> Scheduler<P> {
         copy: impl Fn(&P) -> P,
         now: u64,
     ) -> u32 {
+        let alive: Vec<usize> = self.alive_workers().collect();
+        let targets: Vec<Vec<usize>> = (0..values.len())
+            .map(|index| {
+                if broadcast {
+                    alive.clone()
+                } else {
+                    vec![alive[index % alive.len()]]
+                }
+            })
+            .collect();
+        self.scatter_to(graph, values, &targets, copy, now)
+    }
+
+    /// [`Scheduler::scatter`] to the given workers: value `i` to the slots `targets[i]` (Dask's
+    /// `scatter(..., workers=)`).
+    pub fn scatter_to(
+        &mut self,
+        graph: Graph,
+        values: Vec<P>,
+        targets: &[Vec<usize>],
+        copy: impl Fn(&P) -> P,
+        now: u64,
+    ) -> u32 {
         self.now = now;
         let g = self.graphs.len() as u32;
         self.effects.push(Effect::Graph(g, graph.clone()));
@@ -175,20 +198,14 @@ impl<P: Payload> Scheduler<P> {
             external_dependents: HashMap::new(),
             external_deps: HashMap::new(),
         }));
-        let alive: Vec<usize> = self.alive_workers().collect();
         for (index, value) in values.into_iter().enumerate() {
             let t = TaskId {
                 graph: g,
                 index: index as u32,
             };
-            let targets: Vec<usize> = if broadcast {
-                alive.clone()
-            } else {
-                vec![alive[index % alive.len()]]
-            };
             self.tick += 1;
             let tick = self.tick;
-            for slot in targets {
+            for &slot in &targets[index] {
                 self.workers[slot].store.insert(t, copy(&value), tick);
                 self.task_mut(t).holders |= 1 << slot;
             }

@@ -242,25 +242,29 @@ impl Sim<'_> {
         let submission: &Submission = &self.replay.submissions[i];
         // External keys come from earlier persisted submissions; should one be missing, the
         // submission is replayed without it rather than not at all.
-        let g = match self
-            .sched
-            .submit(submission.graph.clone(), submission.persist, self.now)
-        {
-            Ok(g) => g,
-            Err(_) => {
-                let graph = submission.graph.map_work(|_, work| {
-                    let mut work = work.clone();
-                    if let Some(extra) = work.extra.as_deref_mut() {
-                        extra.external_deps.clear();
-                    }
-                    work
-                });
-                self.sched
-                    .submit(graph, submission.persist, self.now)
-                    .expect("a graph without external keys always registers")
+        let g = if !submission.held.is_empty() {
+            self.scatter(submission)
+        } else {
+            match self
+                .sched
+                .submit(submission.graph.clone(), submission.persist, self.now)
+            {
+                Ok(g) => g,
+                Err(_) => {
+                    let graph = submission.graph.map_work(|_, work| {
+                        let mut work = work.clone();
+                        if let Some(extra) = work.extra.as_deref_mut() {
+                            extra.external_deps.clear();
+                        }
+                        work
+                    });
+                    self.sched
+                        .submit(graph, submission.persist, self.now)
+                        .expect("a graph without external keys always registers")
+                }
             }
         };
-        // No scatter here: graph numbers are submission numbers.
+        // Graph numbers are submission numbers.
         debug_assert_eq!(g as usize, i);
         self.graphs.push(Submitted { g, done: false });
         self.apply();
@@ -272,6 +276,33 @@ impl Sim<'_> {
             self.at(self.now.saturating_add(offset), Ev::Submit(i + 1));
             self.submitted = i + 2;
         }
+    }
+
+    /// Puts a submission of held data on the workers that stand for the recorded holders (the
+    /// recorded slot itself, or the one it falls on in a smaller shape).
+    fn scatter(&mut self, submission: &Submission) -> u32 {
+        let workers = self.model.shape.workers as usize;
+        let targets: Vec<Vec<usize>> = submission
+            .held
+            .iter()
+            .map(|slots| {
+                let mut mapped: Vec<usize> = slots.iter().map(|&s| s % workers).collect();
+                mapped.sort_unstable();
+                mapped.dedup();
+                mapped
+            })
+            .collect();
+        let values = submission
+            .graph
+            .tasks()
+            .map(|t| Size(t.work.output_bytes))
+            .collect();
+        let g = self
+            .sched
+            .scatter_to(submission.graph.clone(), values, &targets, |v| *v, self.now);
+        // Nothing to run: done as soon as it is made.
+        self.sched.wake_clients = true;
+        g
     }
 
     /// Graphs whose wanted tasks all finished: released unless persisted; a submission that

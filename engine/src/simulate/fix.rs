@@ -100,7 +100,12 @@ impl Replay {
                     s.client_gap_ns = (i == 0).then_some(0);
                     s.offset_ns = 0;
                 }
-                changed = fixed.submissions.len() > 1;
+                changed = fixed
+                    .submissions
+                    .iter()
+                    .filter(|s| s.held.is_empty())
+                    .count()
+                    > 1;
             }
             Fix::OversizedArgument => {
                 fixed.inline_once_per_worker = true;
@@ -132,7 +137,8 @@ impl Replay {
                 changed = any;
             }
             Fix::Skew => {
-                for s in &mut fixed.submissions {
+                // Scattered data is not computed: nothing to split or merge.
+                for s in fixed.submissions.iter_mut().filter(|s| s.held.is_empty()) {
                     *s = split_skewed(s, group, keys);
                 }
                 changed = tasks(&fixed) > tasks(self);
@@ -146,7 +152,7 @@ impl Replay {
                     .filter_map(|t| t.work.extra())
                     .flat_map(|e| e.external_deps.iter().cloned())
                     .collect();
-                for s in &mut fixed.submissions {
+                for s in fixed.submissions.iter_mut().filter(|s| s.held.is_empty()) {
                     *s = merge_tiny(s, &read_later, group);
                 }
                 changed = tasks(&fixed) < tasks(self);

@@ -49,6 +49,9 @@ pub struct Submission {
     /// Per task index, into how many pieces its task was split (`--fix skew`): a piece reads
     /// that share of each input (empty: whole inputs).
     pub pieces: Vec<u32>,
+    /// Per task index, the recorded workers (slots) that held it: this submission is data put
+    /// on workers (scattered), not tasks to run. Empty: a graph to compute.
+    pub held: Vec<Vec<usize>>,
 }
 
 impl Submission {
@@ -173,6 +176,7 @@ impl Replay {
                     deserialize: Vec::new(),
                     inline: Vec::new(),
                     pieces: Vec::new(),
+                    held: Vec::new(),
                 })
                 .collect(),
             recorded,
@@ -214,6 +218,8 @@ impl Replay {
         let mut workers_seen = std::collections::BTreeSet::new();
         let mut has_dependencies = false;
         let mut lanes = Lanes::default();
+        // Results the trace has no task for (scattered data): key, holders, size.
+        let mut data: Vec<(Key, Vec<WorkerId>, u64)> = Vec::new();
         let mut worker_resources: Vec<BTreeMap<String, f64>> = header
             .cluster
             .workers
@@ -222,11 +228,15 @@ impl Replay {
             .collect();
         for record in records {
             match record {
-                Record::Event(event) => {
-                    if let EventKind::GraphSubmitted { .. } = event.kind {
-                        submitted.push(event.time);
-                    }
-                }
+                Record::Event(event) => match event.kind {
+                    EventKind::GraphSubmitted { .. } => submitted.push(event.time),
+                    EventKind::DataAdded {
+                        key,
+                        workers,
+                        nbytes,
+                    } => data.push((key, workers, nbytes)),
+                    _ => {}
+                },
                 Record::Task(task) => {
                     let Some(start) = task.start() else { continue };
                     fit.add(&task);
@@ -307,6 +317,7 @@ impl Replay {
                 threads: shape.threads,
             });
         }
+        let data = held_data(data, &attempts, &header.cluster.workers)?;
         let made = made(&attempts);
         let measures_working = attempts.iter().any(|a| a.working > 0);
         let wall_ns = run_stop - run_start;
@@ -354,6 +365,14 @@ impl Replay {
             measures_working,
             ..Builder::default()
         };
+        let holds_data = data.is_some();
+        if let Some(data) = data {
+            // Made first: the recorded graphs read it as an earlier graph's results.
+            for key in data.graph.tasks().map(|t| &t.key) {
+                built.outputs.insert(key.clone(), 0);
+            }
+            built.submissions.push(data);
+        }
         let mut earlier_stop = run_start;
         let mut previous_offset = 0;
         for (time, attempts) in times.into_iter().zip(per_submission) {
@@ -364,6 +383,10 @@ impl Replay {
             let offset = time.saturating_sub(run_start);
             let client_gap = if built.submissions.is_empty() {
                 Some(0)
+            } else if holds_data && built.submissions.len() == 1 {
+                // The first graph after the held data: at its recorded time, not after the
+                // data's placement.
+                None
             } else if time >= earlier_stop {
                 Some(time - earlier_stop)
             } else {
@@ -572,6 +595,68 @@ fn ready_latency(attempts: &[Attempt], made: &Made<'_>, submitted: &[u64]) -> u6
     *spans.select_nth_unstable(mid).1
 }
 
+/// The data workers held without a task in the trace, as a first submission the replay
+/// scatters to the workers that held it: tasks that read it are placed by it and fetch it as
+/// the recorded ones did. `None` when there is none, or every such key also has a recorded
+/// task.
+fn held_data(
+    mut data: Vec<(Key, Vec<WorkerId>, u64)>,
+    attempts: &[Attempt],
+    spec: &[traces::WorkerSpec],
+) -> Result<Option<Submission>, ReplayError> {
+    if data.is_empty() || spec.is_empty() {
+        return Ok(None);
+    }
+    let mut seen: rustc_hash::FxHashSet<Key> = Default::default();
+    data.retain(|(key, _, _)| seen.insert(key.clone()));
+    let computed: rustc_hash::FxHashSet<&Key> = attempts
+        .iter()
+        .filter(|a| seen.contains(&a.key))
+        .map(|a| &a.key)
+        .collect();
+    data.retain(|(key, _, _)| !computed.contains(key));
+    if data.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GraphBuilder::with_capacity(data.len(), 0);
+    let mut held = Vec::with_capacity(data.len());
+    for (key, workers, nbytes) in data {
+        builder.add(key, Work::new(0, nbytes));
+        let mut slots = slots_of(spec, &workers);
+        if slots.is_empty() {
+            // Held nowhere the trace names: by the first worker.
+            slots.push(0);
+        }
+        held.push(slots);
+    }
+    Ok(Some(Submission {
+        offset_ns: 0,
+        client_gap_ns: Some(0),
+        graph: builder.build()?,
+        persist: true,
+        deserialize: Vec::new(),
+        inline: Vec::new(),
+        pieces: Vec::new(),
+        held,
+    }))
+}
+
+/// The recorded workers' slots (positions in the header's list) of trace worker ids, sorted;
+/// a worker that joined later (a replacement) stands in the slot its id falls on.
+fn slots_of(spec: &[traces::WorkerSpec], ids: &[WorkerId]) -> Vec<usize> {
+    let mut slots: Vec<usize> = ids
+        .iter()
+        .map(|&id| {
+            spec.iter()
+                .position(|w| w.id == id)
+                .unwrap_or(id as usize % spec.len())
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
+}
+
 /// Resources as the scheduler can count them: positive, finite amounts (a trace may say
 /// anything).
 fn usable(resources: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
@@ -594,17 +679,7 @@ fn restriction(
     if restricted_to.is_empty() || spec.is_empty() {
         return None;
     }
-    // A worker that joined later (a replacement) stands in the slot its id falls on.
-    let mut slots: Vec<usize> = restricted_to
-        .iter()
-        .map(|&id| {
-            spec.iter()
-                .position(|w| w.id == id)
-                .unwrap_or(id as usize % spec.len())
-        })
-        .collect();
-    slots.sort_unstable();
-    slots.dedup();
+    let slots = slots_of(spec, restricted_to);
     let listed: Vec<String> = slots.iter().map(usize::to_string).collect();
     let name = format!("restricted to workers {}", listed.join(","));
     for &slot in &slots {
@@ -831,6 +906,7 @@ impl Builder {
             deserialize,
             inline,
             pieces: Vec::new(),
+            held: Vec::new(),
         });
         Ok(())
     }

@@ -238,7 +238,7 @@ pub struct Event {
     pub warning_worker: ::core::option::Option<u32>,
     #[prost(string, optional, tag = "11")]
     pub warning_source: ::core::option::Option<::prost::alloc::string::String>,
-    #[prost(oneof = "event::Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
+    #[prost(oneof = "event::Kind", tags = "2, 3, 4, 5, 6, 7, 8, 9, 12")]
     pub kind: ::core::option::Option<event::Kind>,
 }
 /// Nested message and enum types in `Event`.
@@ -261,6 +261,9 @@ pub mod event {
         GraphSubmitted(super::GraphSubmitted),
         #[prost(string, tag = "9")]
         Warning(::prost::alloc::string::String),
+        /// Since trace format 1.2.
+        #[prost(message, tag = "12")]
+        DataAdded(super::DataAdded),
     }
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -269,6 +272,16 @@ pub struct WorkerKilled {
     pub worker: u32,
     #[prost(string, tag = "2")]
     pub reason: ::prost::alloc::string::String,
+}
+/// Workers held a result the trace has no task for (scattered, or computed before recording).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DataAdded {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<Key>,
+    #[prost(uint32, repeated, tag = "2")]
+    pub workers: ::prost::alloc::vec::Vec<u32>,
+    #[prost(uint64, tag = "3")]
+    pub nbytes: u64,
 }
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct TaskRetried {

@@ -27,6 +27,7 @@ from tornado.ioloop import PeriodicCallback
 from . import __version__, _worker_side
 from .records import (
     Action,
+    DataAdded,
     GraphSubmitted,
     Header,
     MemoryFractions,
@@ -251,6 +252,8 @@ class TaskscopePlugin(SchedulerPlugin):
         self._ready: dict[Any, tuple[float, str | None]] = {}
         # key → attempt number, only for keys past their first attempt (retries, lost results)
         self._attempts: dict[Any, int] = {}
+        # Scattered keys already announced (`data-added`).
+        self._held: set[Any] = set()
         self._paused = False
         self._writer: TraceFile | None = None
         self._server = None
@@ -392,6 +395,24 @@ class TaskscopePlugin(SchedulerPlugin):
             info = self._register(ws)
             self._emit(self._worker_added(info))
         return info
+
+    def _held_data(self, ts: Any) -> None:
+        """Announces each input of ``ts`` that no task made (scattered data: no ``run_spec``),
+        once, with where it is held and its size, so a replay has it where Dask had it."""
+        for dep in ts.dependencies:
+            if dep.run_spec is not None or dep.key in self._held:
+                continue
+            self._held.add(dep.key)
+            holders = [self._workers.get(ws.address) for ws in dep.who_has or ()]
+            added: DataAdded = {
+                "kind": "event",
+                "time": self._time(),
+                "type": "data-added",
+                "key": dep.key,
+                "workers": sorted(w.id for w in holders if w is not None),
+                "nbytes": max(0, dep.nbytes),
+            }
+            self._emit(added)
 
     def _time(self, t: float | None = None) -> int:
         """An event's time: ``t`` (default: now) in the trace's nanoseconds."""
@@ -550,14 +571,15 @@ class TaskscopePlugin(SchedulerPlugin):
                 record["inline_bytes"] = inline
             if ts.dependencies:
                 record["deps"] = [d.key for d in ts.dependencies]
+                self._held_data(ts)
             if ts.resource_restrictions:
                 record["resources"] = {
                     str(k): float(v) for k, v in ts.resource_restrictions.items()
                 }
             if ts.worker_restrictions and not ts.loose_restrictions:
                 # Addresses of workers the plugin has seen (a hostname restriction names none).
-                known = [self._workers.get(a) for a in ts.worker_restrictions]
-                ids = sorted(w.id for w in known if w is not None)
+                allowed = [self._workers.get(a) for a in ts.worker_restrictions]
+                ids = sorted(w.id for w in allowed if w is not None)
                 if ids:
                     record["restricted_to"] = ids
         if self._attempts:

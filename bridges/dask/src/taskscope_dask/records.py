@@ -35,9 +35,6 @@ class WorkerSpec(TypedDict):
     threads: int
     memory_limit: NotRequired[int]
     resources: NotRequired[dict[str, float]]
-    #: Worker ids of a strict ``workers=`` restriction (``ts.worker_restrictions`` without
-    #: ``allow_other_workers``). Since 1.2.
-    restricted_to: NotRequired[list[WorkerId]]
 
 
 class MemoryFractions(TypedDict):
@@ -92,6 +89,9 @@ class TaskRecord(TypedDict):
     working_bytes: NotRequired[int]
     #: Dask's ``resources=`` restrictions (``ts.resource_restrictions``). Since 1.2.
     resources: NotRequired[dict[str, float]]
+    #: Worker ids of a strict ``workers=`` restriction (``ts.worker_restrictions`` without
+    #: ``allow_other_workers``). Since 1.2.
+    restricted_to: NotRequired[list[WorkerId]]
     deps: NotRequired[list[Key]]
     attempt: NotRequired[int]
     error: NotRequired[str]
@@ -174,6 +174,17 @@ class GraphSubmitted(TypedDict):
     client: NotRequired[str]
 
 
+class DataAdded(TypedDict):
+    """Workers held a result no recorded task made (scattered). Since 1.2."""
+
+    kind: Literal["event"]
+    time: Nanos
+    type: Literal["data-added"]
+    key: Key
+    workers: list[WorkerId]
+    nbytes: int
+
+
 class Warning(TypedDict):
     kind: Literal["event"]
     time: Nanos
@@ -193,6 +204,7 @@ Event = (
     | WorkerResumed
     | TaskRetried
     | GraphSubmitted
+    | DataAdded
     | Warning
 )
 

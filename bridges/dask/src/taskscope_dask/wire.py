@@ -178,6 +178,10 @@ def event(rec: Event) -> pb.Event:
         client = rec.get("client")
         if client is not None:
             out.graph_submitted.client = client
+    elif rec["type"] == "data-added":
+        set_key(out.data_added.key, rec["key"])
+        out.data_added.workers.extend(rec["workers"])
+        out.data_added.nbytes = rec["nbytes"]
     elif rec["type"] == "warning":
         out.warning = rec["message"]
         # Beside the oneof (see the schema): older clients still read the message.

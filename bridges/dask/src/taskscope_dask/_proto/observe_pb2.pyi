@@ -248,7 +248,7 @@ class MemorySample(_message.Message):
     def __init__(self, time: _Optional[int] = ..., worker: _Optional[int] = ..., managed: _Optional[int] = ..., unmanaged: _Optional[int] = ..., spilled: _Optional[int] = ..., cpu: _Optional[float] = ...) -> None: ...
 
 class Event(_message.Message):
-    __slots__ = ("time", "worker_added", "worker_removed", "worker_killed", "worker_paused", "worker_resumed", "task_retried", "graph_submitted", "warning", "warning_worker", "warning_source")
+    __slots__ = ("time", "worker_added", "worker_removed", "worker_killed", "worker_paused", "worker_resumed", "task_retried", "graph_submitted", "warning", "data_added", "warning_worker", "warning_source")
     TIME_FIELD_NUMBER: _ClassVar[int]
     WORKER_ADDED_FIELD_NUMBER: _ClassVar[int]
     WORKER_REMOVED_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +258,7 @@ class Event(_message.Message):
     TASK_RETRIED_FIELD_NUMBER: _ClassVar[int]
     GRAPH_SUBMITTED_FIELD_NUMBER: _ClassVar[int]
     WARNING_FIELD_NUMBER: _ClassVar[int]
+    DATA_ADDED_FIELD_NUMBER: _ClassVar[int]
     WARNING_WORKER_FIELD_NUMBER: _ClassVar[int]
     WARNING_SOURCE_FIELD_NUMBER: _ClassVar[int]
     time: int
@@ -269,9 +270,10 @@ class Event(_message.Message):
     task_retried: TaskRetried
     graph_submitted: GraphSubmitted
     warning: str
+    data_added: DataAdded
     warning_worker: int
     warning_source: str
-    def __init__(self, time: _Optional[int] = ..., worker_added: _Optional[_Union[WorkerSpec, _Mapping]] = ..., worker_removed: _Optional[int] = ..., worker_killed: _Optional[_Union[WorkerKilled, _Mapping]] = ..., worker_paused: _Optional[int] = ..., worker_resumed: _Optional[int] = ..., task_retried: _Optional[_Union[TaskRetried, _Mapping]] = ..., graph_submitted: _Optional[_Union[GraphSubmitted, _Mapping]] = ..., warning: _Optional[str] = ..., warning_worker: _Optional[int] = ..., warning_source: _Optional[str] = ...) -> None: ...
+    def __init__(self, time: _Optional[int] = ..., worker_added: _Optional[_Union[WorkerSpec, _Mapping]] = ..., worker_removed: _Optional[int] = ..., worker_killed: _Optional[_Union[WorkerKilled, _Mapping]] = ..., worker_paused: _Optional[int] = ..., worker_resumed: _Optional[int] = ..., task_retried: _Optional[_Union[TaskRetried, _Mapping]] = ..., graph_submitted: _Optional[_Union[GraphSubmitted, _Mapping]] = ..., warning: _Optional[str] = ..., data_added: _Optional[_Union[DataAdded, _Mapping]] = ..., warning_worker: _Optional[int] = ..., warning_source: _Optional[str] = ...) -> None: ...
 
 class WorkerKilled(_message.Message):
     __slots__ = ("worker", "reason")
@@ -280,6 +282,16 @@ class WorkerKilled(_message.Message):
     worker: int
     reason: str
     def __init__(self, worker: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DataAdded(_message.Message):
+    __slots__ = ("key", "workers", "nbytes")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    NBYTES_FIELD_NUMBER: _ClassVar[int]
+    key: Key
+    workers: _containers.RepeatedScalarFieldContainer[int]
+    nbytes: int
+    def __init__(self, key: _Optional[_Union[Key, _Mapping]] = ..., workers: _Optional[_Iterable[int]] = ..., nbytes: _Optional[int] = ...) -> None: ...
 
 class TaskRetried(_message.Message):
     __slots__ = ("key", "attempt")
