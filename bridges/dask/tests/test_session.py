@@ -67,6 +67,55 @@ def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path)
     assert "<svg" in svg and "sort_median" in svg
     assert t.info()["tasks"]["records"] == report.summary.tasks
 
+    # What-if: the binary's replay of the run on 1 and 4 workers, with skew's fix.
+    sim = t.simulate(workers=[1, 4], fix="skew")
+    assert isinstance(sim, taskscope_dask.Simulation)
+    assert sim.to_dict() == json.loads(
+        taskscope_dask.binary.run_taskscope(
+            "simulate", path, "--workers", "1,4", "--fix", "skew", "--format", "json"
+        )
+    )
+    assert [p.shape for p in sim.predictions] == ["1\u00d71", "4\u00d71"]
+    assert (sim.recorded_workers, sim.recorded_threads) == (2, 1)
+    assert sim.fix == "skew" and sim.fix_changes_the_trace
+    one, four = sim.predictions
+    assert four.wall_seconds < one.wall_seconds
+    assert sim.fastest() in sim.predictions
+    assert sim.critical_path_seconds <= min(p.wall_seconds for p in sim.predictions)
+    assert str(sim).startswith("calibration: replayed on its own shape (2\u00d71)")
+    assert "<table>" in sim._repr_html_() and "with --fix skew" in sim._repr_html_()
+
+
+def test_a_simulation_from_dict_is_typed_and_its_html_escapes_everything():
+    raw = {
+        "recorded": {
+            "workers": 2, "threads": 1, "wall_seconds": 4.0, "replayed_wall_seconds": 3.8,
+            "error": -0.05, "utilisation": 0.9,
+        },
+        "model": {"bandwidth_bytes_per_second": 100_000_000},
+        "fix": {"rule": "<script>alert(1)</script>", "applies": "x", "changes_the_trace": True},
+        "predictions": [
+            {"workers": 2, "threads": 1, "wall_seconds": 3.8, "utilisation": 0.9,
+             "transferred_bytes": 10, "spilled_bytes": 0, "workers_killed": 0,
+             "fixed_wall_seconds": 3.0},
+            {"workers": 4, "threads": 1, "wall_seconds": 2.0, "utilisation": 0.8,
+             "transferred_bytes": 20, "spilled_bytes": 0, "workers_killed": 1,
+             "fixed_wall_seconds": 2.5},
+        ],
+        "critical_path_seconds": 0.5,
+        "a_field_from_a_newer_binary": 1,
+    }
+    sim = taskscope_dask.Simulation.from_dict(raw)
+    assert sim.calibration_error == -0.05
+    assert sim.predictions[1].workers_killed == 1
+    # With a fix that changes the trace, the fastest shape is the fastest fixed one.
+    assert sim.fastest() is sim.predictions[1]
+    assert sim.to_dict() == raw and sim.to_dict() is not sim.to_dict()
+    page = sim._repr_html_()
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "2.00\u00d7" not in page and "0.53\u00d7" in page  # 2.0 s over the replayed 3.8 s
+    assert "with --fix &lt;script&gt;" in page
+
 
 def test_trace_finishes_the_trace_when_the_block_raises_and_uses_the_current_client(tmp_path):
     path = tmp_path / "failed.ndjson.zst"
@@ -231,3 +280,9 @@ def test_example_notebook_runs_and_its_report_cell_shows_the_skew_finding(tmp_pa
     assert rules and rules[0] == "skew", page
     assert (tmp_path / "notebook-run.ndjson").exists()
     assert (tmp_path / "notebook-run.svg").read_text().lstrip().startswith("<?xml")
+    # The what-if cell shows the replay's table: three shapes, with skew's fix beside each.
+    (sim_cell,) = [c for c in nb.cells if c.cell_type == "code" and "t.simulate(" in c.source]
+    (output,) = [o for o in sim_cell.outputs if o.output_type == "execute_result"]
+    page = output["data"]["text/html"]
+    assert page.startswith('<div class="taskscope-simulation">'), page
+    assert page.count("<tr><td>") == 3 and "with --fix skew" in page, page

@@ -24,13 +24,16 @@ from .plugin import TaskscopePlugin
 from .preload import dask_setup
 from .report import CriticalPath, Finding, Report, Scope, SimulatedFix, Summary
 from .session import Trace, trace
+from .simulation import Prediction, Simulation
 
 __all__ = [
     "CriticalPath",
     "Finding",
+    "Prediction",
     "Report",
     "Scope",
     "SimulatedFix",
+    "Simulation",
     "Summary",
     "TaskscopeError",
     "TaskscopeNotFound",

@@ -6,6 +6,7 @@ analyze it with the bundled binary.
     with taskscope_dask.trace("run.ndjson") as t:
         result = big_computation.compute()
     t.analyze()          # a Report: findings, summary; a table in Jupyter
+    t.simulate(workers=[2, 4, 8])   # would more workers help? a Simulation
 
 The trace is written by the plugin, in the scheduler's process: with a remote scheduler it is
 a file on the scheduler's machine, and :meth:`Trace.fetch` copies it here.
@@ -17,12 +18,13 @@ import contextlib
 import os
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .binary import run_json, run_taskscope
 from .plugin import TaskscopePlugin
 from .report import Report
+from .simulation import Simulation
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -125,6 +127,28 @@ class Trace:
     def analyze(self) -> Report:
         """``taskscope analyze --format json`` on the trace, as a :class:`Report`."""
         return Report.from_trace(self._local("analyze"))
+
+    def simulate(
+        self,
+        workers: Iterable[int] | None = None,
+        threads: Iterable[int] | None = None,
+        fix: str | None = None,
+        memory_limit: str | int | None = None,
+        bandwidth: str | None = None,
+        latency: str | None = None,
+    ) -> Simulation:
+        """``taskscope simulate --format json``: the run predicted on other cluster shapes
+        (``workers=[2, 4, 8]``, ``threads=[1, 2]``), optionally with a finding's ``fix``
+        applied, as a :class:`Simulation` (a table in Jupyter)."""
+        return Simulation.from_trace(
+            self._local("simulate"),
+            workers=workers,
+            threads=threads,
+            fix=fix,
+            memory_limit=memory_limit,
+            bandwidth=bandwidth,
+            latency=latency,
+        )
 
     def info(self) -> dict[str, Any]:
         """``taskscope info --format json``: tasks, groups, workers, bytes moved."""
