@@ -233,6 +233,15 @@ fn render_text(
              so predictions are optimistic"
         );
     }
+    let held: usize = replay.submissions.iter().map(|s| s.held.len()).sum();
+    if held > 0 {
+        let _ = writeln!(
+            out,
+            "note: {held} result{} the trace has no task for (scattered data) start where the \
+             trace says they were held",
+            if held == 1 { "" } else { "s" }
+        );
+    }
     if replay.unknown_dependencies > 0 {
         let _ = writeln!(
             out,

@@ -108,6 +108,24 @@ fn a_task_stream_replays_without_dependencies_and_says_so() {
 }
 
 #[test]
+fn scattered_data_is_placed_where_it_was_held_and_said_so() {
+    // straggler-scatter: 16 arrays scattered to one worker, each read by one task.
+    let trace = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/analyzer/tests/corpus/straggler-scatter/plugin.ndjson.zst"
+    );
+    taskscope()
+        .args(["simulate", trace])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "note: 16 results the trace has no task for (scattered data) start where the trace \
+             says they were held",
+        ))
+        .stdout(predicate::str::contains("are left out").not());
+}
+
+#[test]
 fn bad_input_is_one_line_and_bad_flags_exit_2() {
     taskscope()
         .args(["simulate", "/nonexistent/trace.ndjson"])
