@@ -448,4 +448,19 @@ fn hostile_shapes_and_durations_end_in_a_clear_error_or_saturated_times() {
         json["critical_path_seconds"].as_f64().unwrap() > 1.8e10,
         "{json}"
     );
+    // Sizes of 2^64 - 1 bytes everywhere a trace gives one (results, working memory,
+    // scattered data, resources), on a worker with a memory limit: memory saturates.
+    let huge = dir.path().join("huge.ndjson");
+    let max = u64::MAX;
+    let lines = [
+        r#"{"kind":"header","format":"taskscope-trace","version":"1.2","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"w","threads":2,"memory_limit":1000,"resources":{"GPU":1e308}}]}}"#.to_string(),
+        format!(r#"{{"kind":"event","time":0,"type":"data-added","key":"d","workers":[0,7],"nbytes":{max}}}"#),
+        format!(r#"{{"kind":"event","time":0,"type":"data-added","key":"e","workers":[],"nbytes":{max}}}"#),
+        format!(r#"{{"kind":"task","key":"x","worker":0,"status":"ok","nbytes":{max},"working_bytes":{max},"resources":{{"GPU":1e308}},"restricted_to":[4294967295],"deps":["d","e"],"phases":[{{"action":"compute","start":1,"stop":5}}]}}"#),
+        format!(r#"{{"kind":"task","key":"y","worker":0,"thread":1,"status":"lost","working_bytes":{max},"phases":[{{"action":"compute","start":1,"stop":5}}]}}"#),
+        format!(r#"{{"kind":"task","key":"y","worker":0,"status":"ok","nbytes":{max},"working_bytes":{max},"deps":["x"],"phases":[{{"action":"compute","start":6,"stop":9}}]}}"#),
+    ];
+    std::fs::write(&huge, lines.join("\n") + "\n").unwrap();
+    let json = simulate_json(&huge, &["--workers", "1,2,4"]);
+    assert_eq!(json["predictions"].as_array().unwrap().len(), 3, "{json}");
 }

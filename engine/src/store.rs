@@ -97,7 +97,7 @@ impl<P: Payload> Store<P> {
         if len > 0 {
             self.lru.insert(tick, task);
         }
-        self.managed += len;
+        self.managed = self.managed.saturating_add(len);
         self.slots.insert(
             task,
             Slot {
@@ -132,8 +132,8 @@ impl<P: Payload> Store<P> {
             && let Entry::Spilled(path) = &mut slot.entry
         {
             self.trash.push(std::mem::take(path));
-            self.spilled -= slot.len;
-            self.managed += slot.len;
+            self.spilled = self.spilled.saturating_sub(slot.len);
+            self.managed = self.managed.saturating_add(slot.len);
             slot.entry = Entry::Memory(value);
             slot.tick = tick;
             self.lru.insert(tick, task);
@@ -146,8 +146,8 @@ impl<P: Payload> Store<P> {
             && let Entry::Spilling(value) = &slot.entry
         {
             slot.entry = Entry::Memory(value.clone());
-            self.spilled -= slot.len;
-            self.managed += slot.len;
+            self.spilled = self.spilled.saturating_sub(slot.len);
+            self.managed = self.managed.saturating_add(slot.len);
             slot.tick = tick;
             if slot.len > 0 {
                 self.lru.insert(tick, task);
@@ -164,14 +164,14 @@ impl<P: Payload> Store<P> {
     fn forget(&mut self, task: TaskId, slot: Slot<P>) {
         match slot.entry {
             Entry::Memory(_) => {
-                self.managed -= slot.len;
+                self.managed = self.managed.saturating_sub(slot.len);
                 if slot.len > 0 && self.lru.get(&slot.tick) == Some(&task) {
                     self.lru.remove(&slot.tick);
                 }
             }
-            Entry::Spilling(_) => self.spilled -= slot.len,
+            Entry::Spilling(_) => self.spilled = self.spilled.saturating_sub(slot.len),
             Entry::Spilled(path) => {
-                self.spilled -= slot.len;
+                self.spilled = self.spilled.saturating_sub(slot.len);
                 self.trash.push(path);
             }
         }
@@ -195,9 +195,9 @@ impl<P: Payload> Store<P> {
             };
             let value = value.clone();
             slot.entry = Entry::Spilling(value.clone());
-            freed += slot.len;
-            self.managed -= slot.len;
-            self.spilled += slot.len;
+            freed = freed.saturating_add(slot.len);
+            self.managed = self.managed.saturating_sub(slot.len);
+            self.spilled = self.spilled.saturating_add(slot.len);
             victims.push((task, value, self.path_for(task)));
         }
         victims

@@ -340,6 +340,38 @@ fn persist_prevents_recomputation() {
 }
 
 #[test]
+fn scattered_data_lost_with_its_worker_fails_the_tasks_that_read_it() {
+    // One worker holds the scattered value; a task on it allocates past the terminate line,
+    // so the worker dies with the value, which nothing can compute again.
+    let cluster = Cluster::start(ClusterConfig {
+        workers: 1,
+        memory_limit: Some(100 * MB),
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    let client = cluster.client();
+    let keys = client
+        .scatter(
+            vec![(Key::from("only-copy"), Bytes::from(vec![1u8; 10]))],
+            false,
+        )
+        .unwrap();
+    let mut graph = GraphBuilder::new();
+    graph.add(
+        Key::from("hog"),
+        Work::new(0, 8).external(keys[0].clone()).spike(200 * MB, 1),
+    );
+    let err = client.compute(&graph.build().unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        EngineError::LostData {
+            key: "only-copy".into()
+        }
+    );
+    cluster.shutdown().unwrap();
+}
+
+#[test]
 fn broadcast_scatter_puts_one_copy_on_each_worker() {
     let cluster = Cluster::start(ClusterConfig {
         workers: 3,

@@ -40,7 +40,10 @@ impl<P: Payload> Scheduler<P> {
         };
         if !victims.is_empty() {
             self.progress.spills += victims.len() as u64;
-            self.progress.spilled_bytes += victims.iter().map(|v| v.1.size()).sum::<u64>();
+            let bytes = victims
+                .iter()
+                .fold(0u64, |sum, v| sum.saturating_add(v.1.size()));
+            self.progress.spilled_bytes = self.progress.spilled_bytes.saturating_add(bytes);
             self.sample(slot);
         }
         let process = self.workers[slot].process_memory();

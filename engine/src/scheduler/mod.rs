@@ -102,7 +102,7 @@ pub(crate) struct WorkerState<P> {
 
 impl<P: Payload> WorkerState<P> {
     pub fn process_memory(&self) -> u64 {
-        self.store.managed + self.unmanaged
+        self.store.managed.saturating_add(self.unmanaged)
     }
 
     fn load(&self) -> usize {

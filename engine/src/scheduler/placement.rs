@@ -89,7 +89,8 @@ impl<P: Payload> Scheduler<P> {
                 spill: Vec::new(),
             };
             if working > 0 {
-                self.workers[slot].unmanaged += working;
+                let w = &mut self.workers[slot];
+                w.unmanaged = w.unmanaged.saturating_add(working);
                 // Over terminate, this kills the worker before the task runs.
                 assignment.spill = self.check_memory(slot);
                 if self.workers[slot].generation != generation {
@@ -157,8 +158,7 @@ impl<P: Payload> Scheduler<P> {
                 .iter()
                 .map(|&d| self.task(d))
                 .filter(|d| d.holders & (1 << slot) != 0)
-                .map(|d| d.nbytes)
-                .sum();
+                .fold(0u64, |sum, d| sum.saturating_add(d.nbytes));
             let candidate = (!w.paused, local, std::cmp::Reverse(w.load()), slot);
             if best.is_none_or(|b| (candidate.0, candidate.1, candidate.2) > (b.0, b.1, b.2)) {
                 best = Some(candidate);

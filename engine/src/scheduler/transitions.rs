@@ -82,7 +82,8 @@ impl<P: Payload> Scheduler<P> {
             {
                 self.tick += 1;
                 self.progress.transfers += 1;
-                self.progress.transferred_bytes += value.size();
+                self.progress.transferred_bytes =
+                    self.progress.transferred_bytes.saturating_add(value.size());
                 self.workers[slot].store.insert(dep, value, self.tick);
                 self.task_mut(dep).holders |= 1 << slot;
             }
@@ -185,6 +186,12 @@ impl<P: Payload> Scheduler<P> {
                 continue;
             }
             first = false;
+            // Only a task its graph still waits for counts toward `remaining`: a released one
+            // (lost with a killed worker, about to run again) was taken off it already.
+            let counted = matches!(
+                ts.status,
+                Status::Waiting | Status::Queued(_) | Status::Processing(_)
+            );
             ts.status = Status::Erred;
             let wanted = ts.wanted;
             self.progress.tasks_erred += 1;
@@ -192,7 +199,7 @@ impl<P: Payload> Scheduler<P> {
             if gs.errors.len() < 10 && !gs.errors.contains(&error) {
                 gs.errors.push(error.clone());
             }
-            if wanted {
+            if wanted && counted {
                 self.wanted_finished(t.graph);
             }
             stack.extend(self.dependents(t));

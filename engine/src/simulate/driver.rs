@@ -482,7 +482,9 @@ impl Sim<'_> {
 
 /// Spill victims as written files (the simulator writes none), and their bytes.
 fn spill_files(victims: Vec<(TaskId, Size, PathBuf)>) -> (Vec<(TaskId, PathBuf)>, u64) {
-    let bytes = victims.iter().map(|(_, size, _)| size.0).sum();
+    let bytes = victims
+        .iter()
+        .fold(0u64, |sum, (_, size, _)| sum.saturating_add(size.0));
     let written = victims.into_iter().map(|(t, _, path)| (t, path)).collect();
     (written, bytes)
 }

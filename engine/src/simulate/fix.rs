@@ -278,7 +278,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
         });
         chunks[*chunk].push(i);
         chunk_of[i as usize] = Some(*chunk);
-        *total += spec.work.compute_ns;
+        *total = total.saturating_add(spec.work.compute_ns);
         if *total >= TARGET_TASK_NS {
             open.remove(&at);
         }
@@ -308,8 +308,8 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                 let (mut deserialize, mut inline) = (0, 0);
                 for &m in members {
                     let w = &graph.task(m).work;
-                    work.compute_ns += w.compute_ns;
-                    work.output_bytes += w.output_bytes;
+                    work.compute_ns = work.compute_ns.saturating_add(w.compute_ns);
+                    work.output_bytes = work.output_bytes.saturating_add(w.output_bytes);
                     if let Some(extra) = w.extra() {
                         for key in &extra.external_deps {
                             work = work.external(key.clone());
@@ -322,8 +322,8 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                             }
                         }
                     }
-                    deserialize += s.deserialize_ns(m);
-                    inline += s.inline_bytes(m);
+                    deserialize = u64::saturating_add(deserialize, s.deserialize_ns(m));
+                    inline = u64::saturating_add(inline, s.inline_bytes(m));
                 }
                 tasks.push(NewTask {
                     key: spec.key.clone(),

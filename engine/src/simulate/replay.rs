@@ -525,7 +525,7 @@ impl Fit {
         let floor = self.all.rate().unwrap_or(0).max(DEFAULT_BANDWIDTH_BPS);
         let unrecorded = moved.saturating_sub(self.all.bytes);
         if unrecorded > 0 && self.big.ns > 0 {
-            self.big.bytes += unrecorded;
+            self.big.bytes = self.big.bytes.saturating_add(unrecorded);
         }
         Network {
             bandwidth: Some(self.big.rate().unwrap_or(floor)),
