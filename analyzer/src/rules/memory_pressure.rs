@@ -183,7 +183,7 @@ impl Rule for MemoryPressure {
                  (`KilledWorker`).",
                 task.group,
                 task.key,
-                if task.working_bytes > 0 {
+                if task.working_bytes > 0 && limit > 0 {
                     format!(
                         "it allocated {} while it ran ({:.0}% of the limit), and ",
                         format_bytes(task.working_bytes),

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypedDict, cast
 
 import dask
@@ -350,7 +350,10 @@ class TaskscopePlugin(SchedulerPlugin):
         self._unwrap_task_erred()
         try:
             await self._final_heartbeat()
-            self._sample_metrics(time.time())
+            # A run shorter than the sampling interval still ends with its memory.
+            now = time.time()
+            self._sample_memory(now)
+            self._sample_metrics(now)
         except Exception:
             logger.exception("taskscope: final metrics failed")
         self._started = False
@@ -623,6 +626,7 @@ class TaskscopePlugin(SchedulerPlugin):
         # Normally handled by the "remove-worker" event, which comes first and says more.
         info = self._workers.get(worker)
         if info is not None and info.alive:
+            self._sample_leaving(info)
             info.alive = False
             removed: WorkerRemoved = {
                 "kind": "event", "time": self._time(), "type": "worker-removed", "worker": info.id
@@ -677,8 +681,9 @@ class TaskscopePlugin(SchedulerPlugin):
         info = self._workers.get(address) if isinstance(address, str) else None
         if info is None or not info.alive:
             return
-        info.alive = False
         now = time.time()
+        self._sample_leaving(info)
+        info.alive = False
         for key in msg.get("processing-tasks", ()):
             ready = self._ready.pop(key, None)
             ts = self._tasks.get(key)
@@ -928,36 +933,7 @@ class TaskscopePlugin(SchedulerPlugin):
             return
         now = time.time()
         try:
-            t = self._ns(now)
-            for info in list(self._workers.values()):
-                if not info.alive:
-                    continue
-                try:
-                    ws = info.ws
-                    m = ws.memory
-                    cpu = ws.metrics.get("cpu")
-                    values = (
-                        int(m.managed),
-                        int(m.unmanaged),
-                        int(m.spilled),
-                        round(cpu / 100, 3) if isinstance(cpu, (int, float)) else None,
-                    )
-                except Exception:
-                    continue  # no heartbeat yet
-                if values == info.last_memory:
-                    continue
-                info.last_memory = values
-                record: MemorySample = {
-                    "kind": "memory",
-                    "time": t,
-                    "worker": info.id,
-                    "managed": values[0],
-                    "unmanaged": values[1],
-                    "spilled": values[2],
-                }
-                if values[3] is not None:
-                    record["cpu"] = values[3]
-                self._emit(record)
+            self._sample_memory(now)
         except Exception:
             logger.exception("taskscope: memory sampling failed")
         try:
@@ -966,6 +942,48 @@ class TaskscopePlugin(SchedulerPlugin):
             logger.exception("taskscope: group metrics sampling failed")
         if self._writer is not None:
             self._writer.flush()
+
+    def _sample_leaving(self, info: _Worker) -> None:
+        """A leaving worker's memory as it left: a run shorter than the sampling interval has
+        no other sample."""
+        try:
+            self._sample_memory(time.time(), [info])
+        except Exception:
+            logger.exception("taskscope: memory sampling failed")
+
+    def _sample_memory(self, now: float, workers: Iterable[_Worker] | None = None) -> None:
+        """One memory sample per live worker (of ``workers``, default all) whose memory changed
+        since its last one."""
+        t = self._ns(now)
+        for info in list(self._workers.values() if workers is None else workers):
+            if not info.alive:
+                continue
+            try:
+                ws = info.ws
+                m = ws.memory
+                cpu = ws.metrics.get("cpu")
+                values = (
+                    int(m.managed),
+                    int(m.unmanaged),
+                    int(m.spilled),
+                    round(cpu / 100, 3) if isinstance(cpu, (int, float)) else None,
+                )
+            except Exception:
+                continue  # no heartbeat yet
+            if values == info.last_memory:
+                continue
+            info.last_memory = values
+            record: MemorySample = {
+                "kind": "memory",
+                "time": t,
+                "worker": info.id,
+                "managed": values[0],
+                "unmanaged": values[1],
+                "spilled": values[2],
+            }
+            if values[3] is not None:
+                record["cpu"] = values[3]
+            self._emit(record)
 
     def _sample_metrics(self, now: float) -> None:
         """One ``group-metrics`` record per group whose metrics changed since the last one:
