@@ -117,6 +117,11 @@ impl Trace {
         self.records.push(Record::Event(Event { time, kind }));
     }
 
+    fn worker_killed(&mut self, time: u64, worker: u32, reason: &str) {
+        let reason = reason.into();
+        self.event(time, EventKind::WorkerKilled { worker, reason });
+    }
+
     fn analyze(&self) -> Report {
         let mut writer = TraceWriter::new(Vec::new(), "t.ndjson", &self.header, false).unwrap();
         for record in &self.records {
@@ -307,13 +312,7 @@ fn memory_pressure_sees_spills_pauses_and_kills() {
         trace.before(Action::DiskRead, 50 * MS, 4 * MB);
     }
     trace.event(500 * MS, EventKind::WorkerPaused { worker: 0 });
-    trace.event(
-        900 * MS,
-        EventKind::WorkerKilled {
-            worker: 0,
-            reason: "memory".into(),
-        },
-    );
+    trace.worker_killed(900 * MS, 0, "memory");
     for (t, managed) in [(0, 100), (400, 900), (800, 950)] {
         trace.records.push(Record::Memory(MemorySample {
             time: t * MS,
@@ -382,13 +381,7 @@ fn recomputation_ignores_recovery_after_a_death() {
     for i in 0..10 {
         recovered.task("clean", i, 0, 100 * MS);
     }
-    recovered.event(
-        1_000 * MS,
-        EventKind::WorkerKilled {
-            worker: 0,
-            reason: "oom".into(),
-        },
-    );
+    recovered.worker_killed(1_000 * MS, 0, "oom");
     recovered.idle_until(1_000 * MS);
     for i in 0..10 {
         recovered.task("clean", i, 1, 100 * MS);
@@ -718,13 +711,7 @@ fn a_killed_worker_is_named_with_the_task_it_was_running() {
     let task = trace.task("make_big", 0, 0, 500 * MS);
     task.status = TaskStatus::Lost;
     let stop = task.phases[0].stop;
-    trace.event(
-        stop,
-        EventKind::WorkerKilled {
-            worker: 0,
-            reason: "worker lost".into(),
-        },
-    );
+    trace.worker_killed(stop, 0, "worker lost");
     let report = trace.analyze();
     let f = findings(&report, "memory-pressure");
     assert_eq!(f.len(), 1, "{:#?}", report.findings);
@@ -759,13 +746,7 @@ fn the_task_whose_allocation_killed_a_worker_is_named_over_its_neighbour() {
     neighbour.thread = 1;
     neighbour.phases[0].start = start;
     neighbour.phases[0].stop = stop + MS;
-    trace.event(
-        stop + MS,
-        EventKind::WorkerKilled {
-            worker: 0,
-            reason: "worker lost".into(),
-        },
-    );
+    trace.worker_killed(stop + MS, 0, "worker lost");
     let report = trace.analyze();
     let f = findings(&report, "memory-pressure");
     assert_eq!(f.len(), 1, "{:#?}", report.findings);
