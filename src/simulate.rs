@@ -4,15 +4,12 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
+use engine::Network;
 use engine::simulate::{Fix, Model, Prediction, Replay, Shape, relative_error, simulate};
-use engine::{MAX_WORKERS, Network};
 use serde_json::json;
 use traces::units::{format_bytes, format_duration, printable};
 
 use crate::cli::{OutputFormat, SimulateArgs};
-
-/// Default shapes: the recorded workers times these, with the recorded threads.
-const DEFAULT_WORKER_FACTORS: [u32; 4] = [1, 2, 4, 8];
 
 pub fn run(args: &SimulateArgs) -> Result<()> {
     let name = args.trace.display().to_string();
@@ -132,10 +129,9 @@ struct Row<'a> {
 /// recorded shape's (workers: 1, 2, 4 and 8 times the recorded).
 fn shapes(args: &SimulateArgs, recorded: Shape) -> Vec<Shape> {
     let workers: Vec<u32> = if args.workers.is_empty() {
-        DEFAULT_WORKER_FACTORS
+        engine::simulate::default_shapes(recorded)
             .iter()
-            .map(|f| recorded.workers.saturating_mul(*f))
-            .filter(|&w| w <= MAX_WORKERS)
+            .map(|s| s.workers)
             .collect()
     } else {
         args.workers.clone()

@@ -122,7 +122,7 @@ pub fn render(path: &Path, options: &Options) -> Result<Rendered, TraceError> {
     let mut index = all.index.into_finished();
     index.warnings = warnings.clone();
     let mut report = analyzer::report(&index);
-    whatif::attach(&mut report, path)?;
+    let whatif = whatif::attach_and_predict(&mut report, path)?;
     all.events.sort_by_key(|e| e.time);
     let title = options.title.clone().unwrap_or_else(|| {
         path.file_name().map_or_else(
@@ -144,6 +144,7 @@ pub fn render(path: &Path, options: &Options) -> Result<Rendered, TraceError> {
         columns: all.columns,
         events: &all.events,
         memory,
+        whatif: whatif.as_ref(),
     }
     .html();
     Ok(Rendered { html, warnings })

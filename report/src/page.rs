@@ -31,6 +31,8 @@ pub(crate) struct Page<'a> {
     pub columns: Columns,
     pub events: &'a [Event],
     pub memory: Vec<(WorkerId, &'a [MemorySample])>,
+    /// The run replayed on other shapes, when its replay reproduces it.
+    pub whatif: Option<&'a whatif::WhatIf>,
 }
 
 /// Text for HTML content and attribute values.
@@ -96,6 +98,7 @@ impl Page<'_> {
         self.group_graph_section(&mut out);
         self.flamegraph_section(&mut out);
         self.critical_path_section(&mut out);
+        self.whatif_section(&mut out);
         let data = self.data();
         let _ = write!(
             out,
@@ -261,6 +264,56 @@ impl Page<'_> {
             }
         }
         out.push_str("</section>\n");
+    }
+
+    fn whatif_section(&self, out: &mut String) {
+        out.push_str("<section id=\"whatif\"><h2>What if</h2>\n");
+        let Some(w) = self.whatif else {
+            let _ = write!(
+                out,
+                "<p class=\"none\">No replay here: the trace has neither dependencies nor graph \
+                 submissions (a Dask task stream or performance report), has more than {} tasks, \
+                 or its replay lands more than {:.0}% from the recorded wall time. \
+                 <code>taskscope simulate</code> replays any trace and says why.</p>\n</section>\n",
+                format_count(whatif::MAX_TASKS),
+                whatif::CALIBRATION_BOUND * 100.0
+            );
+            return;
+        };
+        let _ = write!(
+            out,
+            "<p>The run replayed by taskscope's scheduler on other cluster shapes \
+             (<code>taskscope simulate</code>): on its own shape ({}) the replay gives {} for \
+             the recorded {} ({:+.1}%).</p>\n<table id=\"whatif-table\"><thead><tr>\
+             <th>shape</th><th>predicted wall</th><th>vs recorded</th><th>utilisation</th>\
+             <th>transferred</th></tr></thead><tbody>\n",
+            w.recorded,
+            format_duration(w.replayed_wall_ns),
+            format_duration(w.recorded_wall_ns),
+            w.calibration_error * 100.0
+        );
+        for (shape, p) in &w.predictions {
+            let ratio = p.wall_ns as f64 / w.replayed_wall_ns.max(1) as f64;
+            let _ = writeln!(
+                out,
+                "<tr><td>{shape}{}</td><td>{}</td><td>{ratio:.2}×</td><td>{:.0}%</td>\
+                 <td>{}</td></tr>",
+                if *shape == w.recorded {
+                    " (recorded)"
+                } else {
+                    ""
+                },
+                format_duration(p.wall_ns),
+                p.utilisation * 100.0,
+                format_bytes(p.transferred_bytes)
+            );
+        }
+        let _ = write!(
+            out,
+            "</tbody></table>\n<p>Critical path: {}, which no number of workers can beat.</p>\n\
+             </section>\n",
+            format_duration(w.critical_path_ns)
+        );
     }
 
     fn critical_path_section(&self, out: &mut String) {

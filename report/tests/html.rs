@@ -94,6 +94,7 @@ fn a_dask_task_stream_report_holds_every_finding() {
     assert!(html.contains("Dask task stream"));
     // Task streams have no dependencies and no memory samples: said, not drawn empty.
     assert!(html.contains("This trace has no dependencies"));
+    assert!(html.contains("<p class=\"none\">No replay here: the trace has neither"));
     assert!(html.contains("<canvas id=\"stream\""));
     assert!(html.contains("img class=\"flamegraph\" id=\"fg-group\""));
 }
@@ -159,4 +160,32 @@ fn the_findings_fragment_is_the_pages_findings() {
         assert!(fragment.contains(&article) && page.contains(&article));
         assert!(fragment.contains(&escaped(&f.advice)));
     }
+}
+
+#[test]
+fn a_plugin_trace_is_predicted_on_larger_clusters() {
+    // A real Dask run (2 workers x 1 thread) whose replay lands within 5 % of it.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../analyzer/tests/corpus/healthy-futures-map/plugin.ndjson.zst");
+    let html = report::render(&path, &report::Options::default())
+        .unwrap()
+        .html;
+    assert_well_formed(&html);
+    let at = html
+        .find("<section id=\"whatif\">")
+        .expect("a What if section");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    assert!(
+        section.contains("on its own shape (2×1) the replay gives"),
+        "{section}"
+    );
+    let rows: Vec<&str> = section.matches("<tr><td>").collect();
+    assert_eq!(rows.len(), 4, "{section}");
+    for shape in ["2×1 (recorded)", "4×1", "8×1", "16×1"] {
+        assert!(
+            section.contains(&format!("<tr><td>{shape}</td>")),
+            "{section}"
+        );
+    }
+    assert!(section.contains("which no number of workers can beat"));
 }

@@ -8,7 +8,9 @@
 use std::path::Path;
 
 use analyzer::{Report, SimulatedFix};
-use engine::simulate::{Fix, Model, Replay, relative_error, simulate};
+use engine::simulate::{
+    Fix, Model, Prediction, Replay, Shape, default_shapes, relative_error, simulate,
+};
 use traces::TraceError;
 
 /// Traces with more task records are not replayed here: the replay holds every task, which a
@@ -19,58 +21,133 @@ pub const MAX_TASKS: u64 = 250_000;
 /// enough to say what a fix saves (the bound `tests/simulate.rs` holds the corpus to).
 pub const CALIBRATION_BOUND: f64 = 0.25;
 
-/// Fills in `simulated` (and takes it as the impact) for the findings of `report`, read from the trace at `path`, whose fix
-/// the simulator applies. Leaves them all empty when the trace is too big, is not a regular
-/// file (it cannot be read twice), records neither dependencies nor submissions (a task
-/// stream), has nothing to replay or is not reproduced by its replay; leaves a finding's empty
-/// when its fix changes nothing in this trace.
+/// The recorded run predicted on other cluster shapes, for the report's "What if" section.
+#[derive(Clone, Debug)]
+pub struct WhatIf {
+    pub recorded: Shape,
+    pub recorded_wall_ns: u64,
+    /// The replay of the recorded shape (the calibration).
+    pub replayed_wall_ns: u64,
+    pub calibration_error: f64,
+    /// [`engine::simulate::default_shapes`], each with its prediction.
+    pub predictions: Vec<(Shape, Prediction)>,
+    /// No number of workers beats it.
+    pub critical_path_ns: u64,
+}
+
+/// Fills in `simulated` (and takes it as the impact) for the findings of `report`, read from
+/// the trace at `path`, whose fix the simulator applies. Leaves them all empty when the trace
+/// is too big, is not a regular file (it cannot be read twice), records neither dependencies
+/// nor submissions (a task stream), has nothing to replay or is not reproduced by its replay;
+/// leaves a finding's empty when its fix changes nothing in this trace.
 pub fn attach(report: &mut Report, path: &Path) -> Result<(), TraceError> {
-    let fixes: Vec<Option<Fix>> = report
+    if report
         .findings
         .iter()
-        .map(|f| Fix::from_rule(f.rule))
-        .collect();
-    // The replay reads the trace again: a pipe or a FIFO was consumed by the analysis.
-    let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    if !regular || fixes.iter().all(Option::is_none) || report.summary.tasks > MAX_TASKS {
+        .all(|f| Fix::from_rule(f.rule).is_none())
+    {
         return Ok(());
     }
-    let file = Replay::open(path)?;
-    let header = file.header;
-    // A task stream records neither dependencies nor submissions: its replay is a bag of
-    // tasks, with no graph to fix.
-    let Some(replay) = file
-        .replay
-        .ok()
-        .filter(|r| r.has_dependencies || r.has_submissions)
-    else {
-        return Ok(());
-    };
-    let recorded = replay.recorded.wall_ns;
-    if recorded == 0 {
-        return Ok(());
+    if let Some(run) = Replayed::open(report, path)? {
+        run.attach(report);
     }
-    let model = Model::recorded(&replay, header.cluster.memory, replay.recorded.shape);
-    let replayed = simulate(&replay, &model).wall_ns;
-    let calibration_error = relative_error(replayed, recorded);
-    if calibration_error.abs() > CALIBRATION_BOUND {
-        return Ok(());
-    }
-    for (finding, fix) in report.findings.iter_mut().zip(fixes) {
-        let Some(fix) = fix else { continue };
-        let scope = &finding.scope;
-        // A fix that changes nothing in this trace cannot say what it saves.
-        let Some(fixed) = replay.fixed_in(fix, scope.group.as_deref(), &scope.keys) else {
-            continue;
-        };
-        let fixed = simulate(&fixed, &model).wall_ns;
-        finding.attach_simulation(SimulatedFix {
-            saves_seconds: replayed.saturating_sub(fixed) as f64 / 1e9,
-            fixed_wall_seconds: fixed as f64 / 1e9,
-            replayed_wall_seconds: replayed as f64 / 1e9,
-            calibration_error,
-        });
-    }
-    analyzer::rank(&mut report.findings);
     Ok(())
+}
+
+/// [`attach`], and the run predicted on [`engine::simulate::default_shapes`] when its replay
+/// reproduces it (`None` otherwise, for the same reasons `attach` leaves findings alone).
+pub fn attach_and_predict(report: &mut Report, path: &Path) -> Result<Option<WhatIf>, TraceError> {
+    let Some(run) = Replayed::open(report, path)? else {
+        return Ok(None);
+    };
+    run.attach(report);
+    let recorded = run.replay.recorded.shape;
+    let predictions = default_shapes(recorded)
+        .into_iter()
+        .map(|shape| {
+            let model = Model {
+                shape,
+                ..run.model.clone()
+            };
+            (shape, simulate(&run.replay, &model))
+        })
+        .collect();
+    Ok(Some(WhatIf {
+        recorded,
+        recorded_wall_ns: run.replay.recorded.wall_ns,
+        replayed_wall_ns: run.replayed,
+        calibration_error: run.calibration_error,
+        predictions,
+        critical_path_ns: run.replay.critical_path_ns(&run.model),
+    }))
+}
+
+/// A trace's replay on its own shape, when it reproduces the run.
+struct Replayed {
+    replay: Replay,
+    model: Model,
+    replayed: u64,
+    calibration_error: f64,
+}
+
+impl Replayed {
+    fn open(report: &Report, path: &Path) -> Result<Option<Replayed>, TraceError> {
+        // The replay reads the trace again: a pipe or a FIFO was consumed by the analysis.
+        let regular = std::fs::metadata(path).is_ok_and(|m| m.is_file());
+        if !regular || report.summary.tasks > MAX_TASKS {
+            return Ok(None);
+        }
+        let file = Replay::open(path)?;
+        let header = file.header;
+        // A task stream records neither dependencies nor submissions: its replay is a bag of
+        // tasks, with no graph to fix.
+        let Some(replay) = file
+            .replay
+            .ok()
+            .filter(|r| r.has_dependencies || r.has_submissions)
+        else {
+            return Ok(None);
+        };
+        let recorded = replay.recorded.wall_ns;
+        if recorded == 0 {
+            return Ok(None);
+        }
+        let model = Model::recorded(&replay, header.cluster.memory, replay.recorded.shape);
+        let replayed = simulate(&replay, &model).wall_ns;
+        let calibration_error = relative_error(replayed, recorded);
+        if calibration_error.abs() > CALIBRATION_BOUND {
+            return Ok(None);
+        }
+        Ok(Some(Replayed {
+            replay,
+            model,
+            replayed,
+            calibration_error,
+        }))
+    }
+
+    /// Each finding's simulated fix, and the findings ranked again.
+    fn attach(&self, report: &mut Report) {
+        for finding in &mut report.findings {
+            let Some(fix) = Fix::from_rule(finding.rule) else {
+                continue;
+            };
+            let scope = &finding.scope;
+            // A fix that changes nothing in this trace cannot say what it saves.
+            let Some(fixed) = self
+                .replay
+                .fixed_in(fix, scope.group.as_deref(), &scope.keys)
+            else {
+                continue;
+            };
+            let fixed = simulate(&fixed, &self.model).wall_ns;
+            finding.attach_simulation(SimulatedFix {
+                saves_seconds: self.replayed.saturating_sub(fixed) as f64 / 1e9,
+                fixed_wall_seconds: fixed as f64 / 1e9,
+                replayed_wall_seconds: self.replayed as f64 / 1e9,
+                calibration_error: self.calibration_error,
+            });
+        }
+        analyzer::rank(&mut report.findings);
+    }
 }

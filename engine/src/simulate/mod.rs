@@ -42,6 +42,22 @@ impl Shape {
     }
 }
 
+/// The shapes `simulate` predicts unless told: the recorded one, then 2, 4 and 8 times its
+/// workers (as many as the simulator models), with its threads per worker.
+pub fn default_shapes(recorded: Shape) -> Vec<Shape> {
+    let mut shapes: Vec<Shape> = [1, 2, 4, 8]
+        .iter()
+        .map(|f| recorded.workers.saturating_mul(*f))
+        .filter(|&w| w <= crate::MAX_WORKERS)
+        .map(|workers| Shape {
+            workers,
+            threads: recorded.threads,
+        })
+        .collect();
+    shapes.dedup();
+    shapes
+}
+
 impl std::fmt::Display for Shape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}×{}", self.workers, self.threads)
