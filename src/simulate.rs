@@ -229,6 +229,17 @@ fn render_text(
              so predictions are optimistic"
         );
     }
+    let error = relative_error(calibration.wall_ns, recorded.wall_ns);
+    if error.abs() > whatif::CALIBRATION_BOUND {
+        let _ = writeln!(
+            out,
+            "note: the replay of the recorded shape is {:.0} % {} than the run: something it does \
+             not model mattered here (see the README's list), so read the other shapes' figures \
+             as rough; `analyze` takes no simulated saving from a replay this far off",
+            error.abs() * 100.0,
+            if error < 0.0 { "shorter" } else { "longer" }
+        );
+    }
     let held: usize = replay.submissions.iter().map(|s| s.held.len()).sum();
     if held > 0 {
         let _ = writeln!(
