@@ -334,10 +334,7 @@ def record_one(
 
     assert not s.worker_resources, f"{s.name}: worker resources are not set up here"
     workload = s.run if variant == "unfixed" else FIXES[s.name]
-    trace = os.path.join(out, f"{variant}-{rep}.ndjson")
-    for stale in (trace, trace + ".zst"):
-        if os.path.exists(stale):
-            os.remove(stale)
+    trace = whatif.fresh_trace(out, f"{variant}-{rep}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Port 8787 is already in use", large graphs
         with (

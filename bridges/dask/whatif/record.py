@@ -170,10 +170,7 @@ def record_one(
 
     from taskscope_dask import TaskscopePlugin
 
-    trace = os.path.join(out, f"{workers}x{threads}.ndjson")
-    for stale in (trace, trace + ".zst"):
-        if os.path.exists(stale):
-            os.remove(stale)
+    trace = fresh_trace(out, f"{workers}x{threads}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "Port 8787 is already in use", large graphs
         with (
@@ -208,6 +205,16 @@ def record_one(
         "plugin_closed_before_compress": bool(closed),
         "compressed_bytes": size,
     }
+
+
+def fresh_trace(out: str, stem: str) -> str:
+    """``out/<stem>.ndjson`` for the plugin to write, with any earlier recording of it (plain or
+    compressed) removed."""
+    trace = os.path.join(out, f"{stem}.ndjson")
+    for stale in (trace, trace + ".zst"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    return trace
 
 
 def add_quiet_arguments(p: argparse.ArgumentParser, quiet_timeout: float) -> None:
