@@ -78,6 +78,10 @@ pub struct SimulateArgs {
     /// Network latency per transfer, e.g. 1ms [default: fitted to the recorded transfers].
     #[arg(long, value_parser = duration_ns)]
     pub latency: Option<u64>,
+    /// Cores of each host the workers run on [default: the recorded]. Tasks computing on one
+    /// host beyond its cores slow each other down, by their recorded CPU share.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub cores: Option<u32>,
     /// Also predict each shape with this finding's fix applied: idle-gaps (graphs submitted
     /// together), oversized-argument (the argument scattered once per worker), recomputation
     /// (shared results persisted and computed once), skew (long tasks split to their group's

@@ -31,6 +31,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         bandwidth: args.bandwidth.or(recorded.network.bandwidth),
         latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
     };
+    base.cores = args.cores;
+    let cpu = replay.cpu_model(&base);
     let shapes = shapes(args, recorded.shape);
     // The recorded shape first: its prediction is the calibration.
     let mut all = vec![recorded.shape];
@@ -80,6 +82,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                         "transferred_bytes": p.transferred_bytes,
                         "spilled_bytes": p.spilled_bytes,
                         "workers_killed": p.kills,
+                        "attempts": p.attempts,
                         "fixed_wall_seconds": row.fixed.map(|f| seconds(f.wall_ns)),
                     })
                 })
@@ -102,6 +105,8 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                     "memory_limit_bytes": base.memory_limit,
                     "has_dependencies": replay.has_dependencies,
                     "unknown_dependencies": replay.unknown_dependencies,
+                    "host_cores": cpu.as_ref().map(|c| &c.host_cores),
+                    "cpu_share": cpu.as_ref().map(|c| [c.shares.0, c.shares.1]),
                 },
                 "fix": args.fix.map(|fix| json!({
                     "rule": fix.rule(),
@@ -222,6 +227,21 @@ fn render_text(
             None => String::new(),
         }
     );
+    let _ = match replay.cpu_model(model) {
+        Some(cpu) => writeln!(
+            out,
+            "cpu: tasks computing on one host share its {}; each wants {} of a core (its \
+             group's recorded CPU time over compute time); the shape's workers stand on the \
+             recorded hosts",
+            cores_words(&cpu.host_cores),
+            share_range(cpu.shares),
+        ),
+        None => writeln!(
+            out,
+            "cpu: not modelled (the trace has no CPU time per group, or no host's cores and \
+             no --cores): tasks never slow each other down"
+        ),
+    };
     if !replay.has_dependencies {
         let _ = writeln!(
             out,
@@ -309,6 +329,30 @@ fn render_text(
         format_duration(critical_path)
     );
     out
+}
+
+/// "2 cores", or per host when they differ: "hosts of 8 and 16 cores".
+fn cores_words(cores: &[u32]) -> String {
+    let mut distinct: Vec<u32> = cores.iter().copied().filter(|&c| c > 0).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    match distinct.as_slice() {
+        [one] => traces::units::counted(u64::from(*one), "core"),
+        many => {
+            let listed: Vec<String> = many.iter().map(u32::to_string).collect();
+            format!("cores ({} per host)", listed.join(", "))
+        }
+    }
+}
+
+/// "72 %", or "29–72 %".
+fn share_range((lo, hi): (f64, f64)) -> String {
+    let (lo, hi) = ((lo * 100.0).round(), (hi * 100.0).round());
+    if lo == hi {
+        format!("{hi:.0} %")
+    } else {
+        format!("{lo:.0}–{hi:.0} %")
+    }
 }
 
 fn shape_words(shape: Shape) -> String {

@@ -136,6 +136,70 @@ fn scattered_data_is_placed_where_it_was_held_and_said_so() {
 }
 
 #[test]
+fn tasks_share_the_recorded_hosts_cores_and_the_cpu_line_says_so() {
+    // Two workers of a 2-core host each ran two 100 ms tasks, 90 % of it on the CPU.
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("cpu.ndjson");
+    let mut lines = vec![
+        r#"{"kind":"header","format":"taskscope-trace","version":"1.3","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"a","threads":1,"host":"h","host_cores":2},{"id":1,"name":"b","threads":1,"host":"h","host_cores":2}]}}"#.to_string(),
+        r#"{"kind":"event","time":0,"type":"graph-submitted","tasks":4}"#.to_string(),
+    ];
+    for i in 0..4u64 {
+        let start = (i / 2) * 100_000_000;
+        lines.push(format!(
+            r#"{{"kind":"task","key":["work",{i}],"group":"work","worker":{},"status":"ok","phases":[{{"action":"queued","start":0,"stop":{start}}},{{"action":"compute","start":{start},"stop":{}}}]}}"#,
+            i % 2,
+            start + 100_000_000
+        ));
+    }
+    lines.push(r#"{"kind":"group-metrics","time":200000000,"group":"work","metrics":{"execute/thread-cpu/seconds":0.36,"execute/thread-noncpu/seconds":0.04}}"#.to_string());
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let text = String::from_utf8(
+        taskscope()
+            .arg("simulate")
+            .arg(&trace)
+            .args(["--workers", "4"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(
+            "\ncpu: tasks computing on one host share its 2 cores; each wants 90 % of a core \
+             (its group's recorded CPU time over compute time); the shape's workers stand on the \
+             recorded hosts\n"
+        ),
+        "{text}"
+    );
+    // Four tasks wanting 3.6 cores of 2: each takes 1 - 0.9 + 0.9 s where 3.6 / (0.1 + 0.9 s)
+    // = 2, s = 1.89: 180 ms, where 100 ms would be half the recorded 200 ms.
+    let wall = |args: &[&str]| {
+        simulate_json(&trace, args)["predictions"][0]["wall_seconds"]
+            .as_f64()
+            .unwrap()
+    };
+    let crowded = wall(&["--workers", "4"]);
+    assert!((crowded - 0.18).abs() < 0.002, "{crowded}");
+    let roomy = wall(&["--workers", "4", "--cores", "4"]);
+    assert!((roomy - 0.1).abs() < 0.002, "{roomy}");
+    // Without the metrics, nothing is shared, and the line says why.
+    lines.pop();
+    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    taskscope()
+        .arg("simulate")
+        .arg(&trace)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "cpu: not modelled (the trace has no CPU time per group, or no host's cores and no \
+             --cores): tasks never slow each other down\n",
+        ));
+}
+
+#[test]
 fn bad_input_is_one_line_and_bad_flags_exit_2() {
     taskscope()
         .args(["simulate", "/nonexistent/trace.ndjson"])
@@ -169,6 +233,7 @@ fn bad_input_is_one_line_and_bad_flags_exit_2() {
         ("--bandwidth", "fast"),
         ("--latency", "soon"),
         ("--memory-limit", "lots"),
+        ("--cores", "0"),
     ] {
         taskscope()
             .args(["simulate", STREAM, flag, value])
@@ -473,4 +538,41 @@ fn hostile_shapes_and_durations_end_in_a_clear_error_or_saturated_times() {
     std::fs::write(&huge, lines.join("\n") + "\n").unwrap();
     let json = simulate_json(&huge, &["--workers", "1,2,4"]);
     assert_eq!(json["predictions"].as_array().unwrap().len(), 3, "{json}");
+    // Hosts of one and of 2^32 - 1 cores crowded by 2^63 ns tasks wanting a whole core, and
+    // group metrics past any sense (CPU time of 1e308 s, a negative wait).
+    let crowded = dir.path().join("crowded.ndjson");
+    let lines = [
+        r#"{"kind":"header","format":"taskscope-trace","version":"1.3","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"w","threads":2,"host":"h","host_cores":1},{"id":1,"name":"v","threads":2,"host":"g","host_cores":4294967295}]}}"#.to_string(),
+        task(r#"["a",0]"#, 0, "", half),
+        task(r#"["a",1]"#, 1, "", half),
+        task(r#"["a",2]"#, 0, r#"["a",0]"#, second),
+        r#"{"kind":"group-metrics","time":0,"group":"a","metrics":{"execute/thread-cpu/seconds":1e308,"execute/thread-noncpu/seconds":0}}"#.to_string(),
+        r#"{"kind":"group-metrics","time":0,"group":"b","metrics":{"execute/thread-cpu/seconds":1e308,"execute/thread-noncpu/seconds":-5}}"#.to_string(),
+    ];
+    std::fs::write(&crowded, lines.join("\n") + "\n").unwrap();
+    for cores in ["1", "65536"] {
+        let json = simulate_json(
+            &crowded,
+            &[
+                "--workers",
+                "1,2,64",
+                "--threads",
+                "1,256",
+                "--cores",
+                cores,
+            ],
+        );
+        assert_eq!(json["predictions"].as_array().unwrap().len(), 6, "{json}");
+        assert_eq!(
+            json["model"]["cpu_share"],
+            serde_json::json!([1.0, 1.0]),
+            "{json}"
+        );
+    }
+    let json = simulate_json(&crowded, &["--workers", "1,2"]);
+    assert_eq!(
+        json["model"]["host_cores"],
+        serde_json::json!([1, 4294967295u32]),
+        "{json}"
+    );
 }

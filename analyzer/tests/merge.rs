@@ -18,6 +18,8 @@ fn header() -> Header {
             threads: 2,
             memory_limit: Some(1 << 30),
             resources: Default::default(),
+            host: None,
+            host_cores: None,
         })
         .collect();
     Header::new(

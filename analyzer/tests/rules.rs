@@ -32,6 +32,8 @@ impl Trace {
                 threads: 1,
                 memory_limit,
                 resources: Default::default(),
+                host: None,
+                host_cores: None,
             })
             .collect();
         Trace {

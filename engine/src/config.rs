@@ -29,6 +29,9 @@ pub struct ClusterConfig {
     /// Tasks wait out their compute time instead of burning a core: I/O-bound or
     /// GIL-releasing work, which more workers than cores still run side by side.
     pub sleep_compute: bool,
+    /// The machine's cores, which every worker of the engine shares (recorded in the trace so
+    /// a replay knows how many tasks can burn CPU at once).
+    pub host_cores: Option<u32>,
 }
 
 impl Default for ClusterConfig {
@@ -46,6 +49,9 @@ impl Default for ClusterConfig {
             tap: None,
             sample_every_ns: 100_000_000,
             sleep_compute: false,
+            host_cores: std::thread::available_parallelism()
+                .ok()
+                .and_then(|n| u32::try_from(n.get()).ok()),
         }
     }
 }

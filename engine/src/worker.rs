@@ -11,7 +11,7 @@ use traces::{Action, EventKind, TaskStatus, WorkerId};
 
 use crate::cluster::{Shared, State};
 use crate::compute;
-use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder};
+use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder, thread_cpu_ns};
 use crate::scheduler::{Assignment, Claim, Input};
 use crate::store::{self, Located, TaskId};
 
@@ -221,9 +221,11 @@ fn execute(
                 ));
             }
             let t0 = shared.now();
+            let cpu0 = recorder.cpu_clock(t0);
             let sleep = shared.config.sleep_compute;
             let result = compute::run(&spec.key, &spec.work, &values, job.attempt, sleep);
             event.push(phase(Action::Compute, t0, shared.now(), None, None));
+            event.cpu_ns = cpu0.and_then(|c0| Some(thread_cpu_ns()?.saturating_sub(c0)));
             result
         }
     };
@@ -330,6 +332,7 @@ fn new_event(job: &Assignment<Bytes>, thread: u32) -> TaskEvent {
         attempt: job.attempt,
         nbytes: 0,
         error: None,
+        cpu_ns: None,
         n_phases: 0,
         phases: [RawPhase::EMPTY; MAX_PHASES],
     }

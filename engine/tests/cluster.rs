@@ -794,3 +794,65 @@ fn live_state_lists_the_running_task_with_its_thread() {
     assert!(client.live_state().running.is_empty());
     cluster.shutdown().unwrap();
 }
+
+#[test]
+fn the_trace_says_how_much_of_each_groups_compute_was_on_the_cpu_and_on_which_host() {
+    const MS: u64 = 1_000_000;
+    // (compute burnt or slept, the least and most share of it on the CPU): a burning loop is
+    // on the CPU whenever it runs (at least half of it on this shared 2-core machine), a sleep
+    // almost never.
+    for (sleep, least, most) in [(false, 0.5, 1.0), (true, 0.0, 0.2)] {
+        let run = Run::new();
+        let cluster = Cluster::start(ClusterConfig {
+            sleep_compute: sleep,
+            ..run.config(2, 1)
+        })
+        .unwrap();
+        let client = cluster.client();
+        let mut graph = GraphBuilder::new();
+        for i in 0..8 {
+            graph.add(key("spin", i), Work::new(20 * MS, 8));
+        }
+        client.compute(&graph.build().unwrap()).unwrap();
+        cluster.shutdown().unwrap();
+
+        let records = run.records();
+        let metrics: Vec<_> = records
+            .iter()
+            .filter_map(|r| match r {
+                Record::GroupMetrics(m) if m.group == "spin" => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(metrics.len(), 1, "{metrics:?}");
+        let cpu = metrics[0].get("execute/thread-cpu/seconds");
+        let off = metrics[0].get("execute/thread-noncpu/seconds");
+        // The split covers the whole compute time: 8 tasks of at least 20 ms.
+        let compute: u64 = run
+            .tasks()
+            .iter()
+            .flat_map(|t| &t.phases)
+            .filter(|p| p.action == Action::Compute)
+            .map(|p| p.stop - p.start)
+            .sum();
+        assert!(
+            (cpu + off - compute as f64 / 1e9).abs() < 1e-6,
+            "{cpu} + {off}"
+        );
+        assert!(compute >= 160 * MS, "{compute}");
+        let share = cpu / (cpu + off);
+        assert!(
+            (least..=most).contains(&share),
+            "sleep {sleep}: {share} on the CPU"
+        );
+    }
+    let run = Run::new();
+    let cluster = Cluster::start(run.config(2, 1)).unwrap();
+    cluster.shutdown().unwrap();
+    let header = TraceReader::open(&run.path).unwrap().header().clone();
+    let cores = std::thread::available_parallelism().unwrap().get() as u32;
+    for worker in &header.cluster.workers {
+        assert_eq!(worker.host.as_deref(), Some("localhost"));
+        assert_eq!(worker.host_cores, Some(cores));
+    }
+}

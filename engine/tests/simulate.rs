@@ -92,6 +92,8 @@ fn recorded(workers: u32, threads: u32) -> engine::simulate::Recorded {
         ready_latency_ns: 0,
         inline_bps: None,
         worker_resources: Vec::new(),
+        worker_host: Vec::new(),
+        host_cores: Vec::new(),
     }
 }
 
@@ -107,6 +109,8 @@ fn header(workers: u32) -> Header {
                     threads: 1,
                     memory_limit: None,
                     resources: BTreeMap::new(),
+                    host: None,
+                    host_cores: None,
                 })
                 .collect(),
             memory: MemoryFractions::default(),
@@ -336,6 +340,74 @@ fn attempt(key: &str, worker: u32, deps: &[&str], start: u64, compute: u64) -> T
         unreachable!()
     };
     t
+}
+
+/// Four independent 10 ms tasks of group `burn` recorded on two workers of one host of
+/// `cores` cores, using `cpu` of their compute time on the CPU (`None`: no CPU time recorded).
+fn crowd(cores: Option<u32>, cpu: Option<f64>) -> Replay {
+    let mut header = header(2);
+    for w in &mut header.cluster.workers {
+        w.host = Some("node-1".into());
+        w.host_cores = cores;
+    }
+    let mut records = vec![submitted(0)];
+    for (i, (worker, start)) in [(0, 0), (1, 0), (0, 10 * MS), (1, 10 * MS)]
+        .into_iter()
+        .enumerate()
+    {
+        records.push(Record::Task(attempt(
+            &format!("burn-{i}"),
+            worker,
+            &[],
+            start,
+            10 * MS,
+        )));
+    }
+    if let Some(cpu) = cpu {
+        records.push(Record::GroupMetrics(traces::GroupMetrics {
+            time: 20 * MS,
+            group: "burn".into(),
+            metrics: [
+                ("execute/thread-cpu/seconds".to_string(), 0.04 * cpu),
+                (
+                    "execute/thread-noncpu/seconds".to_string(),
+                    0.04 * (1.0 - cpu),
+                ),
+            ]
+            .into(),
+        }));
+    }
+    Replay::from_trace(&header, records).unwrap()
+}
+
+#[test]
+fn tasks_beyond_their_hosts_cores_slow_each_other_down() {
+    let wall = |replay: &Replay, workers: u32, cores: Option<u32>| {
+        let model = Model {
+            cores,
+            ..model(replay, workers, 1)
+        };
+        simulate(replay, &model).wall_ns
+    };
+    // CPU-bound on 2 cores: 4 workers run the 4 tasks at half speed, no sooner than 2 did.
+    let bound = crowd(Some(2), Some(1.0));
+    assert_eq!(wall(&bound, 2, None), 20 * MS);
+    assert_eq!(wall(&bound, 4, None), 20 * MS);
+    // On a host of 4 cores (`--cores 4`) they run side by side.
+    assert_eq!(wall(&bound, 4, Some(4)), 10 * MS);
+    // Half on the CPU: 4 tasks want 2 cores, which the host has.
+    assert_eq!(wall(&crowd(Some(2), Some(0.5)), 4, None), 10 * MS);
+    // Three quarters: the CPU parts run s times slower where 4 × 0.75 / (0.25 + 0.75 s) = 2,
+    // s = 5/3: each task takes (0.25 + 0.75 × 5/3) × 10 ms = 15 ms.
+    assert_eq!(wall(&crowd(Some(2), Some(0.75)), 4, None), 15 * MS);
+    // Without the host's cores, or without CPU times, nothing is shared.
+    assert_eq!(wall(&crowd(None, Some(1.0)), 4, None), 10 * MS);
+    assert_eq!(wall(&crowd(Some(2), None), 4, None), 10 * MS);
+    assert!(
+        crowd(Some(2), None)
+            .cpu_model(&model(&bound, 4, 1))
+            .is_none()
+    );
 }
 
 #[test]

@@ -72,15 +72,32 @@ fn run(name: &str, fix: bool, scale: f64) -> Recorded {
         events: Vec::new(),
         memory_samples: 0,
     };
+    let mut metrics: Vec<String> = Vec::new();
     for record in records {
         match record {
             Record::Task(t) => recorded.tasks.push(t),
             Record::Event(e) => recorded.events.push((e.time, e.kind)),
             Record::Memory(_) => recorded.memory_samples += 1,
-            Record::GroupMetrics(g) => panic!("the engine records no Dask metrics: {g:?}"),
+            Record::GroupMetrics(g) => metrics.push(g.group),
         }
     }
     assert_eq!(written, recorded.tasks.len() as u64);
+    // Every workload's compute is sampled for its CPU share, one record per group of its own.
+    let groups: std::collections::BTreeSet<&str> =
+        recorded.tasks.iter().map(|t| t.group.as_str()).collect();
+    assert!(!metrics.is_empty(), "{name}: no CPU time sampled");
+    assert!(
+        metrics.iter().all(|g| groups.contains(g.as_str())),
+        "{name}: {metrics:?} not in {groups:?}"
+    );
+    let records = metrics.len();
+    metrics.sort();
+    metrics.dedup();
+    assert_eq!(
+        records,
+        metrics.len(),
+        "{name}: a group's metrics written twice"
+    );
     assert!(recorded.memory_samples > 0, "{name}: memory is sampled");
     recorded
 }

@@ -26,6 +26,8 @@ fn header() -> Header {
                 threads: 2,
                 memory_limit: Some(1 << 30),
                 resources: Default::default(),
+                host: None,
+                host_cores: None,
             }],
             memory: Default::default(),
         },

@@ -275,6 +275,8 @@ impl From<&WorkerSpec> for v1::WorkerSpec {
             threads: w.threads,
             memory_limit: w.memory_limit,
             resources: w.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            host: w.host.clone(),
+            host_cores: w.host_cores,
         }
     }
 }
@@ -287,6 +289,8 @@ impl From<&v1::WorkerSpec> for WorkerSpec {
             threads: w.threads,
             memory_limit: w.memory_limit,
             resources: w.resources.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            host: w.host.clone(),
+            host_cores: w.host_cores,
         }
     }
 }

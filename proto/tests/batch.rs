@@ -114,6 +114,8 @@ fn many_small_records_fill_batches_up_to_the_budget() {
                 threads: 2,
                 memory_limit: Some(1 << 30),
                 resources: [("GPU".to_string(), 1.0)].into(),
+                host: Some("10.0.0.4".into()),
+                host_cores: Some(16),
             },
         },
     }));

@@ -300,6 +300,8 @@ pub(crate) fn convert(raw: Vec<DaskRecord>, producer: String) -> Imported {
             threads: seen.len().max(1) as u32,
             memory_limit: None,
             resources: BTreeMap::new(),
+            host: None,
+            host_cores: None,
         })
         .collect();
     let header = Header::new(

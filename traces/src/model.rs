@@ -18,9 +18,9 @@ pub const FORMAT_NAME: &str = "taskscope-trace";
 ///
 /// 1.1 added the memory sample's `cpu`, the `group-metrics` record, and the warning event's
 /// `worker` and `source`; 1.2 the task's `working_bytes`, `resources` and `restricted_to`, and
-/// the `data-added` event. A 1.x reader skips record kinds, event types and enum values it does not know (with a
+/// the `data-added` event; 1.3 the worker's `host` and `host_cores`. A 1.x reader skips record kinds, event types and enum values it does not know (with a
 /// warning), so newer minor versions stay readable.
-pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 2 };
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 3 };
 
 /// Index of a worker in the trace (not its address: that is [`WorkerSpec::name`]).
 pub type WorkerId = u32;
@@ -104,7 +104,7 @@ pub struct Cluster {
     pub memory: MemoryFractions,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerSpec {
     pub id: WorkerId,
     /// Address or name, e.g. `tcp://127.0.0.1:39245`.
@@ -116,6 +116,14 @@ pub struct WorkerSpec {
     /// Abstract resources the worker declares, e.g. `{"GPU": 1}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: BTreeMap<String, f64>,
+    /// The machine it runs on (Dask: the address's host); workers naming the same host share
+    /// its cores. Since format 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// CPU cores of that host, when known (the engine's own; Dask: the scheduler's, for workers
+    /// on its host). Since format 1.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_cores: Option<u32>,
 }
 
 /// Dask's `distributed.worker.memory.*` fractions of the memory limit.

@@ -28,6 +28,8 @@ pub fn header(workers: u32, threads: u32) -> Header {
             threads,
             memory_limit: Some(4 << 30),
             resources: BTreeMap::new(),
+            host: None,
+            host_cores: None,
         })
         .collect();
     Header::new(

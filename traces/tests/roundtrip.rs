@@ -109,14 +109,20 @@ fn worker_spec() -> impl Strategy<Value = WorkerSpec> {
         any::<u32>(),
         any::<Option<u64>>(),
         prop::collection::btree_map("[A-Za-z]{1,6}", finite(), 0..3),
+        prop::option::of("\\PC{0,20}"),
+        any::<Option<u32>>(),
     )
-        .prop_map(|(id, name, threads, memory_limit, resources)| WorkerSpec {
-            id,
-            name,
-            threads,
-            memory_limit,
-            resources,
-        })
+        .prop_map(
+            |(id, name, threads, memory_limit, resources, host, host_cores)| WorkerSpec {
+                id,
+                name,
+                threads,
+                memory_limit,
+                resources,
+                host,
+                host_cores,
+            },
+        )
 }
 
 fn event() -> impl Strategy<Value = Event> {

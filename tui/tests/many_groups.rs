@@ -36,6 +36,8 @@ fn trace() -> (Header, Vec<Record>) {
                 threads: 1,
                 memory_limit: None,
                 resources: BTreeMap::new(),
+                host: None,
+                host_cores: None,
             }],
             memory: MemoryFractions::default(),
         },

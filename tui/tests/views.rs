@@ -69,6 +69,8 @@ fn fixture() -> (Header, Vec<Record>) {
             threads: 2,
             memory_limit: Some(1 << 30),
             resources: Default::default(),
+            host: None,
+            host_cores: None,
         })
         .collect();
     let header = Header::new(

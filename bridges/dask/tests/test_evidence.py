@@ -106,7 +106,7 @@ def test_cpu_and_group_metrics(tmp_path):
         own_cpu, own_wall = client.submit(busy, 1.5, pure=False).result()
         assert client.submit(sleepy, 2.5, pure=False).result() == 2.5
     header, records = read_trace(path)
-    assert header["version"] == "1.2"
+    assert header["version"] == "1.3"
     tasks = [r for r in records if r["kind"] == "task"]
     assert sorted(t["group"] for t in tasks) == ["busy", "sleepy"]
 

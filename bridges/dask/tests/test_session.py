@@ -12,6 +12,7 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+from dask.system import CPU_COUNT
 import workloads
 from conftest import REPO, cluster, read_trace
 
@@ -33,8 +34,12 @@ def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path)
         )
     assert t.path == str(path) and t.local_path == str(path)
     header, records = read_trace(path)
-    assert header["version"] == "1.2"
+    assert header["version"] == "1.3"
     assert sum(r["kind"] == "task" for r in records) >= 16 * 2
+    # A LocalCluster: every worker on the scheduler's host, whose cores the plugin knows.
+    workers = header["cluster"]["workers"]
+    assert workers and all(w["host"] == "127.0.0.1" for w in workers), workers
+    assert all(w["host_cores"] == CPU_COUNT for w in workers), workers
 
     report = t.analyze()
     assert isinstance(report, Report)
@@ -82,6 +87,9 @@ def test_trace_records_a_localcluster_job_and_analyze_ranks_skew_first(tmp_path)
     assert four.wall_seconds < one.wall_seconds
     assert sim.fastest() in sim.predictions
     assert sim.critical_path_seconds <= min(p.wall_seconds for p in sim.predictions)
+    # `cores=` reaches the binary: a host of 64 cores is what the model then shares.
+    big = t.simulate(workers=[4], cores=64)
+    assert big.host_cores in (None, [64]), big.host_cores  # None: no CPU times recorded yet
     assert str(sim).startswith("calibration: replayed on its own shape (2\u00d71)")
     assert "<table>" in sim._repr_html_() and "with --fix skew" in sim._repr_html_()
 
@@ -107,6 +115,9 @@ def test_a_simulation_from_dict_is_typed_and_its_html_escapes_everything():
     }
     sim = taskscope_dask.Simulation.from_dict(raw)
     assert sim.calibration_error == -0.05
+    assert sim.host_cores is None  # no CPU model: no cores in the model
+    cores = taskscope_dask.Simulation.from_dict({**raw, "model": {"host_cores": [2, 16]}})
+    assert cores.host_cores == [2, 16]
     assert sim.predictions[1].workers_killed == 1
     # With a fix that changes the trace, the fastest shape is the fastest fixed one.
     assert sim.fastest() is sim.predictions[1]

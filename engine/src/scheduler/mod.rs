@@ -32,6 +32,9 @@ use crate::store::{Payload, Store, TaskId};
 pub(crate) use placement::{Assignment, Claim, Input};
 pub(crate) use transitions::Finished;
 
+/// The host every engine worker names in its [`WorkerSpec`]: they all run in this process.
+pub const ENGINE_HOST: &str = "localhost";
+
 /// Workers are tracked in a 64-bit mask of slots.
 pub const MAX_WORKERS: u32 = 64;
 
@@ -226,6 +229,9 @@ impl<P: Payload> Scheduler<P> {
             threads: w.threads,
             memory_limit: self.config.memory_limit,
             resources: w.resources.clone(),
+            // One process: every worker shares the machine's cores.
+            host: Some(ENGINE_HOST.to_string()),
+            host_cores: self.config.host_cores,
         }
     }
 

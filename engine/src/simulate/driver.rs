@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use traces::TaskStatus;
 
+use super::cpu::{End, Hosts};
 use super::replay::{Replay, SMALL_BYTES, Submission};
 use super::{Model, Prediction};
 use crate::config::ClusterConfig;
@@ -43,6 +44,8 @@ pub fn simulate(replay: &Replay, model: &Model) -> Prediction {
             })
             .collect(),
         graphs: Vec::new(),
+        hosts: hosts(replay, model),
+        computing: Vec::new(),
         submitted: 0,
         completed: 0,
         prediction: Prediction::default(),
@@ -60,19 +63,43 @@ struct Threads {
     has_argument: bool,
 }
 
+/// The hosts the shape's workers share, when the replay models CPU ([`Replay::cpu_model`]):
+/// each slot stands on the host of the recorded worker it stands for.
+fn hosts(replay: &Replay, model: &Model) -> Option<Hosts> {
+    let cpu = replay.cpu_model(model)?;
+    let slot_host = (0..model.shape.workers as usize)
+        .map(|slot| cpu.worker_host[slot % cpu.worker_host.len()])
+        .collect();
+    Some(Hosts::new(slot_host, &cpu.host_cores))
+}
+
+/// An attempt's end on (slot, generation, thread), with what the scheduler is told then.
+struct Ending {
+    slot: usize,
+    generation: u32,
+    thread: u32,
+    started: u64,
+    task: TaskId,
+    working: u64,
+    result: Result<Size, String>,
+    fetched: Vec<(TaskId, Size)>,
+    unspilled: Vec<(TaskId, Size)>,
+}
+
 enum Ev {
     Submit(usize),
-    /// An attempt ends on (slot, generation, thread).
-    Finish {
-        slot: usize,
-        generation: u32,
-        thread: u32,
-        started: u64,
-        task: TaskId,
-        working: u64,
-        result: Result<Size, String>,
-        fetched: Vec<(TaskId, Size)>,
-        unspilled: Vec<(TaskId, Size)>,
+    Finish(Ending),
+    /// An attempt starts computing on a host that its crowd may slow: `work_ns` uncontended,
+    /// wanting `share` of a core.
+    Compute {
+        ending: Ending,
+        work_ns: u64,
+        share: f64,
+    },
+    /// A computing attempt's end as last scheduled by [`Hosts`] (stale when its token is old).
+    Computed {
+        id: usize,
+        token: u32,
     },
     /// Spill files are written; `thread` is freed after the spill that followed a finish.
     Spilled {
@@ -119,6 +146,9 @@ struct Sim<'a> {
     threads: Vec<Threads>,
     /// Per submission made so far.
     graphs: Vec<Submitted>,
+    hosts: Option<Hosts>,
+    /// Per [`Hosts`] id, the attempt computing.
+    computing: Vec<Option<Ending>>,
     /// Submissions scheduled (their `Submit` event is queued or done).
     submitted: usize,
     completed: usize,
@@ -140,22 +170,27 @@ impl Sim<'_> {
             self.now = time;
             match ev {
                 Ev::Submit(i) => self.submit(i),
-                Ev::Finish {
-                    slot,
-                    generation,
-                    thread,
-                    started,
-                    task,
-                    working,
-                    result,
-                    fetched,
-                    unspilled,
+                Ev::Finish(ending) => self.end(ending),
+                Ev::Compute {
+                    ending,
+                    work_ns,
+                    share,
                 } => {
-                    let finished = self.sched.finish(
-                        slot, generation, task, working, result, fetched, unspilled, time,
-                    );
-                    self.apply();
-                    self.finished(slot, generation, thread, started, task, finished);
+                    let hosts = self.hosts.as_mut().expect("computes go to hosts");
+                    let (id, ends) = hosts.start(ending.slot, share, work_ns, time);
+                    if self.computing.len() <= id {
+                        self.computing.resize_with(id + 1, || None);
+                    }
+                    self.computing[id] = Some(ending);
+                    self.reschedule(ends);
+                }
+                Ev::Computed { id, token } => {
+                    let hosts = self.hosts.as_mut().expect("computes go to hosts");
+                    if let Some(ends) = hosts.finish(id, token, time) {
+                        self.reschedule(ends);
+                        let ending = self.computing[id].take().expect("a computing attempt");
+                        self.end(ending);
+                    }
                 }
                 Ev::Spilled {
                     slot,
@@ -191,6 +226,28 @@ impl Sim<'_> {
         p.spilled_bytes = progress.spilled_bytes;
         p.kills = progress.kills;
         p.erred = progress.tasks_erred;
+    }
+
+    fn reschedule(&mut self, ends: Vec<End>) {
+        for (id, token, at) in ends {
+            self.at(at, Ev::Computed { id, token });
+        }
+    }
+
+    /// An attempt ends: the scheduler takes its result.
+    fn end(&mut self, e: Ending) {
+        let finished = self.sched.finish(
+            e.slot,
+            e.generation,
+            e.task,
+            e.working,
+            e.result,
+            e.fetched,
+            e.unspilled,
+            self.now,
+        );
+        self.apply();
+        self.finished(e.slot, e.generation, e.thread, e.started, e.task, finished);
     }
 
     /// After an attempt: record where it ran, spill, and let its thread claim its next task.
@@ -439,26 +496,43 @@ impl Sim<'_> {
             }
         }
         let spec = job.graph.task(job.task.index);
-        t = t.saturating_add(deserialize);
-        t = t.saturating_add(spec.work.compute_ns);
         let result = match spec.work.extra().and_then(|e| e.fail.as_ref()) {
             Some((message, attempts)) if job.attempt <= *attempts => Err(message.clone()),
             _ => Ok(Size(spec.work.output_bytes)),
         };
-        self.at(
-            t,
-            Ev::Finish {
-                slot,
-                generation,
-                thread,
-                started,
-                task: job.task,
-                working: job.working,
-                result,
-                fetched,
-                unspilled,
-            },
-        );
+        let ending = Ending {
+            slot,
+            generation,
+            thread,
+            started,
+            task: job.task,
+            working: job.working,
+            result,
+            fetched,
+            unspilled,
+        };
+        // Unpickling is CPU work: with the compute, one stretch that wants the blend of its
+        // parts' shares.
+        let compute_ns = spec.work.compute_ns;
+        let work_ns = deserialize.saturating_add(compute_ns);
+        let share = if work_ns > 0 {
+            (deserialize as f64 + submission.cpu_share(job.task.index) * compute_ns as f64)
+                / work_ns as f64
+        } else {
+            0.0
+        };
+        if self.hosts.is_some() && share > 0.0 {
+            self.at(
+                t,
+                Ev::Compute {
+                    ending,
+                    work_ns,
+                    share,
+                },
+            );
+        } else {
+            self.at(t.saturating_add(work_ns), Ev::Finish(ending));
+        }
     }
 
     /// Carries out the scheduler's outbox: a replaced worker gets fresh idle threads; events,

@@ -170,6 +170,8 @@ struct NewTask {
     inline: u64,
     /// Reads this share of each input (a piece of a split task).
     pieces: u32,
+    /// Share of a core its compute wants.
+    cpu: f32,
 }
 
 /// The tasks of each group (of `only`, when given), as the graph names them.
@@ -233,6 +235,7 @@ fn split_skewed(s: &Submission, only: Option<&str>, keys: &[String]) -> Submissi
                 deserialize: s.deserialize_ns(index as u32) / k,
                 inline: s.inline_bytes(index as u32),
                 pieces: k as u32,
+                cpu: s.cpu_share(index as u32) as f32,
             });
         }
         of_old.push(mine);
@@ -298,6 +301,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                     deserialize: s.deserialize_ns(index as u32),
                     inline: s.inline_bytes(index as u32),
                     pieces: 1,
+                    cpu: s.cpu_share(index as u32) as f32,
                 });
                 tasks.len() - 1
             }
@@ -306,6 +310,8 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                 let members = &chunks[chunk];
                 let mut work = Work::new(0, 0);
                 let (mut deserialize, mut inline) = (0, 0);
+                // The merged task's share: its members' CPU time over their compute time.
+                let mut cpu_ns = 0.0;
                 for &m in members {
                     let w = &graph.task(m).work;
                     work.compute_ns = work.compute_ns.saturating_add(w.compute_ns);
@@ -324,13 +330,20 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
                     }
                     deserialize = u64::saturating_add(deserialize, s.deserialize_ns(m));
                     inline = u64::saturating_add(inline, s.inline_bytes(m));
+                    cpu_ns += s.cpu_share(m) * w.compute_ns as f64;
                 }
+                let cpu = if work.compute_ns > 0 {
+                    (cpu_ns / work.compute_ns as f64) as f32
+                } else {
+                    0.0
+                };
                 tasks.push(NewTask {
                     key: spec.key.clone(),
                     work,
                     deserialize,
                     inline,
                     pieces: 1,
+                    cpu,
                 });
                 new_of_chunk[chunk] = tasks.len() - 1;
                 tasks.len() - 1
@@ -393,12 +406,14 @@ fn rewrite(s: &Submission, tasks: Vec<NewTask>, of_old: &[Vec<usize>]) -> Submis
     let mut slots: Vec<Option<NewTask>> = tasks.into_iter().map(Some).collect();
     let mut builder = GraphBuilder::with_capacity(order.len(), 0);
     let (mut deserialize, mut inline, mut pieces) = (Vec::new(), Vec::new(), Vec::new());
+    let mut cpu = Vec::new();
     for &n in &order {
         let task = slots[n].take().expect("each task is laid out once");
         builder.add(task.key, task.work);
         deserialize.push(task.deserialize);
         inline.push(task.inline);
         pieces.push(task.pieces);
+        cpu.push(task.cpu);
     }
     for (n, ds) in deps.iter().enumerate() {
         for &d in ds {
@@ -414,6 +429,7 @@ fn rewrite(s: &Submission, tasks: Vec<NewTask>, of_old: &[Vec<usize>]) -> Submis
         deserialize,
         inline,
         pieces,
+        cpu,
         ..s.clone()
     }
 }

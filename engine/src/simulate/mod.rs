@@ -6,10 +6,12 @@
 //! [`Replay`] is what is replayed (graphs of recorded tasks, from a trace or built directly);
 //! [`simulate`] replays it on one [`Shape`] and returns a [`Prediction`].
 
+mod cpu;
 mod driver;
 mod fix;
 mod replay;
 
+pub use cpu::CpuModel;
 pub(crate) use driver::cost;
 pub use driver::simulate;
 pub use fix::Fix;
@@ -85,6 +87,8 @@ pub struct Model {
     pub inline_bps: Option<u64>,
     /// Keep every task's placement in the prediction (for comparing with a real run).
     pub keep_placements: bool,
+    /// Cores of every host, in place of the recorded ones (`None`: as recorded).
+    pub cores: Option<u32>,
 }
 
 impl Model {
@@ -102,6 +106,7 @@ impl Model {
             ready_latency_ns: r.ready_latency_ns,
             inline_bps: r.inline_bps,
             keep_placements: false,
+            cores: None,
         }
     }
 

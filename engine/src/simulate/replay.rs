@@ -52,6 +52,9 @@ pub struct Submission {
     /// Per task index, the recorded workers (slots) that held it: this submission is data put
     /// on workers (scattered), not tasks to run. Empty: a graph to compute.
     pub held: Vec<Vec<usize>>,
+    /// Per task index, the share of a core its compute wants (its group's recorded CPU time
+    /// over compute time; empty: not recorded, the task does not crowd its host).
+    pub cpu: Vec<f32>,
 }
 
 impl Submission {
@@ -61,6 +64,10 @@ impl Submission {
 
     pub fn inline_bytes(&self, index: u32) -> u64 {
         self.inline.get(index as usize).copied().unwrap_or(0)
+    }
+
+    pub fn cpu_share(&self, index: u32) -> f64 {
+        self.cpu.get(index as usize).map_or(0.0, |&f| f64::from(f))
     }
 
     /// The bytes of an input of `bytes` that task `index` reads.
@@ -97,6 +104,10 @@ pub struct Recorded {
     pub worker_resources: Vec<BTreeMap<String, f64>>,
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
+    /// Per recorded worker, its host (an index into `host_cores`); empty: none recorded.
+    pub worker_host: Vec<usize>,
+    /// Per host, its cores (0: unknown, its tasks do not crowd it).
+    pub host_cores: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -143,6 +154,8 @@ pub enum ReplayError {
 /// One recorded attempt, reduced to what a replay needs.
 struct Attempt {
     key: Key,
+    /// Its group, as numbered by [`GroupShares`].
+    group: u32,
     worker: WorkerId,
     deps: Vec<Key>,
     status: TaskStatus,
@@ -177,6 +190,7 @@ impl Replay {
                     inline: Vec::new(),
                     pieces: Vec::new(),
                     held: Vec::new(),
+                    cpu: Vec::new(),
                 })
                 .collect(),
             recorded,
@@ -220,6 +234,7 @@ impl Replay {
         let mut lanes = Lanes::default();
         // Results the trace has no task for (scattered data): key, holders, size.
         let mut data: Vec<(Key, Vec<WorkerId>, u64)> = Vec::new();
+        let mut shares = GroupShares::default();
         let mut worker_resources: Vec<BTreeMap<String, f64>> = header
             .cluster
             .workers
@@ -266,6 +281,7 @@ impl Replay {
                         inline: task.inline_bytes,
                         working: task.working_bytes,
                         resources,
+                        group: shares.number(&task.group),
                         status: task.status,
                         error: task.error,
                         deps: task.deps,
@@ -273,7 +289,8 @@ impl Replay {
                         worker: task.worker,
                     });
                 }
-                Record::Memory(_) | Record::GroupMetrics(_) => {}
+                Record::GroupMetrics(metrics) => shares.measured(&metrics),
+                Record::Memory(_) => {}
             }
         }
         if !attempts
@@ -318,6 +335,7 @@ impl Replay {
             });
         }
         let data = held_data(data, &attempts, &header.cluster.workers)?;
+        let (worker_host, host_cores) = hosts(spec);
         let made = made(&attempts);
         let measures_working = attempts.iter().any(|a| a.working > 0);
         let wall_ns = run_stop - run_start;
@@ -340,6 +358,8 @@ impl Replay {
             worker_resources,
             disk_write_bps: fit.disk_write.rate().unwrap_or(DEFAULT_DISK_WRITE_BPS),
             disk_read_bps: fit.disk_read.rate().unwrap_or(DEFAULT_DISK_READ_BPS),
+            worker_host,
+            host_cores,
         };
         // Before the graphs are built: a million tasks' map is a peak of its own.
         drop(made);
@@ -363,6 +383,7 @@ impl Replay {
         };
         let mut built = Builder {
             measures_working,
+            shares: shares.by_number(),
             ..Builder::default()
         };
         let holds_data = data.is_some();
@@ -638,7 +659,71 @@ fn held_data(
         inline: Vec::new(),
         pieces: Vec::new(),
         held,
+        cpu: Vec::new(),
     }))
+}
+
+/// Groups by number, and the share of a core each one's tasks used while computing, from the
+/// `thread-cpu` and `thread-noncpu` metrics (the latest record of a group supersedes).
+#[derive(Default)]
+struct GroupShares {
+    numbers: FxHashMap<String, u32>,
+    measured: FxHashMap<String, f64>,
+}
+
+impl GroupShares {
+    fn number(&mut self, group: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(group) {
+            return n;
+        }
+        let n = self.numbers.len() as u32;
+        self.numbers.insert(group.to_string(), n);
+        n
+    }
+
+    fn measured(&mut self, metrics: &traces::GroupMetrics) {
+        let cpu = metrics.get(crate::recorder::CPU_METRIC);
+        let off = metrics.get(crate::recorder::NONCPU_METRIC);
+        if cpu.is_finite() && off.is_finite() && cpu >= 0.0 && off >= 0.0 && cpu + off > 0.0 {
+            self.measured
+                .insert(metrics.group.clone(), (cpu / (cpu + off)).min(1.0));
+        }
+    }
+
+    fn by_number(&self) -> Vec<f32> {
+        let mut shares = vec![0.0; self.numbers.len()];
+        for (group, &n) in &self.numbers {
+            if let Some(&share) = self.measured.get(group) {
+                shares[n as usize] = share as f32;
+            }
+        }
+        shares
+    }
+}
+
+/// Each recorded worker's host (an index), and each host's cores (0: unknown). Workers naming
+/// no host are each a host of their own.
+fn hosts(spec: &[traces::WorkerSpec]) -> (Vec<usize>, Vec<u32>) {
+    let mut names: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut cores: Vec<u32> = Vec::new();
+    let worker_host = spec
+        .iter()
+        .map(|w| {
+            let host = match w.host.as_deref() {
+                Some(name) => *names.entry(name).or_insert_with(|| {
+                    cores.push(0);
+                    cores.len() - 1
+                }),
+                None => {
+                    cores.push(0);
+                    cores.len() - 1
+                }
+            };
+            cores[host] = cores[host].max(w.host_cores.unwrap_or(0));
+            host
+        })
+        .collect();
+    (worker_host, cores)
 }
 
 /// The recorded workers' slots (positions in the header's list) of trace worker ids, sorted;
@@ -784,6 +869,8 @@ impl Lanes {
 struct Builder {
     /// The producer recorded attempts' working memory (the engine does; Dask does not).
     measures_working: bool,
+    /// Per group number, the share of a core its tasks want (0: unknown).
+    shares: Vec<f32>,
     submissions: Vec<Submission>,
     /// Keys a graph returns (nothing in it depends on them), by submission.
     outputs: FxHashMap<Key, usize>,
@@ -830,6 +917,7 @@ impl Builder {
         let mut builder = GraphBuilder::with_capacity(tasks.len(), 0);
         let mut deserialize = Vec::new();
         let mut inline = Vec::new();
+        let mut cpu = Vec::new();
         let mut has_dependents = vec![false; tasks.len()];
         let mut edges = Vec::new();
         for (i, (attempt, errors)) in tasks.iter().enumerate() {
@@ -886,6 +974,15 @@ impl Builder {
                 inline.resize(i, 0);
                 inline.push(attempt.inline);
             }
+            let share = self
+                .shares
+                .get(attempt.group as usize)
+                .copied()
+                .unwrap_or(0.0);
+            if share > 0.0 {
+                cpu.resize(i, 0.0);
+                cpu.push(share);
+            }
         }
         for (dependent, dependency) in edges {
             builder.depend(
@@ -907,6 +1004,7 @@ impl Builder {
             inline,
             pieces: Vec::new(),
             held: Vec::new(),
+            cpu,
         });
         Ok(())
     }

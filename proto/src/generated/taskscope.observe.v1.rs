@@ -89,6 +89,12 @@ pub struct WorkerSpec {
     pub memory_limit: ::core::option::Option<u64>,
     #[prost(map = "string, double", tag = "5")]
     pub resources: ::std::collections::HashMap<::prost::alloc::string::String, f64>,
+    /// The machine it runs on; workers naming the same host share its cores. Since 1.3.
+    #[prost(string, optional, tag = "6")]
+    pub host: ::core::option::Option<::prost::alloc::string::String>,
+    /// CPU cores of that host, when known. Since 1.3.
+    #[prost(uint32, optional, tag = "7")]
+    pub host_cores: ::core::option::Option<u32>,
 }
 /// Dask's `distributed.worker.memory.*` fractions of the memory limit.
 #[derive(Clone, Copy, PartialEq, ::prost::Message)]

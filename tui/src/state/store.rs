@@ -149,6 +149,8 @@ impl Store {
                 threads: 1,
                 memory_limit: None,
                 resources: Default::default(),
+                host: None,
+                host_cores: None,
             }),
         };
         &mut self.workers[i]

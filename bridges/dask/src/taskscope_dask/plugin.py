@@ -124,11 +124,21 @@ class Progress(TypedDict):
 class _Worker:
     """What the plugin knows of one worker (one incarnation of an address)."""
 
-    __slots__ = ("alive", "closing", "id", "last_memory", "own_status", "threads", "ws")
+    __slots__ = (
+        "alive",
+        "closing",
+        "host_cores",
+        "id",
+        "last_memory",
+        "own_status",
+        "threads",
+        "ws",
+    )
 
-    def __init__(self, wid: int, ws: Any):
+    def __init__(self, wid: int, ws: Any, host_cores: int | None):
         self.id = wid
         self.ws = ws
+        self.host_cores = host_cores
         self.threads: dict[int, int] = {}  # OS thread ident → 0-based index
         self.alive = True
         self.closing = False
@@ -143,6 +153,10 @@ class _Worker:
             spec["memory_limit"] = int(ws.memory_limit)
         if ws.resources:
             spec["resources"] = {k: float(v) for k, v in ws.resources.items()}
+        if ws.host:
+            spec["host"] = str(ws.host)
+        if self.host_cores:
+            spec["host_cores"] = self.host_cores
         return spec
 
 
@@ -384,7 +398,7 @@ class TaskscopePlugin(SchedulerPlugin):
         return ns if ns > 0 else 0
 
     def _register(self, ws: Any) -> _Worker:
-        info = _Worker(self._next_worker, ws)
+        info = _Worker(self._next_worker, ws, _host_cores(self._scheduler, ws))
         self._next_worker += 1
         self._workers[ws.address] = info
         return info
@@ -1168,6 +1182,27 @@ class _UnknownWorker:
         self.nthreads = 0
         self.memory_limit: int | None = None
         self.resources: dict[str, float] = {}
+
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _host_cores(scheduler: Any, ws: Any) -> int | None:
+    """The cores of the worker's host when it is the scheduler's own (a ``LocalCluster``, the
+    usual case): ``dask.system.CPU_COUNT``, which honours CPU affinity and cgroup quotas
+    (``LocalCluster`` sizes itself by it). A remote host's cores are not known here: ``None``."""
+    try:
+        from distributed.comm.addressing import get_address_host
+
+        own = get_address_host(scheduler.address)
+    except (AttributeError, ValueError):
+        return None
+    host = str(ws.host or "")
+    if host != own and not (host in _LOOPBACK and own in _LOOPBACK):
+        return None
+    from dask.system import CPU_COUNT
+
+    return int(CPU_COUNT) or None
 
 
 def _memory_fractions() -> MemoryFractions:

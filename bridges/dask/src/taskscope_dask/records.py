@@ -35,6 +35,10 @@ class WorkerSpec(TypedDict):
     threads: int
     memory_limit: NotRequired[int]
     resources: NotRequired[dict[str, float]]
+    #: The machine it runs on; workers naming the same host share its cores. Since 1.3.
+    host: NotRequired[str]
+    #: CPU cores of that host, when known. Since 1.3.
+    host_cores: NotRequired[int]
 
 
 class MemoryFractions(TypedDict):

@@ -136,6 +136,7 @@ class Trace:
         memory_limit: str | int | None = None,
         bandwidth: str | None = None,
         latency: str | None = None,
+        cores: int | None = None,
     ) -> Simulation:
         """``taskscope simulate --format json``: the run predicted on other cluster shapes
         (``workers=[2, 4, 8]``, ``threads=[1, 2]``), optionally with a finding's ``fix``
@@ -148,6 +149,7 @@ class Trace:
             memory_limit=memory_limit,
             bandwidth=bandwidth,
             latency=latency,
+            cores=cores,
         )
 
     def info(self) -> dict[str, Any]:

@@ -76,12 +76,16 @@ class Simulation:
     #: The rule whose fix ``fixed_wall_seconds`` applies, and whether it changed the trace.
     fix: str | None = None
     fix_changes_the_trace: bool = False
+    #: Per recorded host, the cores its tasks share (tasks beyond them slow each other
+    #: down); ``None`` when the replay does not model CPU (no CPU times or cores recorded).
+    host_cores: list[int] | None = None
     _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Simulation:
         recorded = d["recorded"]
         fix = d.get("fix")
+        cores = d.get("model", {}).get("host_cores")
         return cls(
             recorded_workers=int(recorded["workers"]),
             recorded_threads=int(recorded["threads"]),
@@ -92,6 +96,7 @@ class Simulation:
             predictions=[Prediction.from_dict(p) for p in d.get("predictions", [])],
             fix=str(fix["rule"]) if fix else None,
             fix_changes_the_trace=bool(fix and fix.get("changes_the_trace")),
+            host_cores=[int(c) for c in cores] if cores is not None else None,
             _raw=copy.deepcopy(d),
         )
 
@@ -105,12 +110,13 @@ class Simulation:
         memory_limit: str | int | None = None,
         bandwidth: str | None = None,
         latency: str | None = None,
+        cores: int | None = None,
     ) -> Simulation:
         """Runs ``taskscope simulate PATH --format json`` with the given shapes (``workers=[2,
         4, 8]``, ``threads=[1, 2]``: their cross product), ``fix`` (``"skew"``,
         ``"tiny-partitions"``, ``"oversized-argument"``, ``"idle-gaps"``,
         ``"recomputation"``) and machine (``memory_limit="4GiB"``, ``bandwidth="1GB/s"``,
-        ``latency="1ms"``; by default the recorded ones)."""
+        ``latency="1ms"``, ``cores=16`` per host; by default the recorded ones)."""
         args: list[str | os.PathLike[str]] = ["simulate", path]
         if workers is not None:
             args += ["--workers", ",".join(str(int(w)) for w in workers)]
@@ -121,6 +127,7 @@ class Simulation:
             ("--memory-limit", memory_limit),
             ("--bandwidth", bandwidth),
             ("--latency", latency),
+            ("--cores", cores),
         ):
             if value is not None:
                 args += [flag, str(value)]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from .records import Header, Record
 
 FORMAT_NAME = "taskscope-trace"
-FORMAT_VERSION = "1.2"
+FORMAT_VERSION = "1.3"
 
 
 def _json_default(obj: Any) -> Any:

@@ -92,6 +92,10 @@ def worker_spec(out: pb.WorkerSpec, spec: WorkerSpec) -> None:
         out.memory_limit = spec["memory_limit"]
     for name, amount in spec.get("resources", {}).items():
         out.resources[name] = float(amount)
+    if "host" in spec:
+        out.host = spec["host"]
+    if "host_cores" in spec:
+        out.host_cores = spec["host_cores"]
 
 
 def header(h: Header) -> pb.Header:

@@ -106,7 +106,7 @@ class Cluster(_message.Message):
     def __init__(self, workers: _Optional[_Iterable[_Union[WorkerSpec, _Mapping]]] = ..., memory: _Optional[_Union[MemoryFractions, _Mapping]] = ...) -> None: ...
 
 class WorkerSpec(_message.Message):
-    __slots__ = ("id", "name", "threads", "memory_limit", "resources")
+    __slots__ = ("id", "name", "threads", "memory_limit", "resources", "host", "host_cores")
     class ResourcesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -119,12 +119,16 @@ class WorkerSpec(_message.Message):
     THREADS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     RESOURCES_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    HOST_CORES_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     threads: int
     memory_limit: int
     resources: _containers.ScalarMap[str, float]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., threads: _Optional[int] = ..., memory_limit: _Optional[int] = ..., resources: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    host: str
+    host_cores: int
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., threads: _Optional[int] = ..., memory_limit: _Optional[int] = ..., resources: _Optional[_Mapping[str, float]] = ..., host: _Optional[str] = ..., host_cores: _Optional[int] = ...) -> None: ...
 
 class MemoryFractions(_message.Message):
     __slots__ = ("target", "spill", "pause", "terminate")
