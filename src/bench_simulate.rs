@@ -5,8 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use engine::simulate::{Fix, Model, Replay, Shape, relative_error, simulate};
+use engine::{CPU_METRIC, NONCPU_METRIC};
 use traces::units::{format_bytes, format_count};
-use traces::{TraceWriter, synthetic};
+use traces::{GroupMetrics, Record, TraceWriter, synthetic};
 
 use crate::bench::in_child;
 use crate::output::outln;
@@ -14,6 +15,10 @@ use crate::output::outln;
 /// The recorded shape of the validation runs, and the shapes predicted and run for real.
 const RECORDED_WORKERS: u32 = 2;
 const SHAPES: [u32; 3] = [1, 2, 4];
+
+/// The synthetic trace's host, and its groups' shares of a core while computing.
+const BENCH_HOST_CORES: u32 = 2;
+const BENCH_SHARES: [f64; 4] = [1.0, 0.9, 0.7, 0.5];
 
 /// The network every validation run models, so transfers cost something.
 const BANDWIDTH: &str = "1GB/s";
@@ -28,16 +33,40 @@ fn cores() -> u32 {
 pub fn bench_simulate(tasks: u64, validate: bool) -> Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
     let path = dir.path().join("synthetic.ndjson.zst");
-    let mut writer = TraceWriter::create(&path, &synthetic::header(4, 2))?;
+    // A LocalCluster of 4 × 2 on one host of 2 cores, its groups' CPU shares recorded: the
+    // larger shapes crowd the host, the replay's costliest case.
+    let mut header = synthetic::header(4, 2);
+    for worker in &mut header.cluster.workers {
+        worker.host = Some("127.0.0.1".into());
+        worker.host_cores = Some(BENCH_HOST_CORES);
+    }
+    let mut writer = TraceWriter::create(&path, &header)?;
+    let mut groups = std::collections::BTreeSet::new();
     for record in synthetic::records(tasks, 4, 2) {
+        if let Record::Task(task) = &record {
+            groups.insert(task.group.clone());
+        }
         writer.write(&record)?;
+    }
+    for (i, group) in groups.into_iter().enumerate() {
+        let share = BENCH_SHARES[i % BENCH_SHARES.len()];
+        writer.write(&Record::GroupMetrics(GroupMetrics {
+            time: 0,
+            group,
+            metrics: [
+                (CPU_METRIC.to_string(), share),
+                (NONCPU_METRIC.to_string(), 1.0 - share),
+            ]
+            .into(),
+        }))?;
     }
     writer.finish()?;
     let trace = path.display().to_string();
     let (secs, peak) = in_child(&["simulate", &trace])?;
     outln!(
         "taskscope bench simulate: `simulate` of a synthetic trace of {} tasks with dependencies \
-         on its 4 default shapes: {secs:.2} s, peak RSS {}",
+         on its 4 default shapes ({BENCH_HOST_CORES} cores shared by its 8 chains of tasks): {secs:.2} \
+         s, peak RSS {}",
         format_count(tasks),
         format_bytes(peak)
     )?;

@@ -41,6 +41,6 @@ pub use config::{ClusterConfig, Network};
 pub use error::EngineError;
 pub use graph::{Graph, GraphBuilder, TaskRef, TaskSpec, Work, WorkExtra};
 #[doc(hidden)]
-pub use recorder::recording_cost_ns;
+pub use recorder::{CPU_METRIC, NONCPU_METRIC, recording_cost_ns};
 pub use scheduler::{MAX_WORKERS, Progress};
 pub mod workloads;

@@ -58,38 +58,44 @@ impl Replay {
     }
 }
 
-/// Bisection steps for a slowdown: 2⁻³⁰ of its range, far below a nanosecond's effect.
-const SLOWDOWN_STEPS: u32 = 30;
+/// Newton steps for a slowdown at most (it converges in under ten).
+const SLOWDOWN_STEPS: u32 = 50;
+
+/// Shares are counted in steps of this (a 0.4 % error at most): tasks of one group share one,
+/// so the slowdown is solved over a few classes, not over every task running.
+const SHARE_STEPS: f64 = 256.0;
 
 /// A task computing in the replay.
 struct Running {
-    host: usize,
+    /// The driver's name for it.
+    key: usize,
     share: f64,
-    /// Uncontended nanoseconds of compute left, as of `since`.
+    /// Uncontended nanoseconds of compute left, as of its host's `since`.
     left: f64,
-    since: u64,
 }
 
 struct Host {
     cores: f64,
-    demand: f64,
     slowdown: f64,
-    running: Vec<usize>,
+    /// When `left` of its tasks was last brought up to date.
+    since: u64,
+    /// Bumped whenever its next end is scheduled: an end event with an older token is stale.
+    token: u32,
+    running: Vec<Running>,
+    /// (share, tasks running with it).
+    classes: Vec<(f64, u32)>,
 }
 
-/// The replay's hosts: which tasks compute on each, and when each will end.
+/// The replay's hosts: which tasks compute on each, and when the next of them ends. One end
+/// event per host is pending at a time, so a change in the crowd costs a scan of the host's
+/// tasks, not an event for each.
 pub(crate) struct Hosts {
     hosts: Vec<Host>,
     /// Per slot of the simulated shape, its host.
     slot_host: Vec<usize>,
-    running: Vec<Option<Running>>,
-    /// Per id, bumped whenever an end is scheduled for it: an end event with an older token is
-    /// stale. Never reset, as ids are reused: a stale end of an earlier task must not match.
-    tokens: Vec<u32>,
-    free: Vec<usize>,
 }
 
-/// A computing task's end, to (re)schedule: (id, token, time).
+/// A host's next end, to schedule: (host, token, time).
 pub(crate) type End = (usize, u32, u64);
 
 impl Hosts {
@@ -101,129 +107,134 @@ impl Hosts {
                 .map(|&c| Host {
                     // Unknown cores: nothing to share.
                     cores: if c == 0 { f64::INFINITY } else { f64::from(c) },
-                    demand: 0.0,
                     slowdown: 1.0,
+                    since: 0,
+                    token: 0,
                     running: Vec::new(),
+                    classes: Vec::new(),
                 })
                 .collect(),
             slot_host,
-            running: Vec::new(),
-            tokens: Vec::new(),
-            free: Vec::new(),
         }
     }
 
-    /// A task of `share` and `work_ns` uncontended starts computing on `slot` at `now`; the
-    /// ends to schedule, its own among them (the others' changed with the crowd).
-    pub fn start(&mut self, slot: usize, share: f64, work_ns: u64, now: u64) -> (usize, Vec<End>) {
+    /// Task `key`, wanting `share` of a core for `work_ns` uncontended, starts computing on
+    /// `slot` at `now`: its host's next end.
+    pub fn start(&mut self, slot: usize, key: usize, share: f64, work_ns: u64, now: u64) -> End {
         let host = self.slot_host[slot];
-        let running = Running {
-            host,
+        let h = &mut self.hosts[host];
+        h.progress(now);
+        let share = ((share * SHARE_STEPS).round() / SHARE_STEPS).clamp(1.0 / SHARE_STEPS, 1.0);
+        h.running.push(Running {
+            key,
             share,
             left: work_ns as f64,
-            since: now,
-        };
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.running[id] = Some(running);
-                id
-            }
-            None => {
-                self.running.push(Some(running));
-                self.tokens.push(0);
-                self.running.len() - 1
-            }
-        };
-        self.progress(host, now);
-        let h = &mut self.hosts[host];
-        h.running.push(id);
-        h.demand += share;
-        let mut ends = self.reschedule(host, now);
-        if !ends.iter().any(|e| e.0 == id) {
-            ends.push(self.end(id, now));
+        });
+        match h.classes.iter_mut().find(|(f, _)| *f == share) {
+            Some((_, n)) => *n += 1,
+            None => h.classes.push((share, 1)),
         }
-        (id, ends)
+        h.slowdown = h.solve();
+        h.next(host, now)
     }
 
-    /// The end event (`id`, `token`) fired at `now`: `None` when stale, else the ends of the
-    /// others on its host to reschedule.
-    pub fn finish(&mut self, id: usize, token: u32, now: u64) -> Option<Vec<End>> {
-        let r = self.running.get(id)?.as_ref()?;
-        if self.tokens[id] != token {
+    /// The end event (`host`, `token`) fired at `now`: `None` when stale, else the tasks done
+    /// and the host's next end, if it still runs any.
+    pub fn finish(
+        &mut self,
+        host: usize,
+        token: u32,
+        now: u64,
+    ) -> Option<(Vec<usize>, Option<End>)> {
+        let h = self.hosts.get_mut(host)?;
+        if h.token != token {
             return None;
         }
-        let host = r.host;
-        self.progress(host, now);
-        let r = self.running[id].take()?;
-        self.free.push(id);
-        let h = &mut self.hosts[host];
-        h.running.retain(|&other| other != id);
-        h.demand = if h.running.is_empty() {
-            0.0
-        } else {
-            (h.demand - r.share).max(0.0)
-        };
-        Some(self.reschedule(host, now))
-    }
-
-    /// Counts the work done on `host` since each task's last update, at the current slowdown.
-    fn progress(&mut self, host: usize, now: u64) {
-        let s = self.hosts[host].slowdown;
-        for &id in &self.hosts[host].running {
-            if let Some(r) = self.running[id].as_mut() {
-                r.left = (r.left - now.saturating_sub(r.since) as f64 * rate(r.share, s)).max(0.0);
-                r.since = now;
-            }
-        }
-    }
-
-    /// The host's new slowdown; when it changed, every task on it gets a new end.
-    fn reschedule(&mut self, host: usize, now: u64) -> Vec<End> {
-        let slowdown = self.slowdown(host);
-        let h = &mut self.hosts[host];
-        if slowdown == h.slowdown {
-            return Vec::new();
-        }
-        h.slowdown = slowdown;
-        let ids = h.running.clone();
-        ids.into_iter().map(|id| self.end(id, now)).collect()
-    }
-
-    /// The slowdown at which the tasks on `host` use its cores and no more: 1 while their
-    /// shares fit, else the root of `Σ f / (1 − f + f·s) = C` (decreasing in `s`, and at most
-    /// `C` at `s = n / C`), by bisection.
-    fn slowdown(&self, host: usize) -> f64 {
-        let h = &self.hosts[host];
-        if h.demand <= h.cores {
-            return 1.0;
-        }
-        let shares: Vec<f64> = h
+        h.progress(now);
+        let s = h.slowdown;
+        let wall = |r: &Running| r.left / rate(r.share, s);
+        // Due: under half a nanosecond left. The event was for the soonest task, so that one
+        // is done even if rounding left it a hair more (or time could not advance).
+        let soonest = h
             .running
             .iter()
-            .filter_map(|&id| self.running[id].as_ref())
-            .map(|r| r.share)
-            .filter(|&f| f > 0.0)
-            .collect();
-        let used = |s: f64| shares.iter().map(|&f| f / (1.0 - f + f * s)).sum::<f64>();
-        let (mut lo, mut hi) = (1.0, (shares.len() as f64 / h.cores).max(1.0));
-        for _ in 0..SLOWDOWN_STEPS {
-            let mid = (lo + hi) / 2.0;
-            if used(mid) > h.cores {
-                lo = mid;
+            .min_by(|a, b| wall(a).total_cmp(&wall(b)))?
+            .key;
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < h.running.len() {
+            if h.running[i].key == soonest || wall(&h.running[i]) <= 0.5 {
+                let r = h.running.swap_remove(i);
+                if let Some(c) = h.classes.iter().position(|(f, _)| *f == r.share) {
+                    h.classes[c].1 -= 1;
+                    if h.classes[c].1 == 0 {
+                        h.classes.swap_remove(c);
+                    }
+                }
+                done.push(r.key);
             } else {
-                hi = mid;
+                i += 1;
             }
         }
-        hi
+        h.slowdown = h.solve();
+        let next = (!h.running.is_empty()).then(|| h.next(host, now));
+        Some((done, next))
+    }
+}
+
+impl Host {
+    /// Counts the work done since `since`, at the current slowdown.
+    fn progress(&mut self, now: u64) {
+        let elapsed = now.saturating_sub(self.since) as f64;
+        self.since = now;
+        if elapsed == 0.0 {
+            return;
+        }
+        let s = self.slowdown;
+        for r in &mut self.running {
+            r.left = (r.left - elapsed * rate(r.share, s)).max(0.0);
+        }
     }
 
-    /// A new end for task `id` (any earlier one is stale from now on).
-    fn end(&mut self, id: usize, now: u64) -> End {
-        let r = self.running[id].as_ref().expect("a running task");
-        let s = self.hosts[r.host].slowdown;
-        let wall = (r.left / rate(r.share, s)).round();
-        self.tokens[id] = self.tokens[id].wrapping_add(1);
-        (id, self.tokens[id], now.saturating_add(wall as u64))
+    /// The slowdown at which the running tasks use the cores and no more: 1 while their
+    /// shares fit, else the root of `g(s) = Σ f / (1 − f + f·s) − C`. `g` is convex and
+    /// decreasing, so Newton's method from `s = 1` (where `g > 0`) climbs to the root without
+    /// overshooting it, in a handful of steps.
+    fn solve(&self) -> f64 {
+        let demand: f64 = self.classes.iter().map(|&(f, n)| f * f64::from(n)).sum();
+        if demand <= self.cores {
+            return 1.0;
+        }
+        let mut s = 1.0f64;
+        for _ in 0..SLOWDOWN_STEPS {
+            let (mut g, mut slope) = (-self.cores, 0.0);
+            for &(f, n) in &self.classes {
+                let d = 1.0 - f + f * s;
+                g += f64::from(n) * f / d;
+                slope -= f64::from(n) * f * f / (d * d);
+            }
+            if slope >= 0.0 {
+                break;
+            }
+            let step = -g / slope;
+            s += step;
+            if step <= s * 1e-12 {
+                break;
+            }
+        }
+        s.max(1.0)
+    }
+
+    /// The next end on this host (any earlier one is stale from now on).
+    fn next(&mut self, host: usize, now: u64) -> End {
+        let s = self.slowdown;
+        let soonest = self
+            .running
+            .iter()
+            .map(|r| r.left / rate(r.share, s))
+            .fold(f64::INFINITY, f64::min);
+        self.token = self.token.wrapping_add(1);
+        (host, self.token, now.saturating_add(soonest.round() as u64))
     }
 }
 
@@ -238,36 +249,37 @@ mod tests {
 
     #[test]
     fn two_cpu_bound_tasks_on_one_core_each_take_twice_as_long() {
-        // Events as the driver fires them, in time order.
+        // Events as the driver fires them, in time order. Host 0 has one core.
         let mut hosts = Hosts::new(vec![0, 0], &[1]);
-        let (a, ends) = hosts.start(0, 1.0, 100, 0);
-        assert_eq!(ends, vec![(a, 1, 100)]);
-        let (b, ends) = hosts.start(1, 1.0, 100, 50);
-        // a has 50 left, now at half speed: ends at 150; b at 250 unless a leaves first.
-        assert_eq!(ends, vec![(a, 2, 150), (b, 1, 250)]);
-        assert_eq!(hosts.finish(a, 1, 100), None, "stale");
+        assert_eq!(hosts.start(0, 10, 1.0, 100, 0), (0, 1, 100));
+        // a has 50 left, now at half speed: ends at 150 (b, with 100, at 250).
+        assert_eq!(hosts.start(1, 11, 1.0, 100, 50), (0, 2, 150));
+        assert_eq!(hosts.finish(0, 1, 100), None, "stale");
         // a ends at 150: b did 50 of its 100 and runs alone again.
-        assert_eq!(hosts.finish(a, 2, 150), Some(vec![(b, 2, 200)]));
-        // c takes a's id: b has 40 left, c 100, both at half speed.
-        let (c, ends) = hosts.start(0, 1.0, 100, 160);
-        assert_eq!(c, a);
-        assert_eq!(ends, vec![(b, 3, 240), (c, 3, 360)]);
-        assert_eq!(hosts.finish(b, 2, 200), None, "stale");
+        assert_eq!(hosts.finish(0, 2, 150), Some((vec![10], Some((0, 3, 200)))));
+        // c joins at 160: b has 40 left, c 100, both at half speed.
+        assert_eq!(hosts.start(0, 12, 1.0, 100, 160), (0, 4, 240));
+        assert_eq!(hosts.finish(0, 3, 200), None, "stale");
         // b ends at 240; c did 40 and has 60 left alone.
-        assert_eq!(hosts.finish(b, 3, 240), Some(vec![(c, 4, 300)]));
-        // b's first end, and a's ends, are not c's.
-        assert_eq!(hosts.finish(b, 1, 250), None, "stale");
-        assert_eq!(hosts.finish(c, 2, 250), None, "stale");
-        assert_eq!(hosts.finish(c, 4, 300), Some(vec![]));
+        assert_eq!(hosts.finish(0, 4, 240), Some((vec![11], Some((0, 5, 300)))));
+        assert_eq!(hosts.finish(0, 5, 300), Some((vec![12], None)));
     }
 
     #[test]
     fn tasks_off_the_cpu_are_not_slowed() {
         let mut hosts = Hosts::new(vec![0, 0, 0], &[1]);
-        hosts.start(0, 0.0, 100, 0);
-        hosts.start(1, 0.0, 100, 0);
-        let (_, ends) = hosts.start(2, 0.5, 100, 0);
-        assert_eq!(ends.len(), 1);
-        assert_eq!(ends[0].2, 100);
+        hosts.start(0, 0, 0.0, 100, 0);
+        hosts.start(1, 1, 0.0, 100, 0);
+        // Shares of 0 count as the least step: 1/256 + 1/256 + 1/2 fit in one core.
+        assert_eq!(hosts.start(2, 2, 0.5, 100, 0).2, 100);
+        // Two finishing at once are done together.
+        assert_eq!(hosts.finish(0, 3, 100), Some((vec![0, 2, 1], None)));
+    }
+
+    #[test]
+    fn unknown_cores_share_nothing() {
+        let mut hosts = Hosts::new(vec![0, 0], &[0]);
+        hosts.start(0, 0, 1.0, 100, 0);
+        assert_eq!(hosts.start(1, 1, 1.0, 100, 0), (0, 2, 100));
     }
 }

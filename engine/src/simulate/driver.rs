@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use traces::TaskStatus;
 
-use super::cpu::{End, Hosts};
+use super::cpu::Hosts;
 use super::replay::{Replay, SMALL_BYTES, Submission};
 use super::{Model, Prediction};
 use crate::config::ClusterConfig;
@@ -46,6 +46,7 @@ pub fn simulate(replay: &Replay, model: &Model) -> Prediction {
         graphs: Vec::new(),
         hosts: hosts(replay, model),
         computing: Vec::new(),
+        idle_keys: Vec::new(),
         submitted: 0,
         completed: 0,
         prediction: Prediction::default(),
@@ -96,9 +97,9 @@ enum Ev {
         work_ns: u64,
         share: f64,
     },
-    /// A computing attempt's end as last scheduled by [`Hosts`] (stale when its token is old).
+    /// A host's next end as last scheduled by [`Hosts`] (stale when its token is old).
     Computed {
-        id: usize,
+        host: usize,
         token: u32,
     },
     /// Spill files are written; `thread` is freed after the spill that followed a finish.
@@ -147,8 +148,9 @@ struct Sim<'a> {
     /// Per submission made so far.
     graphs: Vec<Submitted>,
     hosts: Option<Hosts>,
-    /// Per [`Hosts`] id, the attempt computing.
+    /// The attempts computing on [`Hosts`], by the key they were given; free keys.
     computing: Vec<Option<Ending>>,
+    idle_keys: Vec<usize>,
     /// Submissions scheduled (their `Submit` event is queued or done).
     submitted: usize,
     completed: usize,
@@ -176,20 +178,32 @@ impl Sim<'_> {
                     work_ns,
                     share,
                 } => {
+                    let slot = ending.slot;
+                    let key = match self.idle_keys.pop() {
+                        Some(key) => {
+                            self.computing[key] = Some(ending);
+                            key
+                        }
+                        None => {
+                            self.computing.push(Some(ending));
+                            self.computing.len() - 1
+                        }
+                    };
                     let hosts = self.hosts.as_mut().expect("computes go to hosts");
-                    let (id, ends) = hosts.start(ending.slot, share, work_ns, time);
-                    if self.computing.len() <= id {
-                        self.computing.resize_with(id + 1, || None);
-                    }
-                    self.computing[id] = Some(ending);
-                    self.reschedule(ends);
+                    let (host, token, at) = hosts.start(slot, key, share, work_ns, time);
+                    self.at(at, Ev::Computed { host, token });
                 }
-                Ev::Computed { id, token } => {
+                Ev::Computed { host, token } => {
                     let hosts = self.hosts.as_mut().expect("computes go to hosts");
-                    if let Some(ends) = hosts.finish(id, token, time) {
-                        self.reschedule(ends);
-                        let ending = self.computing[id].take().expect("a computing attempt");
-                        self.end(ending);
+                    if let Some((done, next)) = hosts.finish(host, token, time) {
+                        if let Some((host, token, at)) = next {
+                            self.at(at, Ev::Computed { host, token });
+                        }
+                        for key in done {
+                            let ending = self.computing[key].take().expect("a computing attempt");
+                            self.idle_keys.push(key);
+                            self.end(ending);
+                        }
                     }
                 }
                 Ev::Spilled {
@@ -226,12 +240,6 @@ impl Sim<'_> {
         p.spilled_bytes = progress.spilled_bytes;
         p.kills = progress.kills;
         p.erred = progress.tasks_erred;
-    }
-
-    fn reschedule(&mut self, ends: Vec<End>) {
-        for (id, token, at) in ends {
-            self.at(at, Ev::Computed { id, token });
-        }
     }
 
     /// An attempt ends: the scheduler takes its result.
