@@ -82,6 +82,22 @@ const SHUFFLE_ON_TWO_THREADS: &str = "pandas' group and concat hold the GIL in p
      on two threads of one worker), and one worker's event loop dispatches the 256 sub-ms split \
      tasks of both threads";
 
+/// Shapes with more threads than the recording machine's 2 cores, recorded for the graphs that
+/// have them, to check the replay's shared cores against.
+const CROWDED_SHAPES: [Shape; 2] = [
+    Shape {
+        workers: 4,
+        threads: 1,
+    },
+    Shape {
+        workers: 2,
+        threads: 2,
+    },
+];
+
+const CROWDED_BEGIN: &str = "<!-- crowded table: tests/simulate_shapes.rs -->\n";
+const CROWDED_END: &str = "<!-- end of crowded table -->\n";
+
 const WHATIF_BEGIN: &str = "<!-- what-if table: tests/simulate_shapes.rs -->\n";
 const WHATIF_END: &str = "<!-- end of what-if table -->\n";
 
@@ -188,4 +204,102 @@ fn each_shape_of_a_real_dask_graph_is_predicted_from_each_other_shapes_trace() {
         }
     }
     readme::check_root_table(WHATIF_BEGIN, WHATIF_END, &table, &wrong);
+}
+
+/// The median of `values` (not empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+#[test]
+fn crowded_shapes_of_a_real_dask_graph_are_predicted_with_the_hosts_cores_shared() {
+    let mut graphs: Vec<PathBuf> = std::fs::read_dir(whatif_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && p.join("4x1.ndjson.zst").exists())
+        .collect();
+    graphs.sort();
+    assert!(
+        graphs.len() >= 6,
+        "{} graphs with crowded shapes",
+        graphs.len()
+    );
+    let mut table = String::from("| graph | trace |");
+    for shape in CROWDED_SHAPES {
+        let _ = write!(table, " → {shape} | → {shape}, cores not shared |");
+    }
+    table.push_str("\n|---|---|---:|---:|---:|---:|\n");
+    let (mut shared_errors, mut alone_errors) = (Vec::new(), Vec::new());
+    let mut wrong = Vec::new();
+    for dir in &graphs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        // The traces predate the workers' `host_cores` (format 1.3); the machine that recorded
+        // them had this many, and ran every worker of its LocalClusters.
+        let facts: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("facts.json")).unwrap())
+                .unwrap();
+        let cores = facts["cpu_count"].as_u64().unwrap() as u32;
+        let targets: Vec<WhatifRun> = CROWDED_SHAPES
+            .iter()
+            .map(|s| whatif_run(&dir.join(format!("{}x{}.ndjson.zst", s.workers, s.threads))))
+            .collect();
+        let _ = write!(table, "| {name} | recorded |");
+        for target in &targets {
+            let _ = write!(
+                table,
+                " {:.2} s | |",
+                seconds(target.replay.recorded.wall_ns)
+            );
+        }
+        table.push('\n');
+        for from in WHATIF_SHAPES {
+            let source =
+                whatif_run(&dir.join(format!("{}x{}.ndjson.zst", from.workers, from.threads)));
+            let _ = write!(table, "| | from {from} |");
+            for (target, to) in targets.iter().zip(CROWDED_SHAPES) {
+                let recorded = seconds(target.replay.recorded.wall_ns);
+                let mut cells = Vec::new();
+                for shared in [Some(cores), None] {
+                    let model = Model {
+                        cores: shared,
+                        ..Model::recorded(&source.replay, source.memory, to)
+                    };
+                    let predicted = seconds(simulate(&source.replay, &model).wall_ns);
+                    let error = (predicted - recorded) / recorded;
+                    cells.push(predicted);
+                    let _ = write!(table, " {predicted:.2} s ({:+.0} %) |", error * 100.0);
+                    if shared.is_some() {
+                        shared_errors.push(error.abs());
+                    } else {
+                        alone_errors.push(error.abs());
+                    }
+                }
+                // Sleeping tasks leave the cores idle: sharing them changes nothing.
+                if name == "sleep-map" && cells[0] != cells[1] {
+                    wrong.push(format!("{name} {from} → {to}: {cells:?} differ"));
+                }
+            }
+            table.push('\n');
+        }
+    }
+    let within = |errors: &[f64]| errors.iter().filter(|&&e| e <= 0.20).count();
+    let (shared_median, alone_median) =
+        (median(shared_errors.clone()), median(alone_errors.clone()));
+    let _ = writeln!(
+        table,
+        "\nWith the cores shared, {} of {} predictions within 20 % of the recorded wall time \
+         (median error {:.0} %); without, {} (median error {:.0} %).",
+        within(&shared_errors),
+        shared_errors.len(),
+        shared_median * 100.0,
+        within(&alone_errors),
+        alone_median * 100.0,
+    );
+    if shared_median > 0.25 || shared_median > alone_median / 2.0 {
+        wrong.push(format!(
+            "median error {shared_median:.2} with the cores shared, {alone_median:.2} without"
+        ));
+    }
+    readme::check_root_table(CROWDED_BEGIN, CROWDED_END, &table, &wrong);
 }

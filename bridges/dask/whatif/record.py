@@ -19,8 +19,9 @@ cluster closes, zstd level 19. Unlike the corpus, no task stream or performance 
 
 Task functions come from the corpus's ``scenarios`` module (pickled by reference; the corpus
 recorder puts its directory on the workers' ``PYTHONPATH``). Every graph is sized to take a few
-seconds on one thread. The machine has 2 cores: shapes of more than 2 threads in all would
-measure the machine, not the graph.
+seconds on one thread. The machine has 2 cores: the default shapes run at most 2 threads in
+all; ``--shapes 4x1,2x2`` records the crowded shapes that check the replay's shared cores
+(tests/simulate_shapes.rs predicts them from the default shapes' traces).
 """
 
 from __future__ import annotations

@@ -702,23 +702,18 @@ impl GroupShares {
 }
 
 /// Each recorded worker's host (an index), and each host's cores (0: unknown). Workers naming
-/// no host are each a host of their own.
+/// no host (traces before format 1.3) share one, as a `LocalCluster`'s do: `--cores` then
+/// says how many cores that machine had.
 fn hosts(spec: &[traces::WorkerSpec]) -> (Vec<usize>, Vec<u32>) {
-    let mut names: FxHashMap<&str, usize> = FxHashMap::default();
+    let mut names: FxHashMap<Option<&str>, usize> = FxHashMap::default();
     let mut cores: Vec<u32> = Vec::new();
     let worker_host = spec
         .iter()
         .map(|w| {
-            let host = match w.host.as_deref() {
-                Some(name) => *names.entry(name).or_insert_with(|| {
-                    cores.push(0);
-                    cores.len() - 1
-                }),
-                None => {
-                    cores.push(0);
-                    cores.len() - 1
-                }
-            };
+            let host = *names.entry(w.host.as_deref()).or_insert_with(|| {
+                cores.push(0);
+                cores.len() - 1
+            });
             cores[host] = cores[host].max(w.host_cores.unwrap_or(0));
             host
         })
