@@ -233,8 +233,8 @@ fn render_text(
             "cpu: tasks computing on one host share its {}; each wants {} of a core (its \
              group's recorded CPU time over compute time); the shape's workers stand on the \
              recorded hosts",
-            cores_words(&cpu.host_cores),
-            share_range(cpu.shares),
+            cpu.cores_text(),
+            cpu.shares_text(),
         ),
         None => writeln!(
             out,
@@ -329,30 +329,6 @@ fn render_text(
         format_duration(critical_path)
     );
     out
-}
-
-/// "2 cores", or per host when they differ: "hosts of 8 and 16 cores".
-fn cores_words(cores: &[u32]) -> String {
-    let mut distinct: Vec<u32> = cores.iter().copied().filter(|&c| c > 0).collect();
-    distinct.sort_unstable();
-    distinct.dedup();
-    match distinct.as_slice() {
-        [one] => traces::units::counted(u64::from(*one), "core"),
-        many => {
-            let listed: Vec<String> = many.iter().map(u32::to_string).collect();
-            format!("cores ({} per host)", listed.join(", "))
-        }
-    }
-}
-
-/// "72 %", or "29–72 %".
-fn share_range((lo, hi): (f64, f64)) -> String {
-    let (lo, hi) = ((lo * 100.0).round(), (hi * 100.0).round());
-    if lo == hi {
-        format!("{hi:.0} %")
-    } else {
-        format!("{lo:.0}–{hi:.0} %")
-    }
 }
 
 fn shape_words(shape: Shape) -> String {

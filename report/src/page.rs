@@ -308,10 +308,37 @@ impl Page<'_> {
                 format_bytes(p.transferred_bytes)
             );
         }
+        out.push_str("</tbody></table>\n");
+        match &w.cpu {
+            Some(cpu) => {
+                let _ = writeln!(
+                    out,
+                    "<p>More workers stand on the recorded {}, whose {}{} the computing tasks \
+                     share: past them, tasks slow each other down, each wanting its \
+                     group's recorded share of a core ({}). <code>taskscope simulate --cores \
+                     N</code> predicts a bigger machine.</p>",
+                    if cpu.host_cores.len() == 1 {
+                        "host"
+                    } else {
+                        "hosts"
+                    },
+                    cpu.cores_text(),
+                    if cpu.host_cores.len() == 1 {
+                        ""
+                    } else {
+                        " each"
+                    },
+                    cpu.shares_text()
+                );
+            }
+            None => out.push_str(
+                "<p>CPU is not modelled here (the trace has no CPU time per group, or no \
+                 host's cores): each added worker is taken to bring its own cores.</p>\n",
+            ),
+        }
         let _ = write!(
             out,
-            "</tbody></table>\n<p>Critical path: {}, which no number of workers can beat.</p>\n\
-             </section>\n",
+            "<p>Critical path: {}, which no number of workers can beat.</p>\n</section>\n",
             format_duration(w.critical_path_ns)
         );
     }

@@ -188,4 +188,51 @@ fn a_plugin_trace_is_predicted_on_larger_clusters() {
         );
     }
     assert!(section.contains("which no number of workers can beat"));
+    // The trace predates hosts' cores: the section says more workers bring their own.
+    assert!(
+        section.contains("CPU is not modelled here (the trace has no CPU time per group, or no host's cores): each added worker is taken to bring its own cores."),
+        "{section}"
+    );
+}
+
+#[test]
+fn the_what_if_section_says_whose_cores_the_workers_share() {
+    // Two workers of a 2-core host ran four 100 ms tasks, 90 % of it on the CPU.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cpu.ndjson");
+    let mut lines = vec![
+        r#"{"kind":"header","format":"taskscope-trace","version":"1.3","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"a","threads":1,"host":"h","host_cores":2},{"id":1,"name":"b","threads":1,"host":"h","host_cores":2}]}}"#.to_string(),
+        r#"{"kind":"event","time":0,"type":"graph-submitted","tasks":4}"#.to_string(),
+    ];
+    for i in 0..4u64 {
+        let start = (i / 2) * 100_000_000;
+        lines.push(format!(
+            r#"{{"kind":"task","key":["work",{i}],"group":"work","worker":{},"status":"ok","phases":[{{"action":"queued","start":0,"stop":{start}}},{{"action":"compute","start":{start},"stop":{}}}]}}"#,
+            i % 2,
+            start + 100_000_000
+        ));
+    }
+    lines.push(r#"{"kind":"group-metrics","time":200000000,"group":"work","metrics":{"execute/thread-cpu/seconds":0.36,"execute/thread-noncpu/seconds":0.04}}"#.to_string());
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let html = report::render(&path, &report::Options::default())
+        .unwrap()
+        .html;
+    let at = html
+        .find("<section id=\"whatif\">")
+        .expect("a What if section");
+    let section = &html[at..at + html[at..].find("</section>").unwrap()];
+    assert!(
+        section.contains(
+            "<p>More workers stand on the recorded host, whose 2 cores the computing tasks \
+             share: past them, tasks slow each other down, each wanting its group's recorded \
+             share of a core (90 %). <code>taskscope simulate --cores N</code> predicts a \
+             bigger machine.</p>"
+        ),
+        "{section}"
+    );
+    // 4 workers run the 4 tasks side by side, at 1.8 times their time on 2 cores: 180 ms.
+    assert!(
+        section.contains("<tr><td>4×1</td><td>180 ms</td>"),
+        "{section}"
+    );
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use analyzer::{Report, SimulatedFix};
 use engine::simulate::{
-    Fix, Model, Prediction, Replay, Shape, default_shapes, relative_error, simulate,
+    CpuModel, Fix, Model, Prediction, Replay, Shape, default_shapes, relative_error, simulate,
 };
 use traces::TraceError;
 
@@ -33,6 +33,9 @@ pub struct WhatIf {
     pub predictions: Vec<(Shape, Prediction)>,
     /// No number of workers beats it.
     pub critical_path_ns: u64,
+    /// The cores the shapes' workers share, when the replay knows them (else more workers are
+    /// taken to bring their own).
+    pub cpu: Option<CpuModel>,
 }
 
 /// Fills in `simulated` (and takes it as the impact) for the findings of `report`, read from
@@ -79,6 +82,7 @@ pub fn attach_and_predict(report: &mut Report, path: &Path) -> Result<Option<Wha
         calibration_error: run.calibration_error,
         predictions,
         critical_path_ns: run.replay.critical_path_ns(&run.model),
+        cpu: run.replay.cpu_model(&run.model),
     }))
 }
 

@@ -12,9 +12,9 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from dask.system import CPU_COUNT
 import workloads
 from conftest import REPO, cluster, read_trace
+from dask.system import CPU_COUNT
 
 import taskscope_dask
 from taskscope_dask import Report, TaskscopeNotFound, find_taskscope_bin

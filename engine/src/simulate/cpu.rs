@@ -26,6 +26,32 @@ pub struct CpuModel {
     pub shares: (f64, f64),
 }
 
+impl CpuModel {
+    /// A host's cores: "2 cores", or when the hosts differ, "8–16 cores".
+    pub fn cores_text(&self) -> String {
+        let known = self.host_cores.iter().copied().filter(|&c| c > 0);
+        let (lo, hi) = (known.clone().min().unwrap_or(0), known.max().unwrap_or(0));
+        if lo == hi {
+            traces::units::counted(u64::from(hi), "core")
+        } else {
+            format!("{lo}–{hi} cores")
+        }
+    }
+
+    /// "72 %", or "29–72 %".
+    pub fn shares_text(&self) -> String {
+        let (lo, hi) = (
+            (self.shares.0 * 100.0).round(),
+            (self.shares.1 * 100.0).round(),
+        );
+        if lo == hi {
+            format!("{hi:.0} %")
+        } else {
+            format!("{lo:.0}–{hi:.0} %")
+        }
+    }
+}
+
 impl Replay {
     /// How the replay shares CPU on `model`: `None` (tasks never slow each other down) unless
     /// the trace has its tasks' CPU shares and some host's cores, or `model.cores` gives them.
