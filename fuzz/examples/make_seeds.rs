@@ -162,8 +162,8 @@ fn header() -> Header {
                     threads: 2,
                     memory_limit: Some(4_000_000_000),
                     resources: BTreeMap::new(),
-                    host: None,
-                    host_cores: None,
+                    host: Some("127.0.0.1".into()),
+                    host_cores: Some(8),
                 },
                 WorkerSpec {
                     id: 1,
