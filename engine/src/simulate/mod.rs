@@ -1,6 +1,7 @@
 //! What-if: a recorded run replayed on another cluster shape, in virtual time, by the engine's
 //! own [`Scheduler`](crate::scheduler) (placement by input bytes, depth-first order, work
-//! stealing, Dask's memory lines). Tasks take their recorded compute and deserialize times;
+//! stealing, Dask's memory lines). Tasks take their recorded compute and deserialize times,
+//! stretched when the tasks computing on one host want more than its cores (`cpu.rs`);
 //! transfers and disk I/O are costed from their bytes with a network and disk model.
 //!
 //! [`Replay`] is what is replayed (graphs of recorded tasks, from a trace or built directly);
