@@ -2,7 +2,7 @@
 //! plugin trace of `analyzer/tests/corpus/` replayed on its own recorded shape).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 use engine::simulate::{Model, Replay, simulate};
@@ -10,6 +10,12 @@ use predicates::prelude::*;
 
 #[path = "common/readme.rs"]
 mod readme;
+
+/// Two workers of a 2-core host, four 100 ms tasks 90 % on the CPU (hand-made, format 1.3).
+const CPU_CROWD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/traces/tests/data/cpu_crowd.ndjson"
+);
 
 const STREAM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -138,22 +144,7 @@ fn scattered_data_is_placed_where_it_was_held_and_said_so() {
 #[test]
 fn tasks_share_the_recorded_hosts_cores_and_the_cpu_line_says_so() {
     // Two workers of a 2-core host each ran two 100 ms tasks, 90 % of it on the CPU.
-    let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("cpu.ndjson");
-    let mut lines = vec![
-        r#"{"kind":"header","format":"taskscope-trace","version":"1.3","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"a","threads":1,"host":"h","host_cores":2},{"id":1,"name":"b","threads":1,"host":"h","host_cores":2}]}}"#.to_string(),
-        r#"{"kind":"event","time":0,"type":"graph-submitted","tasks":4}"#.to_string(),
-    ];
-    for i in 0..4u64 {
-        let start = (i / 2) * 100_000_000;
-        lines.push(format!(
-            r#"{{"kind":"task","key":["work",{i}],"group":"work","worker":{},"status":"ok","phases":[{{"action":"queued","start":0,"stop":{start}}},{{"action":"compute","start":{start},"stop":{}}}]}}"#,
-            i % 2,
-            start + 100_000_000
-        ));
-    }
-    lines.push(r#"{"kind":"group-metrics","time":200000000,"group":"work","metrics":{"execute/thread-cpu/seconds":0.36,"execute/thread-noncpu/seconds":0.04}}"#.to_string());
-    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let trace = PathBuf::from(CPU_CROWD);
     let text = String::from_utf8(
         taskscope()
             .arg("simulate")
@@ -186,11 +177,17 @@ fn tasks_share_the_recorded_hosts_cores_and_the_cpu_line_says_so() {
     let roomy = wall(&["--workers", "4", "--cores", "4"]);
     assert!((roomy - 0.1).abs() < 0.002, "{roomy}");
     // Without the metrics, nothing is shared, and the line says why.
-    lines.pop();
-    std::fs::write(&trace, lines.join("\n") + "\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("no-metrics.ndjson");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("group-metrics"))
+        .collect();
+    std::fs::write(&bare, kept.join("\n") + "\n").unwrap();
     taskscope()
         .arg("simulate")
-        .arg(&trace)
+        .arg(&bare)
         .assert()
         .success()
         .stdout(predicate::str::contains(

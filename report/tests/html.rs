@@ -198,22 +198,7 @@ fn a_plugin_trace_is_predicted_on_larger_clusters() {
 #[test]
 fn the_what_if_section_says_whose_cores_the_workers_share() {
     // Two workers of a 2-core host ran four 100 ms tasks, 90 % of it on the CPU.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cpu.ndjson");
-    let mut lines = vec![
-        r#"{"kind":"header","format":"taskscope-trace","version":"1.3","producer":"p","origin_unix_ns":0,"cluster":{"workers":[{"id":0,"name":"a","threads":1,"host":"h","host_cores":2},{"id":1,"name":"b","threads":1,"host":"h","host_cores":2}]}}"#.to_string(),
-        r#"{"kind":"event","time":0,"type":"graph-submitted","tasks":4}"#.to_string(),
-    ];
-    for i in 0..4u64 {
-        let start = (i / 2) * 100_000_000;
-        lines.push(format!(
-            r#"{{"kind":"task","key":["work",{i}],"group":"work","worker":{},"status":"ok","phases":[{{"action":"queued","start":0,"stop":{start}}},{{"action":"compute","start":{start},"stop":{}}}]}}"#,
-            i % 2,
-            start + 100_000_000
-        ));
-    }
-    lines.push(r#"{"kind":"group-metrics","time":200000000,"group":"work","metrics":{"execute/thread-cpu/seconds":0.36,"execute/thread-noncpu/seconds":0.04}}"#.to_string());
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../traces/tests/data/cpu_crowd.ndjson");
     let html = report::render(&path, &report::Options::default())
         .unwrap()
         .html;
