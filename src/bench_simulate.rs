@@ -24,8 +24,7 @@ const BENCH_SHARES: [f64; 4] = [1.0, 0.9, 0.7, 0.5];
 const BANDWIDTH: &str = "1GB/s";
 const LATENCY: &str = "1ms";
 
-/// Cores of the machine the table in the README was measured on: real runs with more
-/// CPU-bound threads than this share cores, which no replay of their recorded times predicts.
+/// Cores of the machine the table in the README was measured on.
 fn cores() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
 }
@@ -81,8 +80,9 @@ pub fn bench_simulate(tasks: u64, validate: bool) -> Result<()> {
 fn validation(dir: &Path) -> Result<()> {
     outln!(
         "\nworkloads recorded on {RECORDED_WORKERS} workers × 1 thread ({BANDWIDTH}, {LATENCY} \
-         network), predicted and run on each shape ({} cores here); `sleep` rows wait out their \
-         compute time (--sleep-compute), so more workers than cores still run side by side:",
+         network), predicted and run on each shape ({} cores here); `burn` rows burn their \
+         compute time on the CPU (more workers than cores share them), `sleep` rows wait it out \
+         (--sleep-compute):",
         cores()
     )?;
     outln!(
@@ -123,10 +123,6 @@ fn validation(dir: &Path) -> Result<()> {
             };
             let recorded = run(RECORDED_WORKERS, &[])?;
             for workers in SHAPES {
-                // Burning: only the shapes this machine's cores can run side by side.
-                if !sleep && workers > cores() {
-                    continue;
-                }
                 let shape = Shape {
                     workers,
                     threads: 1,

@@ -96,19 +96,48 @@ pub(crate) fn run(
     Ok(output)
 }
 
-/// A CPU loop (integer mixing) until `duration` has passed.
+/// A CPU loop (integer mixing) until it has used `duration` of CPU: on a core it shares, it
+/// takes longer, as real CPU-bound work does (and a replay's shared cores predict). The
+/// thread's CPU clock is a system call, so it is read only when the wall clock says the time
+/// could be up: never before `duration`, then after as long again as the CPU time missing.
 fn burn(seed: u64, duration: Duration) {
-    let start = Instant::now();
+    let cpu_start = thread_cpu_ns();
+    let mut deadline = Instant::now() + duration;
     let mut x = seed | 1;
     loop {
         for _ in 0..64 {
             x = x.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(17) ^ 0x85eb_ca6b;
         }
-        if start.elapsed() >= duration {
-            break;
+        if Instant::now() < deadline {
+            continue;
+        }
+        let used = match (cpu_start, thread_cpu_ns()) {
+            (Some(a), Some(b)) => Duration::from_nanos(b.saturating_sub(a)),
+            // No CPU clock: wall time it is.
+            _ => break,
+        };
+        match duration.checked_sub(used) {
+            Some(missing) if !missing.is_zero() => deadline = Instant::now() + missing,
+            _ => break,
         }
     }
     std::hint::black_box(x);
+}
+
+/// CPU time the calling thread has used, in nanoseconds.
+pub(crate) fn thread_cpu_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a pointer to a timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    let secs = u64::try_from(ts.tv_sec).ok()?;
+    let nanos = u64::try_from(ts.tv_nsec).ok()?;
+    Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
 }
 
 #[cfg(test)]
@@ -137,13 +166,15 @@ mod tests {
 
     /// CPU time of the calling thread.
     fn thread_cpu() -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: a valid pointer to a timespec, for the calling thread's clock.
-        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+        Duration::from_nanos(thread_cpu_ns().unwrap())
+    }
+
+    #[test]
+    fn burning_compute_uses_its_time_on_the_cpu() {
+        let before = thread_cpu();
+        run(&Key::from("b-1"), &Work::new(50_000_000, 8), &[], 1, false).unwrap();
+        // However loaded the machine: 50 ms of CPU, not of wall time.
+        assert!(thread_cpu() - before >= Duration::from_millis(50));
     }
 
     #[test]

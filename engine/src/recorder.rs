@@ -16,6 +16,7 @@ use traces::{
     TaskStatus, TraceError, TraceWriter, WorkerId,
 };
 
+use crate::compute::thread_cpu_ns;
 use crate::graph::Graph;
 use crate::store::TaskId;
 
@@ -479,22 +480,6 @@ impl Drop for ThreadRecorder {
     fn drop(&mut self) {
         self.flush();
     }
-}
-
-/// CPU time the calling thread has used, in nanoseconds.
-pub(crate) fn thread_cpu_ns() -> Option<u64> {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid clock id and a pointer to a timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return None;
-    }
-    let secs = u64::try_from(ts.tv_sec).ok()?;
-    let nanos = u64::try_from(ts.tv_nsec).ok()?;
-    Some(secs.saturating_mul(1_000_000_000).saturating_add(nanos))
 }
 
 /// The hot-path cost of recording, in nanoseconds per task attempt: a worker thread building

@@ -10,8 +10,8 @@ use std::sync::MutexGuard;
 use traces::{Action, EventKind, TaskStatus, WorkerId};
 
 use crate::cluster::{Shared, State};
-use crate::compute;
-use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder, thread_cpu_ns};
+use crate::compute::{self, thread_cpu_ns};
+use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder};
 use crate::scheduler::{Assignment, Claim, Input};
 use crate::store::{self, Located, TaskId};
 
