@@ -14,7 +14,8 @@ use traces::Key;
 
 use crate::error::EngineError;
 
-/// What a task does when it runs. Real work: a CPU loop over its inputs for `compute_ns`, and a
+/// What a task does when it runs. Real work: a CPU loop over its inputs for `compute_ns` of CPU
+/// time (longer in wall time on a core other threads share), and a
 /// real result buffer of `output_bytes`, filled from the key and the inputs so a result can be
 /// checked after it travelled or was spilled.
 #[derive(Clone, Debug, Default, PartialEq)]
