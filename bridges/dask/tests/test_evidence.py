@@ -369,3 +369,28 @@ def test_worker_side_needs_no_taskscope_on_workers():
     )
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout.decode().split() == ["WarningForwarder", "taskscope-warnings", "heartbeat"]
+
+
+def test_a_workers_host_and_its_cores_even_for_an_address_the_scheduler_forgot():
+    from dask.system import CPU_COUNT
+
+    from taskscope_dask.plugin import _host_cores, _UnknownWorker, _Worker
+
+    class Scheduler:
+        address = "tcp://127.0.0.1:8786"
+
+    # A result arriving from a removed worker: its spec still names its host.
+    gone = _UnknownWorker("tcp://127.0.0.1:40001")
+    spec = _Worker(3, gone, _host_cores(Scheduler(), gone)).spec()
+    assert spec == {
+        "id": 3, "name": "tcp://127.0.0.1:40001", "threads": 0, "host": "127.0.0.1",
+        "host_cores": CPU_COUNT,
+    }
+    # Another machine's cores are not the scheduler's to tell; an address without a host has
+    # none.
+    remote = _UnknownWorker("tcp://10.1.2.3:40001")
+    assert _host_cores(Scheduler(), remote) is None
+    assert _Worker(4, remote, None).spec()["host"] == "10.1.2.3"
+    odd = _UnknownWorker("not an address")
+    assert _host_cores(Scheduler(), odd) is None
+    assert "host" not in _Worker(5, odd, None).spec()

@@ -153,8 +153,9 @@ class _Worker:
             spec["memory_limit"] = int(ws.memory_limit)
         if ws.resources:
             spec["resources"] = {k: float(v) for k, v in ws.resources.items()}
-        if ws.host:
-            spec["host"] = str(ws.host)
+        host = getattr(ws, "host", None)
+        if host:
+            spec["host"] = str(host)
         if self.host_cores:
             spec["host_cores"] = self.host_cores
         return spec
@@ -1179,6 +1180,7 @@ class _UnknownWorker:
 
     def __init__(self, address: str):
         self.address = address
+        self.host = _address_host(address)
         self.nthreads = 0
         self.memory_limit: int | None = None
         self.resources: dict[str, float] = {}
@@ -1187,17 +1189,24 @@ class _UnknownWorker:
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+def _address_host(address: str) -> str | None:
+    """The host part of a Dask address (``tcp://10.0.0.4:8786`` → ``10.0.0.4``), if it has one."""
+    from distributed.comm.addressing import get_address_host
+
+    try:
+        return str(get_address_host(address)) or None
+    except (TypeError, ValueError):
+        return None
+
+
 def _host_cores(scheduler: Any, ws: Any) -> int | None:
     """The cores of the worker's host when it is the scheduler's own (a ``LocalCluster``, the
     usual case): ``dask.system.CPU_COUNT``, which honours CPU affinity and cgroup quotas
     (``LocalCluster`` sizes itself by it). A remote host's cores are not known here: ``None``."""
-    try:
-        from distributed.comm.addressing import get_address_host
-
-        own = get_address_host(scheduler.address)
-    except (AttributeError, ValueError):
+    own = _address_host(str(getattr(scheduler, "address", "") or ""))
+    host = getattr(ws, "host", None)
+    if own is None or not host:
         return None
-    host = str(ws.host or "")
     if host != own and not (host in _LOOPBACK and own in _LOOPBACK):
         return None
     from dask.system import CPU_COUNT
