@@ -116,8 +116,12 @@ def test_a_simulation_from_dict_is_typed_and_its_html_escapes_everything():
     sim = taskscope_dask.Simulation.from_dict(raw)
     assert sim.calibration_error == -0.05
     assert sim.host_cores is None  # no CPU model: no cores in the model
+    assert "cpu: not modelled: each added worker is taken to bring its own cores" in str(sim)
     cores = taskscope_dask.Simulation.from_dict({**raw, "model": {"host_cores": [2, 16]}})
     assert cores.host_cores == [2, 16]
+    assert cores.cpu() == "tasks computing on one host share its 2\u201316 cores"
+    one = taskscope_dask.Simulation.from_dict({**raw, "model": {"host_cores": [1]}})
+    assert "<p>cpu: tasks computing on one host share its 1 core</p>" in one._repr_html_()
     assert sim.predictions[1].workers_killed == 1
     # With a fix that changes the trace, the fastest shape is the fastest fixed one.
     assert sim.fastest() is sim.predictions[1]

@@ -162,8 +162,17 @@ class Simulation:
             f"{self.recorded_wall_seconds:.2f} s ({self.calibration_error * 100:+.1f} %)"
         )
 
+    def cpu(self) -> str:
+        """Whether the added workers share the recorded hosts' cores, as ``simulate`` says it."""
+        if not self.host_cores:
+            return "not modelled: each added worker is taken to bring its own cores"
+        known = [c for c in self.host_cores if c > 0]
+        lo, hi = min(known, default=0), max(known, default=0)
+        cores = f"{hi} core{'s' if hi != 1 else ''}" if lo == hi else f"{lo}\u2013{hi} cores"
+        return f"tasks computing on one host share its {cores}"
+
     def __str__(self) -> str:
-        lines = [f"calibration: {self.calibration()}"]
+        lines = [f"calibration: {self.calibration()}", f"cpu: {self.cpu()}"]
         for p in self.predictions:
             line = (
                 f"{p.shape:>7}  {p.wall_seconds:8.2f} s  {self._ratio(p):5.2f}{TIMES}"
@@ -196,6 +205,7 @@ class Simulation:
         return (
             '<div class="taskscope-simulation">'
             f"<p>{esc(self.calibration())}</p>"
+            f"<p>cpu: {esc(self.cpu())}</p>"
             '<table><thead><tr><th>shape</th><th>wall</th><th>vs recorded</th>'
             f"<th>utilisation</th>{fix_head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
             f"<p>critical path (unlimited workers, free transfers): "
