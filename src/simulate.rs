@@ -32,7 +32,6 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
     };
     base.cores = args.cores;
-    let cpu = replay.cpu_model(&base);
     let shapes = shapes(args, recorded.shape);
     // The recorded shape first: its prediction is the calibration.
     let mut all = vec![recorded.shape];
@@ -70,6 +69,7 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
             args.fix,
         ),
         OutputFormat::Json => {
+            let cpu = replay.cpu_model(&base);
             let predictions: Vec<_> = listed
                 .iter()
                 .map(|row| {

@@ -105,6 +105,17 @@ fn whatif_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("analyzer/tests/whatif")
 }
 
+/// The recorded graphs' directories, sorted.
+fn graph_dirs() -> Vec<PathBuf> {
+    let mut graphs: Vec<PathBuf> = std::fs::read_dir(whatif_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    graphs.sort();
+    graphs
+}
+
 /// One recorded run: its replay and the memory fractions of its cluster.
 struct WhatifRun {
     replay: Replay,
@@ -127,12 +138,7 @@ fn seconds(ns: u64) -> f64 {
 
 #[test]
 fn each_shape_of_a_real_dask_graph_is_predicted_from_each_other_shapes_trace() {
-    let mut graphs: Vec<PathBuf> = std::fs::read_dir(whatif_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir())
-        .collect();
-    graphs.sort();
+    let graphs = graph_dirs();
     assert!(graphs.len() >= 6, "{} graphs", graphs.len());
     let mut header = String::from("| graph | trace |");
     let mut rule = String::from("|---|---|");
@@ -214,12 +220,10 @@ fn median(mut values: Vec<f64>) -> f64 {
 
 #[test]
 fn crowded_shapes_of_a_real_dask_graph_are_predicted_with_the_hosts_cores_shared() {
-    let mut graphs: Vec<PathBuf> = std::fs::read_dir(whatif_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_dir() && p.join("4x1.ndjson.zst").exists())
+    let graphs: Vec<PathBuf> = graph_dirs()
+        .into_iter()
+        .filter(|p| p.join("4x1.ndjson.zst").exists())
         .collect();
-    graphs.sort();
     assert!(
         graphs.len() >= 6,
         "{} graphs with crowded shapes",
