@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use traces::MemoryFractions;
+use traces::{MemoryFractions, WorkerId};
 
 /// How a cluster is set up.
 #[derive(Clone, Debug)]
@@ -80,5 +81,80 @@ impl Network {
         } else {
             wire
         }
+    }
+}
+
+/// The wire time of one task's gather, paid once per peer after its last input: sleeping a few
+/// µs per input costs the timer's slack each time (~60 µs on this VM), which made a 32-input
+/// gather of a 1 ms network take 2.2 ms and replays fitted to it predict 4 workers 20 % slow.
+#[derive(Debug)]
+pub(crate) struct Gather {
+    network: Network,
+    peer: Option<WorkerId>,
+    owed_ns: u64,
+}
+
+impl Gather {
+    pub(crate) fn new(network: Network) -> Self {
+        Self {
+            network,
+            peer: None,
+            owed_ns: 0,
+        }
+    }
+
+    /// An input of `bytes` from `peer` was copied; `more_from_peer` when the next input comes from
+    /// the same peer. Returns how long to sleep now.
+    pub(crate) fn arrived(
+        &mut self,
+        peer: WorkerId,
+        bytes: u64,
+        more_from_peer: bool,
+    ) -> Option<Duration> {
+        let first = self.peer != Some(peer);
+        self.peer = Some(peer);
+        self.owed_ns = self
+            .owed_ns
+            .saturating_add(self.network.delay_ns(bytes, first));
+        if more_from_peer || self.owed_ns == 0 {
+            return None;
+        }
+        Some(Duration::from_nanos(std::mem::take(&mut self.owed_ns)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NETWORK: Network = Network {
+        bandwidth: Some(1_000_000_000),
+        latency_ns: 1_000_000,
+    };
+
+    #[test]
+    fn a_gather_sleeps_once_per_peer_for_its_latency_and_all_its_bytes() {
+        let mut gather = Gather::new(NETWORK);
+        // 16 inputs of 64 B from peer 3, then 2 of 1,000 B from peer 5.
+        let mut sleeps = Vec::new();
+        for i in 0..16 {
+            sleeps.push(gather.arrived(3, 64, i < 15));
+        }
+        sleeps.push(gather.arrived(5, 1_000, true));
+        sleeps.push(gather.arrived(5, 1_000, false));
+        let slept: Vec<Duration> = sleeps.into_iter().flatten().collect();
+        assert_eq!(
+            slept,
+            [
+                Duration::from_nanos(1_000_000 + 16 * 64),
+                Duration::from_nanos(1_000_000 + 2 * 1_000)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_free_network_never_sleeps() {
+        let mut gather = Gather::new(Network::default());
+        assert_eq!(gather.arrived(0, 1 << 20, false), None);
     }
 }

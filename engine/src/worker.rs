@@ -2,7 +2,6 @@
 //! arguments, compute, then hand the result back to the scheduler state and spill if needed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use std::sync::MutexGuard;
@@ -11,6 +10,7 @@ use traces::{Action, EventKind, TaskStatus, WorkerId};
 
 use crate::cluster::{Shared, State};
 use crate::compute::{self, thread_cpu_ns};
+use crate::config::Gather;
 use crate::recorder::{MAX_PHASES, RawPhase, TaskEvent, ThreadRecorder};
 use crate::scheduler::{Assignment, Claim, Input};
 use crate::store::{self, Located, TaskId};
@@ -142,13 +142,17 @@ fn execute(
     // gathers); the task still receives them in dependency order.
     let mut order: Vec<usize> = (0..job.inputs.len()).collect();
     order.sort_by_key(|&i| job.inputs[i].from.map(|(slot, _)| slot));
+    let peers: Vec<Option<WorkerId>> = order
+        .iter()
+        .map(|&i| job.inputs[i].from.map(|(_, id)| id))
+        .collect();
     let mut inputs: Vec<Option<Input<Bytes>>> = job.inputs.into_iter().map(Some).collect();
     let mut values: Vec<Bytes> = vec![Bytes::new(); inputs.len()];
     let mut fetched: Vec<(TaskId, Bytes)> = Vec::new();
     let mut unspilled: Vec<(TaskId, Bytes)> = Vec::new();
     let mut failure: Option<String> = None;
-    let mut previous_peer = None;
-    for position in order {
+    let mut gather = Gather::new(shared.config.network);
+    for (i, &position) in order.iter().enumerate() {
         let input = inputs[position].take().expect("each input is fetched once");
         let t0 = shared.now();
         let (value, from_disk) = match input.found {
@@ -179,11 +183,9 @@ fn execute(
             Some((_, peer)) => {
                 // A real copy of the bytes, plus the modelled wire time.
                 let copy = Bytes::copy_from_slice(&value);
-                let first = previous_peer != Some(peer);
-                previous_peer = Some(peer);
-                let delay = shared.config.network.delay_ns(copy.len() as u64, first);
-                if delay > 0 {
-                    std::thread::sleep(Duration::from_nanos(delay));
+                let more_from_peer = peers.get(i + 1) == Some(&Some(peer));
+                if let Some(wire) = gather.arrived(peer, copy.len() as u64, more_from_peer) {
+                    std::thread::sleep(wire);
                 }
                 let bytes = Some(copy.len() as u64);
                 event.push(phase(
