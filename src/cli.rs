@@ -62,8 +62,9 @@ pub enum Command {
 pub struct SimulateArgs {
     /// Trace file (native, Dask task stream or performance report).
     pub trace: PathBuf,
-    /// Worker counts to predict, e.g. 2,4,8 [default: 1, 2, 4 and 8 times the recorded].
-    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Worker counts to predict, e.g. 2,4,8, up to 4096 [default: 1, 2, 4 and 8 times the
+    /// recorded].
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=i64::from(engine::MAX_SIMULATED_WORKERS)))]
     pub workers: Vec<u32>,
     /// Threads per worker to predict, e.g. 1,2 [default: the recorded].
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -216,7 +217,7 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
     /// Number of workers.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=i64::from(engine::MAX_WORKERS)))]
     pub workers: u32,
     /// Threads per worker.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]

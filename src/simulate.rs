@@ -31,6 +31,10 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         bandwidth: args.bandwidth.or(recorded.network.bandwidth),
         latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
     };
+    if args.latency.is_some() {
+        // The latency asked for, whatever the recorded spread.
+        base.round_latency_ns = None;
+    }
     base.cores = args.cores;
     let shapes = shapes(args, recorded.shape);
     // The recorded shape first: its prediction is the calibration.

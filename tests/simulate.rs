@@ -225,7 +225,7 @@ fn bad_input_is_one_line_and_bad_flags_exit_2() {
         ));
     for (flag, value) in [
         ("--workers", "0"),
-        ("--workers", "65"),
+        ("--workers", "4097"),
         ("--threads", "two"),
         ("--bandwidth", "fast"),
         ("--latency", "soon"),
@@ -501,7 +501,7 @@ fn hostile_shapes_and_durations_end_in_a_clear_error_or_saturated_times() {
         .code(1)
         .stderr(format!(
             "error: cannot replay {}: the recorded cluster has 1 workers of up to 4294967295 \
-             threads; the simulator models at most 64 workers of 256 threads\n",
+             threads; the simulator models at most 4096 workers of 256 threads\n",
             wide.display()
         ));
     // `analyze` of it still answers, without a simulated figure.

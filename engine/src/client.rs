@@ -260,9 +260,10 @@ impl Client {
         let Some(&t) = st.sched.live.get(key) else {
             return Vec::new();
         };
-        let holders = st.sched.task(t).holders;
-        (0..st.sched.workers.len())
-            .filter(|&slot| holders & (1 << slot) != 0)
+        st.sched
+            .task(t)
+            .holders
+            .iter()
             .map(|slot| st.sched.workers[slot].id)
             .collect()
     }

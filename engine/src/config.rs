@@ -58,8 +58,10 @@ impl Default for ClusterConfig {
 }
 
 /// A model of the network between workers, so a laptop can imitate a cluster: the inputs a task
-/// fetches from one peer travel as one message (as Dask's `gather_dep` batches them), paying
-/// `latency` once, and each input takes `bytes / bandwidth` (on top of the real copy).
+/// fetches from one peer travel as one message (as Dask's `gather_dep` batches them), and a
+/// worker gathers from up to [`CONCURRENT_GATHERS`] peers at once, so a task pays `latency` once
+/// per round of that many peers; each input takes `bytes / bandwidth` of the link they share (on
+/// top of the real copy).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Network {
     /// Bytes per second; `None`: as fast as memory copies.
@@ -67,30 +69,33 @@ pub struct Network {
     pub latency_ns: u64,
 }
 
+/// Dask's `distributed.worker.connections.incoming` (10): the peers a worker fetches from at
+/// once. Paying a latency per peer in turn made a task reading from 500 workers wait 500
+/// latencies where Dask waits 50.
+pub const CONCURRENT_GATHERS: u32 = 10;
+
 impl Network {
-    /// The modelled time of one input of `bytes`; `first` when it is the first from its peer.
-    pub fn delay_ns(&self, bytes: u64, first: bool) -> u64 {
-        let wire = match self.bandwidth {
+    /// The time `bytes` take on the wire, latency aside.
+    pub(crate) fn wire_ns(&self, bytes: u64) -> u64 {
+        match self.bandwidth {
             Some(bw) if bw > 0 => {
                 u64::try_from(bytes as u128 * 1_000_000_000 / bw as u128).unwrap_or(u64::MAX)
             }
             _ => 0,
-        };
-        if first {
-            self.latency_ns.saturating_add(wire)
-        } else {
-            wire
         }
     }
 }
 
-/// The wire time of one task's gather, paid once per peer after its last input: sleeping a few
-/// µs per input costs the timer's slack each time (~60 µs on this VM), which made a 32-input
-/// gather of a 1 ms network take 2.2 ms and replays fitted to it predict 4 workers 20 % slow.
+/// The network time of one task's gather, input by input (local inputs first, then peer by
+/// peer), for the engine's worker and the simulator alike. The engine sleeps a peer's time
+/// once, after its last input: sleeping a few µs per input costs the timer's slack each time
+/// (~60 µs on this VM), which made a 32-input gather of a 1 ms network take 2.2 ms and replays
+/// fitted to it predict 4 workers 20 % slow.
 #[derive(Debug)]
 pub(crate) struct Gather {
     network: Network,
     peer: Option<WorkerId>,
+    peers: u32,
     owed_ns: u64,
 }
 
@@ -99,8 +104,23 @@ impl Gather {
         Self {
             network,
             peer: None,
+            peers: 0,
             owed_ns: 0,
         }
+    }
+
+    /// The modelled time of an input of `bytes` from `peer`: its wire time, and the latency when
+    /// it opens a round of [`CONCURRENT_GATHERS`] peers.
+    pub(crate) fn input_ns(&mut self, peer: WorkerId, bytes: u64) -> u64 {
+        let mut ns = self.network.wire_ns(bytes);
+        if self.peer != Some(peer) {
+            self.peer = Some(peer);
+            if self.peers.is_multiple_of(CONCURRENT_GATHERS) {
+                ns = ns.saturating_add(self.network.latency_ns);
+            }
+            self.peers += 1;
+        }
+        ns
     }
 
     /// An input of `bytes` from `peer` was copied; `more_from_peer` when the next input comes from
@@ -111,11 +131,8 @@ impl Gather {
         bytes: u64,
         more_from_peer: bool,
     ) -> Option<Duration> {
-        let first = self.peer != Some(peer);
-        self.peer = Some(peer);
-        self.owed_ns = self
-            .owed_ns
-            .saturating_add(self.network.delay_ns(bytes, first));
+        let ns = self.input_ns(peer, bytes);
+        self.owed_ns = self.owed_ns.saturating_add(ns);
         if more_from_peer || self.owed_ns == 0 {
             return None;
         }
@@ -135,7 +152,8 @@ mod tests {
     #[test]
     fn a_gather_sleeps_once_per_peer_for_its_latency_and_all_its_bytes() {
         let mut gather = Gather::new(NETWORK);
-        // 16 inputs of 64 B from peer 3, then 2 of 1,000 B from peer 5.
+        // 16 inputs of 64 B from peer 3, then 2 of 1,000 B from peer 5 (gathered at once: one
+        // latency, which the first peer's sleep pays).
         let mut sleeps = Vec::new();
         for i in 0..16 {
             sleeps.push(gather.arrived(3, 64, i < 15));
@@ -147,9 +165,17 @@ mod tests {
             slept,
             [
                 Duration::from_nanos(1_000_000 + 16 * 64),
-                Duration::from_nanos(1_000_000 + 2 * 1_000)
+                Duration::from_nanos(2 * 1_000)
             ]
         );
+    }
+
+    #[test]
+    fn a_task_pays_one_latency_per_round_of_ten_peers() {
+        let mut gather = Gather::new(NETWORK);
+        let total: u64 = (0..25).map(|peer| gather.input_ns(peer, 1_000)).sum();
+        // 25 peers: three rounds of latency; the bytes share the link.
+        assert_eq!(total, 3 * 1_000_000 + 25 * 1_000);
     }
 
     #[test]

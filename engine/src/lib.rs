@@ -37,10 +37,10 @@ mod worker;
 pub use client::Client;
 pub use cluster::Cluster;
 pub use compute::{checksum, generate_output, output_seed};
-pub use config::{ClusterConfig, Network};
+pub use config::{CONCURRENT_GATHERS, ClusterConfig, Network};
 pub use error::EngineError;
 pub use graph::{Graph, GraphBuilder, TaskRef, TaskSpec, Work, WorkExtra};
 #[doc(hidden)]
 pub use recorder::{CPU_METRIC, NONCPU_METRIC, recording_cost_ns};
-pub use scheduler::{MAX_WORKERS, Progress};
+pub use scheduler::{MAX_SIMULATED_WORKERS, MAX_WORKERS, Progress};
 pub mod workloads;

@@ -86,6 +86,7 @@ fn recorded(workers: u32, threads: u32) -> engine::simulate::Recorded {
         utilisation: 0.0,
         memory_limit: None,
         network: Network::default(),
+        round_latency_ns: None,
         disk_write_bps: 1_000_000_000,
         disk_read_bps: 1_000_000_000,
         dispatch_ns: 0,
@@ -217,9 +218,10 @@ fn a_replay_on_the_recorded_shape_gives_back_the_recorded_wall_time() {
     assert_eq!(p.transferred_bytes, 2000);
     assert_eq!(p.busy_ns, 4 * 10 * MS + MS + 20_000 + 5 * MS);
 
-    // On four workers the loads run at once; the sum fetches from three peers.
+    // On four workers the loads run at once; the sum fetches from three peers at once: one
+    // latency, and the three results' bytes one after the other on its link.
     let p = simulate(&replay, &model(&replay, 4, 1));
-    assert_eq!(p.wall_ns, 10 * MS + 3 * MS + 30_000 + 5 * MS);
+    assert_eq!(p.wall_ns, 10 * MS + MS + 30_000 + 5 * MS);
     // One worker: no transfer at all.
     let p = simulate(&replay, &model(&replay, 1, 1));
     assert_eq!(p.wall_ns, 45 * MS);
@@ -668,6 +670,36 @@ fn fixes_change_the_replay_as_their_advice_says() {
         Some(Fix::OversizedArgument)
     );
     assert_eq!(Fix::from_rule("communication"), None);
+}
+
+#[test]
+fn a_cluster_of_a_thousand_workers_is_replayed_with_its_locality() {
+    // 1,000 chains of two 10 ms tasks with 1 MiB between them, recorded on 100 workers: on 1,000
+    // workers each chain's second task runs where its first did, also on the slots past the
+    // 64 that fit the inline mask of holders, so nothing moves.
+    let mut graph = GraphBuilder::new();
+    for i in 0..1000 {
+        let first = graph.add(
+            Key::from(format!("a-{i}").as_str()),
+            Work::new(10 * MS, 1 << 20),
+        );
+        graph.add_with_deps(
+            Key::from(format!("b-{i}").as_str()),
+            Work::new(10 * MS, 8),
+            &[first],
+        );
+    }
+    let replay = Replay::from_graphs(vec![graph.build().unwrap()], recorded(100, 1));
+    let on = |workers| {
+        let mut model = model(&replay, workers, 1);
+        model.dispatch_ns = 0;
+        simulate(&replay, &model)
+    };
+    let thousand = on(1000);
+    assert_eq!(thousand.transferred_bytes, 0);
+    assert_eq!(thousand.wall_ns, 20 * MS);
+    // On the recorded 100, ten chains each.
+    assert_eq!(on(100).wall_ns, 200 * MS);
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! stealing, claiming a task and its inputs), [`transitions`] (a task finished or failed),
 //! [`recovery`] (lost results and dead workers), [`memory`] (spill, pause, terminate).
 
+mod holders;
 mod live;
 mod memory;
 mod placement;
@@ -29,14 +30,20 @@ use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::store::{Payload, Store, TaskId};
 
+pub(crate) use holders::Holders;
 pub(crate) use placement::{Assignment, Claim, Input};
 pub(crate) use transitions::Finished;
 
 /// The host every engine worker names in its [`WorkerSpec`]: they all run in this process.
 pub const ENGINE_HOST: &str = "localhost";
 
-/// Workers are tracked in a 64-bit mask of slots.
+/// The most workers the engine runs in its process (threads of one process on one machine).
 pub const MAX_WORKERS: u32 = 64;
+
+/// The most workers a replay models: Dask clusters run to thousands. Slots are `u16` in
+/// [`Status`], and placement looks at every worker for each task, so a replay's time grows with
+/// the shape.
+pub const MAX_SIMULATED_WORKERS: u32 = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -56,7 +63,7 @@ pub(crate) struct TaskState {
     /// Dependents that still need this result; released at 0 unless wanted.
     pub dependents_left: u32,
     /// Worker slots holding the result.
-    pub holders: u64,
+    pub holders: Holders,
     pub nbytes: u64,
     pub ready_at: u64,
     pub attempt: u32,

@@ -157,7 +157,7 @@ impl<P: Payload> Scheduler<P> {
             let local: u64 = deps
                 .iter()
                 .map(|&d| self.task(d))
-                .filter(|d| d.holders & (1 << slot) != 0)
+                .filter(|d| d.holders.contains(slot))
                 .fold(0u64, |sum, d| sum.saturating_add(d.nbytes));
             let candidate = (!w.paused, local, std::cmp::Reverse(w.load()), slot);
             if best.is_none_or(|b| (candidate.0, candidate.1, candidate.2) > (b.0, b.1, b.2)) {
@@ -179,21 +179,28 @@ impl<P: Payload> Scheduler<P> {
         // Steal from the back (the most recently queued, least likely to have local inputs).
         let mut victims: Vec<usize> = self
             .alive_workers()
-            .filter(|&s| s != slot && !self.workers[s].queue.is_empty())
+            .filter(|&s| s != slot && self.can_be_stolen_from(s))
             .collect();
         victims.sort_by_key(|&s| std::cmp::Reverse(self.workers[s].queue.len()));
         for victim in victims {
-            // Leave a worker the tasks its own idle threads are about to take.
-            if !self.workers[victim].paused
-                && self.workers[victim].queue.len() <= self.idle_of(victim)
-            {
-                continue;
-            }
             if let Some(t) = self.pop_runnable(victim, slot, true) {
                 return Some(t);
             }
         }
         None
+    }
+
+    /// Whether `slot` has queued tasks beyond those its own idle threads are about to take (all
+    /// of them when it is paused).
+    fn can_be_stolen_from(&self, slot: usize) -> bool {
+        let w = &self.workers[slot];
+        !w.queue.is_empty() && (w.paused || w.queue.len() > self.idle_of(slot))
+    }
+
+    /// Whether a thread of a worker with nothing queued could steal anything now: when not,
+    /// offering it work is bound to come back idle.
+    pub(crate) fn anything_to_steal(&self) -> bool {
+        self.alive_workers().any(|s| self.can_be_stolen_from(s))
     }
 
     fn idle_of(&self, slot: usize) -> usize {
@@ -270,8 +277,8 @@ impl<P: Payload> Scheduler<P> {
         for dep in deps {
             self.tick += 1;
             let tick = self.tick;
-            let holders = self.task(dep).holders;
-            if holders & (1 << slot) != 0
+            let holders = self.task(dep).holders.clone();
+            if holders.contains(slot)
                 && let Some(found) = self.workers[slot].store.get(dep, tick)
             {
                 inputs.push(Input {
@@ -283,8 +290,8 @@ impl<P: Payload> Scheduler<P> {
             }
             // Prefer a holder with the value in memory.
             let mut remote = None;
-            for peer in 0..self.workers.len() {
-                if holders & (1 << peer) == 0 || peer == slot {
+            for peer in holders.iter() {
+                if peer == slot {
                     continue;
                 }
                 if let Some(found) = self.workers[peer].store.get(dep, tick) {

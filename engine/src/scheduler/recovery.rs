@@ -58,7 +58,6 @@ impl<P: Payload> Scheduler<P> {
         let allowed = self.config.allowed_failures;
         self.sample(slot);
         self.progress.kills += 1;
-        let bit = 1u64 << slot;
         let lost: Vec<TaskId> = self.workers[slot].store.tasks().collect();
         let queued: Vec<TaskId> = self.workers[slot].queue.iter().copied().collect();
         let running: Vec<TaskId> = self.workers[slot].processing.clone();
@@ -71,8 +70,8 @@ impl<P: Payload> Scheduler<P> {
                 continue;
             }
             let ts = self.task_mut(t);
-            ts.holders &= !bit;
-            if ts.holders == 0 && ts.status == Status::Memory {
+            ts.holders.remove(slot);
+            if ts.holders.is_empty() && ts.status == Status::Memory {
                 ts.status = Status::Released;
                 if ts.wanted || ts.dependents_left > 0 {
                     needed.push(t);

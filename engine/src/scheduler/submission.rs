@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use traces::{EventKind, Key};
 
-use super::{Effect, GraphState, Payload, Scheduler, Status, TaskState};
+use super::{Effect, GraphState, Holders, Payload, Scheduler, Status, TaskState};
 use crate::error::EngineError;
 use crate::graph::Graph;
 use crate::store::{Located, TaskId};
@@ -45,7 +45,7 @@ impl<P: Payload> Scheduler<P> {
                 status: Status::Waiting,
                 waiting_on: deps as u32,
                 dependents_left: dependents as u32,
-                holders: 0,
+                holders: Holders::default(),
                 nbytes: 0,
                 ready_at: now,
                 attempt: 1,
@@ -179,7 +179,7 @@ impl<P: Payload> Scheduler<P> {
                 status: Status::Memory,
                 waiting_on: 0,
                 dependents_left: 0,
-                holders: 0,
+                holders: Holders::default(),
                 nbytes: v.size(),
                 ready_at: 0,
                 attempt: 1,
@@ -207,7 +207,7 @@ impl<P: Payload> Scheduler<P> {
             let tick = self.tick;
             for &slot in &targets[index] {
                 self.workers[slot].store.insert(t, copy(&value), tick);
-                self.task_mut(t).holders |= 1 << slot;
+                self.task_mut(t).holders.insert(slot);
             }
             self.live.insert(graph.task(index as u32).key.clone(), t);
         }
@@ -227,11 +227,11 @@ impl<P: Payload> Scheduler<P> {
 
     /// Where a result can be read, marking it used.
     pub fn locate(&mut self, t: TaskId) -> Option<Located<P>> {
-        let holders = self.task(t).holders;
         self.tick += 1;
         let tick = self.tick;
-        (0..self.workers.len())
-            .filter(|&slot| holders & (1 << slot) != 0)
+        let holders = self.task(t).holders.clone();
+        holders
+            .iter()
             .find_map(|slot| self.workers[slot].store.get(t, tick))
     }
 
@@ -338,7 +338,7 @@ impl<P: Payload> Scheduler<P> {
             .collect();
         let holding: Vec<TaskId> = (0..gs.tasks.len() as u32)
             .map(|index| TaskId { graph: g, index })
-            .filter(|&t| self.task(t).holders != 0)
+            .filter(|&t| !self.task(t).holders.is_empty())
             .collect();
         for t in holding {
             self.release_value(t);

@@ -85,7 +85,7 @@ impl<P: Payload> Scheduler<P> {
                 self.progress.transferred_bytes =
                     self.progress.transferred_bytes.saturating_add(value.size());
                 self.workers[slot].store.insert(dep, value, self.tick);
-                self.task_mut(dep).holders |= 1 << slot;
+                self.task_mut(dep).holders.insert(slot);
             }
         }
         for (dep, value) in unspilled {
@@ -102,7 +102,7 @@ impl<P: Payload> Scheduler<P> {
         self.workers[slot].store.insert(t, value, tick);
         let ts = self.task_mut(t);
         ts.status = Status::Memory;
-        ts.holders |= 1 << slot;
+        ts.holders.insert(slot);
         ts.nbytes = nbytes;
         let wanted = ts.wanted;
         self.progress.tasks_done += 1;
@@ -145,14 +145,11 @@ impl<P: Payload> Scheduler<P> {
 
     /// Frees a result on every worker holding it.
     pub(super) fn release_value(&mut self, t: TaskId) {
-        let holders = self.task(t).holders;
-        for slot in 0..self.workers.len() {
-            if holders & (1 << slot) != 0 {
-                self.workers[slot].store.remove(t);
-            }
+        let holders = std::mem::take(&mut self.task_mut(t).holders);
+        for slot in holders.iter() {
+            self.workers[slot].store.remove(t);
         }
         let ts = self.task_mut(t);
-        ts.holders = 0;
         ts.status = Status::Released;
     }
 

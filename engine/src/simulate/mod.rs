@@ -16,13 +16,13 @@ pub use cpu::CpuModel;
 pub(crate) use driver::cost;
 pub use driver::simulate;
 pub use fix::Fix;
-pub use replay::{Recorded, Replay, ReplayError, ReplayFile, Submission};
+pub use replay::{Recorded, Replay, ReplayError, ReplayFile, RoundLatency, Submission};
 
 use std::collections::BTreeMap;
 
 use traces::{Key, MemoryFractions, WorkerId};
 
-use crate::config::Network;
+use crate::config::{CONCURRENT_GATHERS, Network};
 
 /// How far a prediction is from what happened: +0.05 is 5 % longer (0 when nothing happened).
 pub fn relative_error(predicted: u64, actual: u64) -> f64 {
@@ -51,7 +51,7 @@ pub fn default_shapes(recorded: Shape) -> Vec<Shape> {
     let mut shapes: Vec<Shape> = [1, 2, 4, 8]
         .iter()
         .map(|f| recorded.workers.saturating_mul(*f))
-        .filter(|&w| w <= crate::MAX_WORKERS)
+        .filter(|&w| w <= crate::MAX_SIMULATED_WORKERS)
         .map(|workers| Shape {
             workers,
             threads: recorded.threads,
@@ -74,8 +74,11 @@ pub struct Model {
     /// Per worker, in bytes; `None`: no limit.
     pub memory_limit: Option<u64>,
     pub memory: MemoryFractions,
-    /// Each transfer between workers costs `latency + bytes / bandwidth`.
+    /// Each transfer between workers costs `latency + bytes / bandwidth`, one latency per
+    /// round of peers gathered at once.
     pub network: Network,
+    /// A round's latency by its number of peers; `None`: `network.latency_ns` for any.
+    pub round_latency_ns: Option<RoundLatency>,
     /// Spill writes and reads, bytes per second.
     pub disk_write_bps: u64,
     pub disk_read_bps: u64,
@@ -101,6 +104,7 @@ impl Model {
             memory_limit: r.memory_limit,
             memory,
             network: r.network,
+            round_latency_ns: r.round_latency_ns,
             disk_write_bps: r.disk_write_bps,
             disk_read_bps: r.disk_read_bps,
             dispatch_ns: r.dispatch_ns,
@@ -109,6 +113,20 @@ impl Model {
             keep_placements: false,
             cores: None,
         }
+    }
+
+    /// The latency of a gather from `peers` peers: rounds of [`CONCURRENT_GATHERS`] at once,
+    /// each waiting for its slowest.
+    pub fn gather_latency_ns(&self, peers: u32) -> u64 {
+        let of = |k: u32| match &self.round_latency_ns {
+            Some(rounds) => rounds[k as usize - 1],
+            None => self.network.latency_ns,
+        };
+        let (full, rest) = (peers / CONCURRENT_GATHERS, peers % CONCURRENT_GATHERS);
+        let last = if rest > 0 { of(rest) } else { 0 };
+        of(CONCURRENT_GATHERS)
+            .saturating_mul(u64::from(full))
+            .saturating_add(last)
     }
 
     /// What a task costs its thread before its inputs: dispatch, and its inline arguments.
