@@ -230,7 +230,8 @@ pub struct ClusterArgs {
     /// match).
     #[arg(long, value_parser = bandwidth)]
     pub bandwidth: Option<u64>,
-    /// Network latency per transfer, e.g. 1ms.
+    /// Network latency per transfer, e.g. 1ms (once per 10 peers a task fetches from: a Dask
+    /// worker gathers from 10 at once).
     #[arg(long, value_parser = duration_ns)]
     pub latency: Option<u64>,
     /// Tasks wait out their compute time instead of burning a core, as I/O-bound or

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
-use engine::Network;
 use engine::simulate::{Fix, Model, Prediction, Replay, Shape, relative_error, simulate};
 use serde_json::json;
 use traces::units::{format_bytes, format_duration, printable};
@@ -27,13 +26,11 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
         Some(limit) => base.memory_limit = Some(limit),
         None => {}
     }
-    base.network = Network {
-        bandwidth: args.bandwidth.or(recorded.network.bandwidth),
-        latency_ns: args.latency.unwrap_or(recorded.network.latency_ns),
-    };
-    if args.latency.is_some() {
-        // The latency asked for, whatever the recorded spread.
-        base.round_latency_ns = None;
+    if let Some(bandwidth) = args.bandwidth {
+        base.network.bandwidth = Some(bandwidth);
+    }
+    if let Some(latency) = args.latency {
+        base.set_latency(latency);
     }
     base.cores = args.cores;
     let shapes = shapes(args, recorded.shape);

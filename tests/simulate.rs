@@ -238,6 +238,15 @@ fn bad_input_is_one_line_and_bad_flags_exit_2() {
             .code(2)
             .stderr(predicate::str::contains(flag));
     }
+    // A Dask cluster of a thousand workers is a shape to predict (the engine runs at most 64).
+    let json = simulate_json(Path::new(STREAM), &["--workers", "1000,4096"]);
+    let workers: Vec<u64> = json["predictions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["workers"].as_u64().unwrap())
+        .collect();
+    assert_eq!(workers, [1000, 4096], "{json}");
 }
 
 /// Scenarios the replay does not model yet, and why; each must stay outside the bound, so the

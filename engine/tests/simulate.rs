@@ -230,6 +230,40 @@ fn a_replay_on_the_recorded_shape_gives_back_the_recorded_wall_time() {
     assert_eq!(replay.critical_path_ns(&model(&replay, 2, 1)), 15 * MS);
 }
 
+#[test]
+fn a_round_of_peers_gathered_at_once_waits_for_the_slowest_of_their_transfers() {
+    use Action::{Compute, Transfer};
+    // Ten loads on worker 1, and ten tasks on worker 0 that each fetched one of them; their
+    // small transfers took 1, 2, …, 10 ms.
+    let mut records = vec![submitted(0)];
+    for i in 0..10u64 {
+        let load = format!("load-{i}");
+        records.push(task(&load, 1, &[], vec![phase(Compute, 0, MS, None, None)]));
+        records.push(task(
+            &format!("use-{i}"),
+            0,
+            &[&load],
+            vec![
+                phase(Transfer, MS, (2 + i) * MS, Some(1000), Some(1)),
+                phase(Compute, (2 + i) * MS, (3 + i) * MS, None, None),
+            ],
+        ));
+    }
+    let replay = Replay::from_trace(&header(2), records).unwrap();
+    let rounds = replay.recorded.round_latency_ns.unwrap();
+    // One peer: the median; three: the 3/4 quantile; ten: the 10/11 quantile, the slowest here.
+    assert_eq!(replay.recorded.network.latency_ns, 6 * MS);
+    assert_eq!([rounds[0], rounds[2], rounds[9]], [6 * MS, 8 * MS, 10 * MS]);
+    // 25 peers: two full rounds of ten and one of five (5/6 quantile: index 8 of 10).
+    let model = model(&replay, 2, 1);
+    assert_eq!(model.gather_latency_ns(25), 2 * 10 * MS + 9 * MS);
+    assert_eq!(model.gather_latency_ns(0), 0);
+    // A latency set by hand is the same for any round.
+    let mut flat = model;
+    flat.set_latency(4 * MS);
+    assert_eq!(flat.gather_latency_ns(25), 3 * 4 * MS);
+}
+
 /// `key` on `worker`: queued from `queued`, computing 10 ms from `start`.
 fn queued_then_computed(key: &str, worker: u32, deps: &[&str], queued: u64, start: u64) -> Record {
     use Action::{Compute, Queued};

@@ -115,6 +115,13 @@ impl Model {
         }
     }
 
+    /// A latency set by hand (`--latency`): every round of peers waits it, whatever the recorded
+    /// spread.
+    pub fn set_latency(&mut self, latency_ns: u64) {
+        self.network.latency_ns = latency_ns;
+        self.round_latency_ns = None;
+    }
+
     /// The latency of a gather from `peers` peers: rounds of [`CONCURRENT_GATHERS`] at once,
     /// each waiting for its slowest.
     pub fn gather_latency_ns(&self, peers: u32) -> u64 {
