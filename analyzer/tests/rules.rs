@@ -190,13 +190,22 @@ fn tiny_partitions_counts_dask_overhead() {
     let report = trace.analyze();
     let tiny = findings(&report, "tiny-partitions");
     assert_eq!(tiny.len(), 1);
-    // 2,000 × 1 ms of overhead, over 2 threads; the work fits in one 100 ms task.
+    // 2,000 × 1 ms of overhead, over 2 threads. The work would fit in one 100 ms task, which
+    // would leave a thread idle: two partitions a thread, four of 25 ms.
     assert!(
-        (tiny[0].impact_seconds - 0.9995).abs() < 1e-6,
+        (tiny[0].impact_seconds - 0.998).abs() < 1e-6,
         "{}",
         tiny[0].impact_seconds
     );
-    assert_eq!(tiny[0].evidence("suggested_partitions"), Some(1.0));
+    assert_eq!(tiny[0].evidence("suggested_partitions"), Some(4.0));
+    assert!(
+        tiny[0].advice.starts_with(
+            "Use ~4 partitions of ~25.0 ms each instead of 2,000 (less than 100 ms each: 2 per \
+             thread keep the cluster's 2 threads busy): `repartition(npartitions=4)`"
+        ),
+        "{}",
+        tiny[0].advice
+    );
     assert_eq!(tiny[0].severity, Severity::Moderate);
 
     let mut few = Trace::new(2);

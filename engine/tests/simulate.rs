@@ -774,6 +774,25 @@ fn a_skewed_task_is_split_and_tiny_tasks_are_merged() {
 }
 
 #[test]
+fn tiny_tasks_are_merged_into_enough_partitions_for_every_thread() {
+    use engine::simulate::Fix;
+    // 200 tasks of 1 ms on 4 workers: 200 ms of work is two ~100 ms partitions, which would
+    // leave two workers idle; the tiny-partitions rule advises two a thread: 8 of 25 ms.
+    let mut graph = GraphBuilder::new();
+    for i in 0..200 {
+        graph.add(Key::from(format!("part-{i}").as_str()), Work::new(MS, 100));
+    }
+    let replay = Replay::from_graphs(vec![graph.build().unwrap()], recorded(4, 1));
+    let merged = replay.fixed(Fix::TinyPartitions).unwrap();
+    let pieces: Vec<u64> = merged.submissions[0]
+        .graph
+        .tasks()
+        .map(|t| t.work.compute_ns)
+        .collect();
+    assert_eq!(pieces, [25 * MS; 8]);
+}
+
+#[test]
 fn merged_tiny_tasks_keep_their_lineage_and_resources() {
     use engine::simulate::Fix;
     // 200 loads of 1 ms, recorded in an interleaved order, and a 1 ms map of each, listed as

@@ -19,6 +19,21 @@ impl TinyPartitions {
     pub const OVERHEAD_SHARE: [f64; 4] = [0.10, 0.25, 0.50, 0.75];
     /// Fewer tasks than this cannot add up to much overhead.
     pub const MIN_TASKS: u64 = 100;
+    /// Dask docs ("Best practices", avoid very large partitions): "it's common for Dask to have
+    /// 2-3 times as many chunks available to work on so that it always has something to work
+    /// on". Too little work for ~100 ms partitions is still cut this many per thread, not into
+    /// one partition that leaves every other thread idle.
+    pub const MIN_PARTITIONS_PER_THREAD: u64 = 2;
+
+    /// The partitions to advise for `compute_ns` of work in `tasks` tasks on `threads`
+    /// threads: ~100 ms each, at least [`Self::MIN_PARTITIONS_PER_THREAD`] per thread, never
+    /// more than there are.
+    pub fn suggested_partitions(compute_ns: u64, tasks: u64, threads: u32) -> u64 {
+        (compute_ns / TinyPartitions::TARGET_TASK_NS)
+            .max(TinyPartitions::MIN_PARTITIONS_PER_THREAD * u64::from(threads))
+            .min(tasks)
+            .max(1)
+    }
 
     /// Thread time each task costs beyond its compute.
     pub fn per_task_ns(index: &TraceIndex) -> u64 {
@@ -42,8 +57,9 @@ impl Rule for TinyPartitions {
             }
             let overhead = group.tasks * per_task;
             let share = overhead as f64 / (overhead + group.compute_total()) as f64;
-            // The same work in ~100 ms tasks.
-            let target = (group.compute_total() / TinyPartitions::TARGET_TASK_NS).max(1);
+            // The same work in ~100 ms tasks, enough of them for every thread.
+            let target =
+                TinyPartitions::suggested_partitions(group.compute_total(), group.tasks, threads);
             let saved = group.tasks.saturating_sub(target) * per_task;
             let impact = per_thread_seconds(saved, threads);
             let Some(severity) = graded(share, TinyPartitions::OVERHEAD_SHARE, impact) else {
@@ -80,11 +96,21 @@ impl Rule for TinyPartitions {
                         .count("suggested_partitions", target),
                 )
                 .advice(format!(
-                    "Use ~{} partitions of ~100 ms each instead of {}: \
+                    "Use ~{} partitions of ~{} each instead of {}{}: \
                      `repartition(npartitions={})`, or larger `chunks=` / `partition_size=` / \
                      `blocksize=` when the collection is created.",
                     format_count(target),
+                    format_duration(group.compute_total() / target),
                     format_count(group.tasks),
+                    if group.compute_total() / TinyPartitions::TARGET_TASK_NS < target {
+                        format!(
+                            " (less than 100 ms each: {} per thread keep the cluster's \
+                             {threads} threads busy)",
+                            TinyPartitions::MIN_PARTITIONS_PER_THREAD
+                        )
+                    } else {
+                        String::new()
+                    },
                     target
                 )),
             );

@@ -37,6 +37,9 @@ const MAX_PIECES: u64 = 64;
 const TARGET_TASK_NS: u64 = 100_000_000;
 /// Groups with fewer tasks are left alone (the tiny-partitions rule's minimum).
 const TINY_MIN_TASKS: usize = 100;
+/// Too little work for ~100 ms tasks is still cut this many per thread (the tiny-partitions
+/// rule's `MIN_PARTITIONS_PER_THREAD`, from Dask's best practices).
+const MIN_PARTITIONS_PER_THREAD: u64 = 2;
 
 impl Fix {
     pub const ALL: [Fix; 5] = [
@@ -152,8 +155,9 @@ impl Replay {
                     .filter_map(|t| t.work.extra())
                     .flat_map(|e| e.external_deps.iter().cloned())
                     .collect();
+                let slots = self.recorded.shape.slots();
                 for s in fixed.submissions.iter_mut().filter(|s| s.held.is_empty()) {
-                    *s = merge_tiny(s, &read_later, group);
+                    *s = merge_tiny(s, &read_later, group, slots);
                 }
                 changed = tasks(&fixed) < tasks(self);
             }
@@ -243,7 +247,7 @@ fn split_skewed(s: &Submission, only: Option<&str>, keys: &[String]) -> Submissi
     rewrite(s, tasks, &of_old)
 }
 
-fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Submission {
+fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>, slots: u64) -> Submission {
     let graph = &s.graph;
     // Longest path from a root: tasks of one level have no path between them, so merging them
     // cannot make a cycle. Index order is dependency order.
@@ -262,6 +266,27 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
         })
         .map(|(group, _)| group)
         .collect();
+    // Each (group, level) is cut into the partitions the tiny-partitions rule advises for it
+    // (~100 ms each, at least two per thread), of an equal share of its work.
+    let mut level_work: FxHashMap<(&str, u32), (u64, u64)> = FxHashMap::default();
+    for i in 0..graph.len() as u32 {
+        let spec = graph.task(i);
+        if tiny.contains(&*spec.group) && !keep.contains(&spec.key) {
+            let (ns, count) = level_work
+                .entry((&*spec.group, level[i as usize]))
+                .or_default();
+            *ns = ns.saturating_add(spec.work.compute_ns);
+            *count += 1;
+        }
+    }
+    let piece_ns = |at: (&str, u32)| {
+        let (ns, count) = level_work[&at];
+        let pieces = (ns / TARGET_TASK_NS)
+            .max(MIN_PARTITIONS_PER_THREAD.saturating_mul(slots))
+            .min(count)
+            .max(1);
+        (ns / pieces).max(1)
+    };
     let mut chunk_of: Vec<Option<usize>> = vec![None; graph.len()];
     let mut chunks: Vec<Vec<u32>> = Vec::new();
     // The chunk being filled per group, level and chunk of the task's first merged input: a
@@ -282,7 +307,7 @@ fn merge_tiny(s: &Submission, keep: &FxHashSet<Key>, only: Option<&str>) -> Subm
         chunks[*chunk].push(i);
         chunk_of[i as usize] = Some(*chunk);
         *total = total.saturating_add(spec.work.compute_ns);
-        if *total >= TARGET_TASK_NS {
+        if *total >= piece_ns((at.0, at.1)) {
             open.remove(&at);
         }
     }
