@@ -213,6 +213,22 @@ fn tiny_partitions_counts_dask_overhead() {
         few.task("from-sequence", i, (i % 2) as u32, 50_000);
     }
     assert!(findings(&few.analyze(), "tiny-partitions").is_empty());
+
+    // One future per item (`client.map(inc, items)`: keys `inc-<hash>`, not a collection's
+    // tuples): there is nothing to repartition, the items are batched.
+    let mut futures = Trace::new(2);
+    for i in 0..2_000 {
+        let task = futures.task("inc", i, (i % 2) as u32, 250_000);
+        task.key = Key::from(format!("inc-{i:032x}").as_str());
+    }
+    let report = futures.analyze();
+    let tiny = findings(&report, "tiny-partitions");
+    assert_eq!(
+        tiny[0].advice,
+        "Submit ~5 tasks of ~100 ms each instead of one per item (2,000): batch the items, ~400 \
+         a task: `client.map(process_batch, batches)` over lists of that many, or \
+         `dask.bag.from_sequence(items, npartitions=5).map(process)`."
+    );
 }
 
 #[test]

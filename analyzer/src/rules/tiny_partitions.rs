@@ -1,7 +1,7 @@
 use traces::units::{format_count, format_duration};
 
 use crate::finding::Finding;
-use crate::index::TraceIndex;
+use crate::index::{GroupStats, TraceIndex};
 use crate::rules::{Evidence, Rule, graded, per_thread_seconds};
 
 /// Groups of many short tasks, where per-task overhead is a large share of the work.
@@ -95,26 +95,43 @@ impl Rule for TinyPartitions {
                         .ratio("overhead_share", share)
                         .count("suggested_partitions", target),
                 )
-                .advice(format!(
-                    "Use ~{} partitions of ~{} each instead of {}{}: \
-                     `repartition(npartitions={})`, or larger `chunks=` / `partition_size=` / \
-                     `blocksize=` when the collection is created.",
-                    format_count(target),
-                    format_duration(group.compute_total() / target),
-                    format_count(group.tasks),
-                    if group.compute_total() / TinyPartitions::TARGET_TASK_NS < target {
-                        format!(
-                            " (less than 100 ms each: {} per thread keep the cluster's \
-                             {threads} threads busy)",
-                            TinyPartitions::MIN_PARTITIONS_PER_THREAD
-                        )
-                    } else {
-                        String::new()
-                    },
-                    target
-                )),
+                .advice(advice(group, target, threads)),
             );
         }
         findings
+    }
+}
+
+/// The fix in the vocabulary of the API that made the group: a collection's partitions (keys
+/// `('name-…', i)`) are repartitioned or made bigger; tasks submitted one per item (futures or
+/// delayed, keys `name-…`) are batched, which `repartition` cannot do.
+fn advice(group: &GroupStats, target: u64, threads: u32) -> String {
+    let size = format_duration(group.compute_total() / target);
+    let floor = if group.compute_total() / TinyPartitions::TARGET_TASK_NS < target {
+        format!(
+            " (less than 100 ms each: {} per thread keep the cluster's {threads} threads busy)",
+            TinyPartitions::MIN_PARTITIONS_PER_THREAD
+        )
+    } else {
+        String::new()
+    };
+    if group.largest_key.starts_with('(') {
+        format!(
+            "Use ~{} partitions of ~{size} each instead of {}{floor}: \
+             `repartition(npartitions={target})`, or larger `chunks=` / `partition_size=` / \
+             `blocksize=` when the collection is created.",
+            format_count(target),
+            format_count(group.tasks),
+        )
+    } else {
+        let per_task = group.tasks.div_ceil(target);
+        format!(
+            "Submit ~{} tasks of ~{size} each instead of one per item ({}){floor}: batch the \
+             items, ~{} a task: `client.map(process_batch, batches)` over lists of that many, \
+             or `dask.bag.from_sequence(items, npartitions={target}).map(process)`.",
+            format_count(target),
+            format_count(group.tasks),
+            format_count(per_task),
+        )
     }
 }
