@@ -373,6 +373,40 @@ fn memory_pressure_sees_spills_pauses_and_kills() {
 }
 
 #[test]
+fn memory_pressure_sizes_the_partitions_that_fill_memory() {
+    // 20 loads of 64 MiB results spilled, then a tree of 8-byte sums: more groups of tiny
+    // results than of big ones, but the loads are what filled the workers.
+    let spilling = |load_bytes: u64| {
+        let mut trace = Trace::with_limit(2, Some(1 << 30));
+        for i in 0..20 {
+            trace.task("load", i, (i % 2) as u32, 100 * MS).nbytes = load_bytes;
+            trace.before(Action::DiskWrite, 50 * MS, load_bytes);
+        }
+        for group in ["sum", "sum-partial", "sum-aggregate"] {
+            trace.task(group, 0, 0, MS).nbytes = 8;
+        }
+        let report = trace.analyze();
+        findings(&report, "memory-pressure")[0].advice.clone()
+    };
+    let advice = spilling(64 * MB);
+    assert!(
+        advice.contains(
+            "smaller partitions (`load`, whose results fill memory, are a median 64.0 MiB; try \
+             ~16.0 MiB)"
+        ),
+        "{advice}"
+    );
+    // Results of 100 KiB do not fill a worker of 1 GiB: no partition size is made up.
+    let advice = spilling(100 << 10);
+    assert!(
+        advice.starts_with(
+            "Give each task less data or each worker more memory: smaller partitions, a larger"
+        ),
+        "{advice}"
+    );
+}
+
+#[test]
 fn straggler_worker_compares_busy_time() {
     let mut trace = Trace::new(3);
     for i in 0..10 {

@@ -10,6 +10,10 @@ use crate::rules::{Evidence, Rule, per_thread_seconds, seconds};
 pub struct MemoryPressure;
 
 impl MemoryPressure {
+    /// Results below this are not what fills a worker (ours; Dask advises partitions of
+    /// ~100 MB): a smaller partition size is advised only for a group whose median result is
+    /// at least this, not "try ~6 B" where working memory filled the worker.
+    pub const MIN_PARTITION_BYTES: u64 = 1 << 20;
     /// Dr. Elephant Spark execution-memory spill, spilled / processed: 0.01 / 0.1 / 0.25 / 0.5.
     pub const SPILL_RATIO: [f64; 4] = [0.01, 0.10, 0.25, 0.50];
     /// Disk time as a share of all task time: 5 / 10 / 25 / 50 % (ours). Dask task streams
@@ -110,16 +114,13 @@ impl Rule for MemoryPressure {
             .collect();
         // A task that killed several workers is named once.
         killers.dedup_by(|a, b| a.0.key == b.0.key);
-        let median_output = {
-            let mut sizes: Vec<u64> = index
-                .groups
-                .iter()
-                .filter(|g| g.tasks > 0)
-                .map(|g| g.median_output())
-                .collect();
-            sizes.sort_unstable();
-            sizes.get(sizes.len() / 2).copied().unwrap_or(0)
-        };
+        // The partitions that fill memory: the group whose results are the most bytes (not the
+        // median group, which in a reduction is a tree of 8-byte sums: "try ~8 B").
+        let heaviest = index
+            .groups
+            .iter()
+            .filter(|g| g.tasks > 0)
+            .max_by_key(|g| g.output_total);
         let mut title = if spilled > 0 {
             format!(
                 "workers spilled {} to disk ({:.0}% of the {} produced) and read back {}",
@@ -197,13 +198,21 @@ impl Rule for MemoryPressure {
                 format_bytes((limit as f64 * terminate) as u64),
             ),
             _ => format!(
-                "Give each task less data or each worker more memory: smaller partitions \
-                 (now a median {}; try ~{}), a larger `memory_limit` per worker (or fewer \
-                 threads per worker), `persist()` only what is reused and `del` / release \
-                 futures as soon as they are consumed. Large working sets inside a task \
-                 (sorts, joins) count as unmanaged memory: split them too.",
-                format_bytes(median_output),
-                format_bytes(median_output / 4)
+                "Give each task less data or each worker more memory: smaller partitions{}, a \
+                 larger `memory_limit` per worker (or fewer threads per worker), `persist()` \
+                 only what is reused and `del` / release futures as soon as they are consumed. \
+                 Large working sets inside a task (sorts, joins) count as unmanaged memory: \
+                 split them too.",
+                heaviest
+                    .map(|g| (g, g.median_output()))
+                    .filter(|(_, median)| *median >= MemoryPressure::MIN_PARTITION_BYTES)
+                    .map(|(g, median)| format!(
+                        " (`{}`, whose results fill memory, are a median {}; try ~{})",
+                        g.name,
+                        format_bytes(median),
+                        format_bytes(median / 4)
+                    ))
+                    .unwrap_or_default(),
             ),
         };
         let mut finding = Finding::new(self.id(), severity, impact, title)
