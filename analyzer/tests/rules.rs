@@ -182,6 +182,43 @@ fn skew_names_the_straggler() {
 }
 
 #[test]
+fn skew_of_an_array_block_is_rechunked_not_salted() {
+    // A 2-D array's blocks `('getitem-…', i, 0)`: ten of 100 ms and one of 2 s, all 1 MiB.
+    let mut trace = Trace::new(2);
+    for i in 0..11 {
+        let compute = if i == 10 { 2_000 * MS } else { 100 * MS };
+        trace.task("getitem", i, (i % 2) as u32, compute).key = Key::Tuple(vec![
+            KeyPart::Str("getitem-0123456789abcdef".into()),
+            KeyPart::Int(i),
+            KeyPart::Int(0),
+        ]);
+    }
+    let report = trace.analyze();
+    let skew = findings(&report, "skew");
+    assert_eq!(
+        skew[0].advice,
+        "The slow block is not larger than the others (1.00 MiB against a median 1.00 MiB): \
+         its values cost more to process, or its worker was slow: split its work over ~20 \
+         chunks with `rechunk` (regular chunks, the costly region cut finer), or set `chunks=` \
+         when the array is created."
+    );
+    // The same run without sizes (a performance report's): nothing is said of them.
+    for record in &mut trace.records {
+        if let Record::Task(task) = record {
+            task.nbytes = 0;
+        }
+    }
+    let report = trace.analyze();
+    assert!(
+        findings(&report, "skew")[0]
+            .advice
+            .starts_with("The slow block's size is not recorded; its values cost more"),
+        "{:#?}",
+        report.findings
+    );
+}
+
+#[test]
 fn tiny_partitions_counts_dask_overhead() {
     let mut trace = Trace::new(2);
     for i in 0..2_000 {
@@ -419,6 +456,20 @@ fn straggler_worker_compares_busy_time() {
     assert_eq!(f.len(), 1, "{:#?}", report.findings);
     assert_eq!(f[0].evidence("load_ratio"), Some(3.0));
     assert_eq!(f[0].scope.worker.as_deref(), Some("tcp://10.0.0.0:8786"));
+
+    // All the work on one of two workers: no ratio to a median of nothing.
+    let mut lopsided = Trace::new(2);
+    for i in 0..10 {
+        lopsided.task("process", i, 0, 300 * MS);
+    }
+    let report = lopsided.analyze();
+    let f = findings(&report, "straggler-worker");
+    assert_eq!(
+        f[0].title,
+        "worker tcp://10.0.0.0:8786 was busy 3.00 s (100% of the run) while the median worker \
+         ran nothing"
+    );
+    assert_eq!(f[0].evidence("median_seconds"), Some(0.0));
 }
 
 #[test]
@@ -900,6 +951,24 @@ fn serialization_from_dask_transfer_metrics_explains_slow_transfers() {
         report.findings
     );
     assert!(findings(&report, "serialization").is_empty());
+
+    // Results pickled for the client's gathers, and nothing received by a worker: no data
+    // moved between workers (it said "100% ... (197 ms of 0 ns)").
+    let mut trace = Trace::new(2);
+    for i in 0..8 {
+        trace.task("merge_records", i, (i % 2) as u32, 5 * MS);
+    }
+    trace.records.push(Record::GroupMetrics(GroupMetrics {
+        time: 2_000 * MS,
+        group: String::new(),
+        metrics: [("get-data/serialize/seconds".to_string(), 0.2)].into(),
+    }));
+    let report = trace.analyze();
+    assert!(
+        findings(&report, "serialization").is_empty(),
+        "{:#?}",
+        report.findings
+    );
 }
 
 #[test]

@@ -40,6 +40,11 @@ fn transfer_serialization(index: &TraceIndex, threads: u32) -> Option<Finding> {
     let metrics = index.group_metrics.get("")?;
     let pickling = metrics.get(Serialization::SERIALIZE) + metrics.get(Serialization::DESERIALIZE);
     let receiving: f64 = Serialization::RECEIVE.iter().map(|m| metrics.get(m)).sum();
+    // `get-data` also serves the client's gathers of results: with nothing received by a
+    // worker, no data moved between workers, whatever was pickled for the client.
+    if receiving <= 0.0 {
+        return None;
+    }
     // The sender's pickling happens while the receiver waits on the network.
     let share = pickling / receiving.max(pickling).max(f64::MIN_POSITIVE);
     let pickling_ns = (pickling * 1e9) as u64;

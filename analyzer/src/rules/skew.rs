@@ -173,7 +173,31 @@ impl Rule for Skew {
             } else {
                 String::new()
             };
-            let advice = if larger {
+            // What the slow task's size says, where the trace records sizes (a performance
+            // report does not: "0 B against a median 1 B" said nothing).
+            let sizes = (group.output_total > 0).then(|| {
+                format!(
+                    "{} against a median {}",
+                    format_bytes(slow.nbytes),
+                    format_bytes(median_size)
+                )
+            });
+            let costlier = match &sizes {
+                Some(sizes) => format!(" is not larger than the others ({sizes}): its"),
+                None => "'s size is not recorded; its".to_string(),
+            };
+            let advice = if is_array_block(&slow.key) {
+                // Arrays have chunks, not rows or keys to salt.
+                let what = match (larger, &sizes) {
+                    (true, Some(sizes)) => format!(" is larger than the others ({sizes})"),
+                    _ => format!("{costlier} values cost more to process, or its worker was slow"),
+                };
+                format!(
+                    "The slow block{what}: split its work over ~{pieces} chunks with `rechunk` \
+                     (regular chunks, the costly region cut finer), or set `chunks=` when the \
+                     array is created.",
+                )
+            } else if larger {
                 format!(
                     "Split the hot partition: repartition so no partition exceeds ~{} \
                      (`df.repartition(partition_size=\"{}\")`), or salt the hot key so its \
@@ -183,12 +207,9 @@ impl Rule for Skew {
                 )
             } else {
                 format!(
-                    "The slow task is not larger than the others ({} against a median {}): \
-                     its data is costlier to process (a hot key, a pathological record) or \
-                     its worker was slow. Salt or split that key over ~{pieces} partitions, \
-                     or repartition to spread its rows.",
-                    format_bytes(slow.nbytes),
-                    format_bytes(median_size),
+                    "The slow task{costlier} data is costlier to process (a hot key, a \
+                     pathological record) or its worker was slow. Salt or split that key over \
+                     ~{pieces} partitions, or repartition to spread its rows.",
                 )
             };
             findings.push(
@@ -223,4 +244,14 @@ impl Rule for Skew {
         }
         findings
     }
+}
+
+/// A block of an array of two or more dimensions: Dask keys it `('name-…', i, j, …)`. A
+/// dataframe's or bag's partitions, and 1-D arrays', carry one index.
+fn is_array_block(key: &str) -> bool {
+    let Some(inner) = key.strip_prefix('(').and_then(|k| k.strip_suffix(')')) else {
+        return false;
+    };
+    let indices: Vec<&str> = inner.split(',').skip(1).map(str::trim).collect();
+    indices.len() >= 2 && indices.iter().all(|i| i.parse::<u64>().is_ok())
 }

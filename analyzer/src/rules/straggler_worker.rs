@@ -51,7 +51,8 @@ impl Rule for StragglerWorker {
         let per_thread = |w: &WorkerStats| w.busy_ns / u64::from(w.threads.max(1));
         workers.sort_by_key(|(_, w)| per_thread(w));
         // The lower median: with two workers, the other one.
-        let median = per_thread(workers[(workers.len() - 1) / 2].1).max(1);
+        let median_ns = per_thread(workers[(workers.len() - 1) / 2].1);
+        let median = median_ns.max(1);
         let (id, busiest) = workers[workers.len() - 1];
         let ratio = per_thread(busiest) as f64 / median as f64;
         let mean = workers.iter().map(|(_, w)| per_thread(w)).sum::<u64>() / workers.len() as u64;
@@ -76,18 +77,22 @@ impl Rule for StragglerWorker {
                 severity,
                 impact,
                 format!(
-                    "worker {name} was busy {} ({:.0}% of the run) against a median {} \
-                     ({ratio:.2}x){held}",
+                    "worker {name} was busy {} ({:.0}% of the run) {}{held}",
                     format_duration(per_thread(busiest)),
                     wall_share * 100.0,
-                    format_duration(median)
+                    if median_ns == 0 {
+                        // A ratio to nothing is no number ("321127182.00x").
+                        "while the median worker ran nothing".to_string()
+                    } else {
+                        format!("against a median {} ({ratio:.2}x)", format_duration(median))
+                    }
                 ),
             )
             .worker(name.clone())
             .with_evidence(
                 Evidence::new()
                     .seconds("busiest", per_thread(busiest))
-                    .seconds("median", median)
+                    .seconds("median", median_ns)
                     .ratio("load_ratio", ratio)
                     .count("busiest_tasks", busiest.tasks)
                     .bytes("busiest_max_managed", busiest.max_managed),
