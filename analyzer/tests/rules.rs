@@ -280,6 +280,11 @@ fn oversized_argument_counts_repeated_copies() {
     assert_eq!(f.len(), 1, "{:#?}", report.findings);
     assert_eq!(f[0].evidence("tasks_with_large_argument"), Some(20.0));
     assert_eq!(f[0].evidence("saved_bytes"), Some((19 * 64 * MB) as f64));
+    assert_eq!(
+        f[0].title,
+        "join: 20 tasks each carry a 64.0 MiB argument inline (1.25 GiB in all, 400 ms \
+         deserializing)"
+    );
     assert!(f[0].advice.contains("client.scatter(obj, broadcast=True)"));
     // No separate serialization finding for what inline arguments explain.
     assert!(findings(&report, "serialization").is_empty());
@@ -487,6 +492,26 @@ fn recomputation_ignores_recovery_after_a_death() {
     assert_eq!(f[0].evidence("keys"), Some(10.0));
     assert!((f[0].evidence("repeated_compute_seconds").unwrap() - 1.0).abs() < 1e-9);
     assert!(f[0].advice.contains(".persist()"));
+    assert!(
+        f[0].title
+            .starts_with("10 keys were computed more than once (1.00 s"),
+        "{}",
+        f[0].title
+    );
+    // One key is one key.
+    let mut once = Trace::new(2);
+    for i in 0..4 {
+        once.task("clean", i, 0, 100 * MS);
+    }
+    once.task("clean", 0, 1, 400 * MS);
+    let report = once.analyze();
+    assert!(
+        findings(&report, "recomputation")[0]
+            .title
+            .starts_with("1 key was computed more than once (400 ms"),
+        "{:#?}",
+        report.findings
+    );
 
     // The same re-runs after the first worker died are recovery.
     let mut recovered = Trace::new(2);
@@ -1024,5 +1049,10 @@ fn a_large_argument_explains_the_clients_gaps() {
             .evidence("explains_idle_gaps_seconds")
             .unwrap()
             > 1.0
+    );
+    // Unpickling untimed, as in Dask's traces: not "0 ns deserializing".
+    assert_eq!(
+        report.findings[0].title,
+        "score_rows: 16 tasks each carry a 40.0 MiB argument inline (640 MiB in all)"
     );
 }

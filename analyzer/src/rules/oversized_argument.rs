@@ -61,13 +61,18 @@ impl Rule for OversizedArgument {
                     severity,
                     impact,
                     format!(
-                        "{}: {} tasks each carry a {} argument inline ({} in all, {} \
-                         deserializing)",
+                        "{}: {} tasks each carry a {} argument inline ({} in all{})",
                         group.name,
                         format_count(large),
                         format_bytes(common_size),
                         format_bytes(group.inline_total),
-                        format_duration(deserialize_ns)
+                        // Dask's traces time no unpickling of arguments: "0 ns" would say it
+                        // was free.
+                        if deserialize_ns > 0 {
+                            format!(", {} deserializing", format_duration(deserialize_ns))
+                        } else {
+                            String::new()
+                        }
                     ),
                 )
                 .group(&group.name)

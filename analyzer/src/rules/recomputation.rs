@@ -43,9 +43,13 @@ impl Rule for Recomputation {
                 severity,
                 impact,
                 format!(
-                    "{} keys were computed more than once ({} of repeated compute, {:.0}% of \
-                     all compute), e.g. {}",
-                    format_count(keys),
+                    "{} computed more than once ({} of repeated compute, {:.0}% of all \
+                     compute), e.g. {}",
+                    if keys == 1 {
+                        "1 key was".to_string()
+                    } else {
+                        format!("{} keys were", format_count(keys))
+                    },
                     format_duration(repeated),
                     share * 100.0,
                     examples.first().map_or("", String::as_str)
