@@ -364,6 +364,25 @@ fn communication_flags_transfer_bound_groups() {
     // A 90 % share is critical by ratio, but 0.9 s saved caps it at moderate.
     assert!((f[0].impact_seconds - 0.9).abs() < 1e-9);
     assert_eq!(f[0].severity, Severity::Moderate);
+    assert!(
+        f[0].advice
+            .starts_with("Move less data (16.0 MiB per transfer on average).")
+    );
+
+    // The same time in 8-byte transfers: their round trips cost it, not their bytes.
+    let mut small = Trace::new(2);
+    for i in 0..20 {
+        small.task("sum-partial", i, (i % 2) as u32, 10 * MS);
+        small.before(Action::Transfer, 90 * MS, 8);
+    }
+    let report = small.analyze();
+    assert!(
+        findings(&report, "communication")[0]
+            .advice
+            .starts_with("The transfers are small (8 B on average): each costs a round trip"),
+        "{:#?}",
+        report.findings
+    );
 
     let mut light = Trace::new(2);
     for i in 0..20 {

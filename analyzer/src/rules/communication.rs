@@ -16,6 +16,12 @@ impl Communication {
     /// Transfer share of a group's task time: 10 / 25 / 50 / 75 % (ours, on Sparklens' model
     /// of time not spent computing).
     pub const TRANSFER_SHARE: [f64; 4] = [0.10, 0.25, 0.50, 0.75];
+    /// Transfers at most this big on average cost their round trip, not their bytes: at Dask's
+    /// 100 MB/s bandwidth estimate 64 KiB take 0.66 ms, under a round trip between worker
+    /// processes (the corpus' small transfers took a median 1.2–20 ms a run, up to 94 ms on a
+    /// loaded machine). Advice for them is fewer transfers, not less data ("Move less data (8 B
+    /// per transfer)").
+    pub const SMALL_TRANSFER_BYTES: u64 = 64 * 1024;
     /// Name parts of the task groups of Dask's P2P extension (`distributed/shuffle/`):
     /// `shuffle-transfer`, `hash-join-transfer`, `rechunk-transfer` send the data,
     /// `shuffle-barrier` waits for all of it, `shuffle_p2p`/`hashjoinp2p`/`rechunk-p2p` and
@@ -170,6 +176,14 @@ impl Rule for Communication {
                  (`dd.merge(big, small, broadcast=True)` or `map_partitions` with the small \
                  frame), and `persist()` the shuffled result if several steps use it.",
                 format_duration(p2p + fetch)
+            )
+        } else if bytes > 0 && per_transfer <= Communication::SMALL_TRANSFER_BYTES {
+            format!(
+                "The transfers are small ({} on average): each costs a round trip between \
+                 workers, not bandwidth. Make fewer of them: fewer, larger partitions, \
+                 reductions with fewer levels (a larger `split_every=`), and dependent work kept \
+                 on the worker holding its inputs (`persist()` what several steps read).",
+                format_bytes(per_transfer)
             )
         } else {
             let size = if bytes > 0 {
