@@ -86,9 +86,9 @@ impl Network {
     }
 }
 
-/// The network time of one task's gather, input by input (local inputs first, then peer by
-/// peer), for the engine's worker and the simulator alike. The engine sleeps a peer's time
-/// once, after its last input: sleeping a few µs per input costs the timer's slack each time
+/// The network time of one task's gather in the engine's worker, input by input (local inputs
+/// first, then peer by peer); the simulator's `Model::gather_latency_ns` charges the same
+/// rounds. A peer's time is slept once, after its last input: sleeping a few µs per input costs the timer's slack each time
 /// (~60 µs on this VM), which made a 32-input gather of a 1 ms network take 2.2 ms and replays
 /// fitted to it predict 4 workers 20 % slow.
 #[derive(Debug)]
