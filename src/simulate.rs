@@ -100,6 +100,10 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
                 "model": {
                     "bandwidth_bytes_per_second": base.network.bandwidth,
                     "latency_seconds": seconds(base.network.latency_ns),
+                    // A task fetching from k peers at once (k = 1..10) waits the slowest.
+                    "gather_latency_seconds": (1..=engine::CONCURRENT_GATHERS)
+                        .map(|k| seconds(base.gather_latency_ns(k)))
+                        .collect::<Vec<f64>>(),
                     "dispatch_seconds": seconds(base.dispatch_ns),
                     "round_trip_seconds": seconds(base.ready_latency_ns),
                     "inline_bytes_per_second": base.inline_bps,
@@ -216,6 +220,17 @@ fn render_text(
             format_bytes(bw)
         ),
         None => format!("{} per transfer", format_duration(model.network.latency_ns)),
+    };
+    // The slowest of a round of peers, where the recorded transfers spread.
+    let round = model.gather_latency_ns(engine::CONCURRENT_GATHERS);
+    let network = if round > model.network.latency_ns {
+        format!(
+            "{network} ({} from {} peers at once: the slowest)",
+            format_duration(round),
+            engine::CONCURRENT_GATHERS
+        )
+    } else {
+        network
     };
     let _ = writeln!(
         out,

@@ -105,6 +105,26 @@ fn json_has_the_recorded_run_the_predictions_and_the_critical_path() {
     let recorded = json["recorded"]["wall_seconds"].as_f64().unwrap();
     // Twice the workers helps a tree of independent leaves, and nothing beats its critical path.
     assert!(critical <= wall && wall < recorded, "{json}");
+
+    // A loaded run's small transfers spread: a task fetching from more peers at once waits
+    // for a slower one. One peer waits the latency; `--latency` makes every round wait it.
+    let trace = corpus().join("memory-spill-4x1/plugin.ndjson.zst");
+    let rounds = |args: &[&str]| -> Vec<f64> {
+        let json = simulate_json(&trace, args);
+        let model = &json["model"];
+        let rounds: Vec<f64> = model["gather_latency_seconds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_f64().unwrap())
+            .collect();
+        assert_eq!(rounds[0], model["latency_seconds"].as_f64().unwrap());
+        rounds
+    };
+    let fitted = rounds(&["--workers", "4"]);
+    assert_eq!(fitted.len(), 10);
+    assert!(fitted.windows(2).all(|w| w[0] <= w[1]) && fitted[9] > 4.0 * fitted[0]);
+    assert_eq!(rounds(&["--workers", "4", "--latency", "5ms"]), [0.005; 10]);
 }
 
 #[test]
