@@ -260,6 +260,30 @@ fn tiny_partitions_counts_dask_overhead() {
     }
     let report = futures.analyze();
     let tiny = findings(&report, "tiny-partitions");
+    assert!(
+        tiny[0].advice.starts_with("Submit ~5 tasks"),
+        "{}",
+        tiny[0].advice
+    );
+
+    // A 2-D array's chunks `('random-…', i, j)`: made bigger, not repartitioned.
+    let mut array = Trace::new(2);
+    for i in 0..2_000 {
+        array.task("random", i, (i % 2) as u32, 250_000).key = Key::Tuple(vec![
+            KeyPart::Str("random-0123456789abcdef".into()),
+            KeyPart::Int(i / 50),
+            KeyPart::Int(i % 50),
+        ]);
+    }
+    let report = array.analyze();
+    assert_eq!(
+        findings(&report, "tiny-partitions")[0].advice,
+        "Use ~5 chunks of ~100 ms each instead of 2,000: larger `chunks=` when the array is \
+         created (`da.from_array(x, chunks=...)`, `da.random.random(shape, chunks=...)`), or \
+         `x.rechunk(...)` to fewer, larger chunks before this step."
+    );
+    let report = futures.analyze();
+    let tiny = findings(&report, "tiny-partitions");
     assert_eq!(
         tiny[0].advice,
         "Submit ~5 tasks of ~100 ms each instead of one per item (2,000): batch the items, ~400 \

@@ -49,6 +49,17 @@ pub fn all() -> Vec<Box<dyn Rule>> {
 }
 
 /// Nanoseconds in seconds.
+/// A block of an array of two or more dimensions: Dask keys it `('name-…', i, j, …)`. A
+/// dataframe's or bag's partitions, and 1-D arrays', carry one index. Advice for it speaks of
+/// chunks (`rechunk`, `chunks=`), not rows, keys or `repartition`.
+pub(crate) fn is_array_block(key: &str) -> bool {
+    let Some(inner) = key.strip_prefix('(').and_then(|k| k.strip_suffix(')')) else {
+        return false;
+    };
+    let indices: Vec<&str> = inner.split(',').skip(1).map(str::trim).collect();
+    indices.len() >= 2 && indices.iter().all(|i| i.parse::<u64>().is_ok())
+}
+
 pub(crate) fn seconds(ns: Nanos) -> f64 {
     ns as f64 / 1e9
 }

@@ -3,7 +3,7 @@ use traces::units::{format_bytes, format_duration};
 
 use crate::finding::{Finding, Severity};
 use crate::index::{GroupStats, TaskBrief, TraceIndex};
-use crate::rules::{Evidence, Rule, graded, seconds};
+use crate::rules::{Evidence, Rule, graded, is_array_block, seconds};
 
 /// Within a task group, one partition far above the median: the straggler the whole group
 /// (and often the job) waits for. A worker's first task of a group (imports, warm-up) and a
@@ -244,14 +244,4 @@ impl Rule for Skew {
         }
         findings
     }
-}
-
-/// A block of an array of two or more dimensions: Dask keys it `('name-…', i, j, …)`. A
-/// dataframe's or bag's partitions, and 1-D arrays', carry one index.
-fn is_array_block(key: &str) -> bool {
-    let Some(inner) = key.strip_prefix('(').and_then(|k| k.strip_suffix(')')) else {
-        return false;
-    };
-    let indices: Vec<&str> = inner.split(',').skip(1).map(str::trim).collect();
-    indices.len() >= 2 && indices.iter().all(|i| i.parse::<u64>().is_ok())
 }

@@ -2,7 +2,7 @@ use traces::units::{format_count, format_duration};
 
 use crate::finding::Finding;
 use crate::index::{GroupStats, TraceIndex};
-use crate::rules::{Evidence, Rule, graded, per_thread_seconds};
+use crate::rules::{Evidence, Rule, graded, is_array_block, per_thread_seconds};
 
 /// Groups of many short tasks, where per-task overhead is a large share of the work.
 pub struct TinyPartitions;
@@ -102,7 +102,8 @@ impl Rule for TinyPartitions {
     }
 }
 
-/// The fix in the vocabulary of the API that made the group: a collection's partitions (keys
+/// The fix in the vocabulary of the API that made the group: an array's chunks (keys
+/// `('name-…', i, j)`) are made bigger or rechunked; a dataframe's or bag's partitions (keys
 /// `('name-…', i)`) are repartitioned or made bigger; tasks submitted one per item (futures or
 /// delayed, keys `name-…`) are batched, which `repartition` cannot do.
 fn advice(group: &GroupStats, target: u64, threads: u32) -> String {
@@ -115,7 +116,15 @@ fn advice(group: &GroupStats, target: u64, threads: u32) -> String {
     } else {
         String::new()
     };
-    if group.largest_key.starts_with('(') {
+    if is_array_block(&group.largest_key) {
+        format!(
+            "Use ~{} chunks of ~{size} each instead of {}{floor}: larger `chunks=` when the \
+             array is created (`da.from_array(x, chunks=...)`, `da.random.random(shape, \
+             chunks=...)`), or `x.rechunk(...)` to fewer, larger chunks before this step.",
+            format_count(target),
+            format_count(group.tasks),
+        )
+    } else if group.largest_key.starts_with('(') {
         format!(
             "Use ~{} partitions of ~{size} each instead of {}{floor}: \
              `repartition(npartitions={target})`, or larger `chunks=` / `partition_size=` / \
