@@ -804,13 +804,18 @@ fn unmanaged_memory_sees_a_leak_not_the_interpreter() {
 }
 
 fn io_bound(cpu_seconds: f64, noncpu_seconds: f64) -> Trace {
+    waiting("fetch", cpu_seconds, noncpu_seconds)
+}
+
+/// 40 tasks of `group` on two one-thread workers, and Dask's CPU metrics for the group.
+fn waiting(group: &str, cpu_seconds: f64, noncpu_seconds: f64) -> Trace {
     let mut trace = Trace::new(2);
     for i in 0..40 {
-        trace.task("fetch", i, (i % 2) as u32, 200 * MS);
+        trace.task(group, i, (i % 2) as u32, 200 * MS);
     }
     trace.records.push(Record::GroupMetrics(GroupMetrics {
         time: 4_000 * MS,
-        group: "fetch".into(),
+        group: group.into(),
         metrics: [
             ("execute/thread-cpu/seconds".to_string(), cpu_seconds),
             ("execute/thread-noncpu/seconds".to_string(), noncpu_seconds),
@@ -836,6 +841,15 @@ fn threads_per_worker_sees_waiting_tasks_on_single_thread_workers() {
     // CPU-bound: one thread per worker is right.
     let report = io_bound(7.6, 0.4).analyze();
     assert!(findings(&report, "threads-per-worker").is_empty());
+
+    // A P2P shuffle's transfer tasks wait on its comms: the communication rule's time, not
+    // I/O that more threads would overlap.
+    let report = waiting("shuffle-transfer", 0.0, 8.0).analyze();
+    assert!(
+        findings(&report, "threads-per-worker").is_empty(),
+        "{:#?}",
+        report.findings
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@ use traces::{Nanos, WorkerId};
 
 use crate::finding::Finding;
 use crate::index::TraceIndex;
+use crate::rules::communication::is_p2p;
 use crate::rules::{Evidence, Rule, graded, per_thread_seconds};
 
 /// Tasks that wait (on files, the network, `sleep`) while holding the only thread of their
@@ -82,6 +83,12 @@ impl Rule for ThreadsPerWorker {
         };
         let mut findings = Vec::new();
         for group in &index.groups {
+            // A P2P shuffle's tasks wait on its comms and barriers, not on I/O that more threads
+            // would overlap: that time is the communication rule's ("shuffle-transfer: waited
+            // off the CPU 100%" told a shuffle to add 16 threads).
+            if is_p2p(group) {
+                continue;
+            }
             let (share, how) = match (waiting_share(index, &group.name), cpu_idle) {
                 (Some(share), _) => (share, "Dask's thread CPU time"),
                 (None, Some(share)) => (share, "the workers' CPU samples"),
