@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use traces::{MemoryFractions, WorkerId};
+use traces::MemoryFractions;
 
 /// How a cluster is set up.
 #[derive(Clone, Debug)]
@@ -84,55 +84,39 @@ impl Network {
             _ => 0,
         }
     }
+
+    /// The latency of a gather from `peers` peers: one per round of [`CONCURRENT_GATHERS`]
+    /// fetched at once.
+    pub fn gather_latency_ns(&self, peers: u32) -> u64 {
+        self.latency_ns
+            .saturating_mul(u64::from(peers.div_ceil(CONCURRENT_GATHERS)))
+    }
 }
 
-/// The network time of one task's gather in the engine's worker, input by input (local inputs
-/// first, then peer by peer); the simulator's `Model::gather_latency_ns` charges the same
-/// rounds. A peer's time is slept once, after its last input: sleeping a few µs per input costs the timer's slack each time
-/// (~60 µs on this VM), which made a 32-input gather of a 1 ms network take 2.2 ms and replays
-/// fitted to it predict 4 workers 20 % slow.
+/// The network time of one task's gather in the engine's worker: its latency
+/// ([`Network::gather_latency_ns`], as the simulator charges it), and each input's wire time,
+/// slept once per peer, after its last input: sleeping a few µs per input costs the timer's
+/// slack each time (~60 µs on this VM), which made a 32-input gather of a 1 ms network take
+/// 2.2 ms and replays fitted to it predict 4 workers 20 % slow.
 #[derive(Debug)]
 pub(crate) struct Gather {
     network: Network,
-    peer: Option<WorkerId>,
-    peers: u32,
     owed_ns: u64,
 }
 
 impl Gather {
-    pub(crate) fn new(network: Network) -> Self {
+    /// A gather from `peers` distinct peers; its latency is slept with the first peer's inputs.
+    pub(crate) fn new(network: Network, peers: u32) -> Self {
         Self {
             network,
-            peer: None,
-            peers: 0,
-            owed_ns: 0,
+            owed_ns: network.gather_latency_ns(peers),
         }
     }
 
-    /// The modelled time of an input of `bytes` from `peer`: its wire time, and the latency when
-    /// it opens a round of [`CONCURRENT_GATHERS`] peers.
-    pub(crate) fn input_ns(&mut self, peer: WorkerId, bytes: u64) -> u64 {
-        let mut ns = self.network.wire_ns(bytes);
-        if self.peer != Some(peer) {
-            self.peer = Some(peer);
-            if self.peers.is_multiple_of(CONCURRENT_GATHERS) {
-                ns = ns.saturating_add(self.network.latency_ns);
-            }
-            self.peers += 1;
-        }
-        ns
-    }
-
-    /// An input of `bytes` from `peer` was copied; `more_from_peer` when the next input comes from
-    /// the same peer. Returns how long to sleep now.
-    pub(crate) fn arrived(
-        &mut self,
-        peer: WorkerId,
-        bytes: u64,
-        more_from_peer: bool,
-    ) -> Option<Duration> {
-        let ns = self.input_ns(peer, bytes);
-        self.owed_ns = self.owed_ns.saturating_add(ns);
+    /// An input of `bytes` from a peer was copied; `more_from_peer` when the next input comes
+    /// from the same peer. Returns how long to sleep now.
+    pub(crate) fn arrived(&mut self, bytes: u64, more_from_peer: bool) -> Option<Duration> {
+        self.owed_ns = self.owed_ns.saturating_add(self.network.wire_ns(bytes));
         if more_from_peer || self.owed_ns == 0 {
             return None;
         }
@@ -151,15 +135,15 @@ mod tests {
 
     #[test]
     fn a_gather_sleeps_once_per_peer_for_its_latency_and_all_its_bytes() {
-        let mut gather = Gather::new(NETWORK);
-        // 16 inputs of 64 B from peer 3, then 2 of 1,000 B from peer 5 (gathered at once: one
-        // latency, which the first peer's sleep pays).
+        // 16 inputs of 64 B from one peer, then 2 of 1,000 B from another (gathered at once:
+        // one latency, which the first peer's sleep pays).
+        let mut gather = Gather::new(NETWORK, 2);
         let mut sleeps = Vec::new();
         for i in 0..16 {
-            sleeps.push(gather.arrived(3, 64, i < 15));
+            sleeps.push(gather.arrived(64, i < 15));
         }
-        sleeps.push(gather.arrived(5, 1_000, true));
-        sleeps.push(gather.arrived(5, 1_000, false));
+        sleeps.push(gather.arrived(1_000, true));
+        sleeps.push(gather.arrived(1_000, false));
         let slept: Vec<Duration> = sleeps.into_iter().flatten().collect();
         assert_eq!(
             slept,
@@ -172,15 +156,18 @@ mod tests {
 
     #[test]
     fn a_task_pays_one_latency_per_round_of_ten_peers() {
-        let mut gather = Gather::new(NETWORK);
-        let total: u64 = (0..25).map(|peer| gather.input_ns(peer, 1_000)).sum();
         // 25 peers: three rounds of latency; the bytes share the link.
-        assert_eq!(total, 3 * 1_000_000 + 25 * 1_000);
+        assert_eq!(NETWORK.gather_latency_ns(25), 3 * 1_000_000);
+        assert_eq!(NETWORK.gather_latency_ns(10), 1_000_000);
+        assert_eq!(NETWORK.gather_latency_ns(0), 0);
+        let mut gather = Gather::new(NETWORK, 25);
+        let total: Duration = (0..25).filter_map(|_| gather.arrived(1_000, false)).sum();
+        assert_eq!(total, Duration::from_nanos(3 * 1_000_000 + 25 * 1_000));
     }
 
     #[test]
     fn a_free_network_never_sleeps() {
-        let mut gather = Gather::new(Network::default());
-        assert_eq!(gather.arrived(0, 1 << 20, false), None);
+        let mut gather = Gather::new(Network::default(), 1);
+        assert_eq!(gather.arrived(1 << 20, false), None);
     }
 }

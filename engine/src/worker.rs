@@ -142,16 +142,12 @@ fn execute(
     // gathers); the task still receives them in dependency order.
     let mut order: Vec<usize> = (0..job.inputs.len()).collect();
     order.sort_by_key(|&i| job.inputs[i].from.map(|(slot, _)| slot));
-    let peers: Vec<Option<WorkerId>> = order
-        .iter()
-        .map(|&i| job.inputs[i].from.map(|(_, id)| id))
-        .collect();
+    let mut gather = Gather::new(shared.config.network, job.peers());
     let mut inputs: Vec<Option<Input<Bytes>>> = job.inputs.into_iter().map(Some).collect();
     let mut values: Vec<Bytes> = vec![Bytes::new(); inputs.len()];
     let mut fetched: Vec<(TaskId, Bytes)> = Vec::new();
     let mut unspilled: Vec<(TaskId, Bytes)> = Vec::new();
     let mut failure: Option<String> = None;
-    let mut gather = Gather::new(shared.config.network);
     for (i, &position) in order.iter().enumerate() {
         let input = inputs[position].take().expect("each input is fetched once");
         let t0 = shared.now();
@@ -180,11 +176,17 @@ fn execute(
                 }
                 values[position] = value;
             }
-            Some((_, peer)) => {
+            Some((slot, peer)) => {
                 // A real copy of the bytes, plus the modelled wire time.
                 let copy = Bytes::copy_from_slice(&value);
-                let more_from_peer = peers.get(i + 1) == Some(&Some(peer));
-                if let Some(wire) = gather.arrived(peer, copy.len() as u64, more_from_peer) {
+                // Inputs are in peer order: the next one not yet taken tells whether it is the
+                // same peer's.
+                let more_from_peer = order
+                    .get(i + 1)
+                    .and_then(|&next| inputs[next].as_ref())
+                    .and_then(|next| next.from)
+                    .is_some_and(|(next_slot, _)| next_slot == slot);
+                if let Some(wire) = gather.arrived(copy.len() as u64, more_from_peer) {
                     std::thread::sleep(wire);
                 }
                 let bytes = Some(copy.len() as u64);

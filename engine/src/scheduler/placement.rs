@@ -34,6 +34,17 @@ pub(crate) struct Assignment<P> {
     pub spill: Vec<(TaskId, P, PathBuf)>,
 }
 
+impl<P> Assignment<P> {
+    /// The distinct workers its inputs are fetched from (the rounds of a gather count them).
+    pub fn peers(&self) -> u32 {
+        let mut peers = super::Holders::default();
+        for (slot, _) in self.inputs.iter().filter_map(|input| input.from) {
+            peers.insert(slot);
+        }
+        peers.iter().count() as u32
+    }
+}
+
 /// The answer to a thread asking for work.
 pub(crate) enum Claim<P> {
     /// Its worker was replaced: the thread exits.

@@ -495,14 +495,7 @@ impl Sim<'_> {
             .sort_by_key(|input| input.from.map(|(peer, _)| peer));
         let mut fetched = Vec::new();
         let mut unspilled = Vec::new();
-        let mut peers: Vec<usize> = job
-            .inputs
-            .iter()
-            .filter_map(|i| i.from)
-            .map(|f| f.0)
-            .collect();
-        peers.dedup();
-        t = t.saturating_add(self.model.gather_latency_ns(peers.len() as u32));
+        t = t.saturating_add(self.model.gather_latency_ns(job.peers()));
         for input in job.inputs {
             let bytes = submission.input_bytes(job.task.index, self.sched.task(input.task).nbytes);
             if let Located::Disk(_) = input.found {

@@ -125,13 +125,16 @@ impl Model {
     /// The latency of a gather from `peers` peers: rounds of [`CONCURRENT_GATHERS`] at once,
     /// each waiting for its slowest.
     pub fn gather_latency_ns(&self, peers: u32) -> u64 {
-        let of = |k: u32| match &self.round_latency_ns {
-            Some(rounds) => rounds[k as usize - 1],
-            None => self.network.latency_ns,
+        let Some(rounds) = &self.round_latency_ns else {
+            return self.network.gather_latency_ns(peers);
         };
         let (full, rest) = (peers / CONCURRENT_GATHERS, peers % CONCURRENT_GATHERS);
-        let last = if rest > 0 { of(rest) } else { 0 };
-        of(CONCURRENT_GATHERS)
+        let last = if rest > 0 {
+            rounds[rest as usize - 1]
+        } else {
+            0
+        };
+        rounds[CONCURRENT_GATHERS as usize - 1]
             .saturating_mul(u64::from(full))
             .saturating_add(last)
     }
